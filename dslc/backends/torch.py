@@ -1,0 +1,81 @@
+"""IR -> a torch nn.Module. Each node's module sits at the node's dotted name, so state_dict
+keys are the spec's names (`block1.conv2.weight`) and equal the ONNX initializer names."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..ops.base import Unsupported
+from . import BackendError, unsupported
+
+
+def _place(root: nn.Module, path: str, module: nn.Module) -> None:
+    *parents, leaf = path.split(".")
+    cur = root
+    for p in parents:
+        if not hasattr(cur, p):
+            cur.add_module(p, nn.Module())
+        cur = getattr(cur, p)
+    cur.add_module(leaf, module)
+
+
+class DslcModule(nn.Module):
+    """Runs the model's nodes in order. forward(*inputs in declaration order) returns the
+    outputs in declaration order: one tensor, or a tuple."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.spec_name = model.name
+        self.input_names = [p.name for p in model.inputs]
+        self.output_names = [p.name for p in model.outputs]
+        self._outputs = [p.value for p in model.outputs]
+        self._plan: list = []
+        problems = []
+        for n in model.nodes:
+            try:
+                mod = n.op.torch(n)
+            except Unsupported as e:
+                problems.append(unsupported(n, "torch", str(e)))
+                continue
+            _place(self, n.name, mod)
+            self._plan.append((n.inputs, n.outputs, mod))
+        if problems:
+            raise BackendError(problems, model.sources)
+
+    def forward(self, *args):
+        if len(args) != len(self.input_names):
+            raise TypeError(f"{self.spec_name} takes {len(self.input_names)} input(s) "
+                            f"({', '.join(self.input_names)}), got {len(args)}")
+        env = dict(zip(self.input_names, args))
+        for ins, outs, mod in self._plan:
+            res = mod(*[env[i] for i in ins])
+            if len(outs) == 1:
+                env[outs[0]] = res
+            else:
+                env.update(zip(outs, res))
+        res = [env[v] for v in self._outputs]
+        return res[0] if len(res) == 1 else tuple(res)
+
+
+def load_weights(module: nn.Module, model, weights: dict) -> None:
+    state = module.state_dict()
+    expected = {**model.param_shapes(), **model.buffer_shapes()}
+    missing = [k for k in expected if k not in weights]
+    if missing:
+        raise KeyError(f"weights lack {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    with torch.no_grad():
+        for k in expected:
+            src = weights[k]
+            src = src.detach() if isinstance(src, torch.Tensor) else torch.from_numpy(np.asarray(src))
+            state[k].copy_(src.reshape(state[k].shape).to(state[k].dtype))
+
+
+def build_module(model, weights: dict) -> DslcModule:
+    module = DslcModule(model)
+    load_weights(module, model, weights)
+    frozen = {n.name for n in model.nodes if n.frozen}
+    for name, p in module.named_parameters():
+        if name.rsplit(".", 1)[0] in frozen:
+            p.requires_grad_(False)
+    return module

@@ -1,0 +1,121 @@
+"""Diagnostics are values: one `Diagnostic` per problem, two renders (short and full).
+
+Codes are stable: E1xx syntax, E2xx names and arguments, E3xx shapes, E4xx backends.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+CODES: dict[str, str] = {
+    "E100": "unreadable file",
+    "E101": "unexpected token",
+    "E102": "unexpected character",
+    "E103": "unexpected end of file",
+    "E201": "unknown name",
+    "E202": "unknown op or block",
+    "E203": "unknown argument",
+    "E204": "missing argument",
+    "E205": "invalid argument value",
+    "E206": "duplicate definition",
+    "E207": "too many arguments",
+    "E208": "wrong number of inputs",
+    "E209": "not a tensor / not a layer",
+    "E210": "model problem (no outputs, unknown model)",
+    "E301": "rank mismatch",
+    "E302": "shapes do not match",
+    "E303": "size does not fit",
+    "E304": "symbolic size where a known size is needed",
+    "E305": "divisibility",
+    "E306": "dtype mismatch",
+    "E401": "backend cannot express this",
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    expected: str | None = None
+    got: str | None = None
+    notes: tuple[tuple[Span | None, str], ...] = ()
+    help: str | None = None
+    severity: str = "error"
+
+    def short(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        return f"{where}{self.severity}[{self.code}]: {self.message}"
+
+    def to_json(self) -> dict:
+        s = self.span
+        return {"severity": self.severity, "code": self.code, "message": self.message,
+                "file": s.file if s else None, "line": s.line if s else None,
+                "col": s.col if s else None}
+
+
+@dataclass
+class SourceMap:
+    """File name -> text, so renders can quote the offending line."""
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def line(self, file: str, line: int) -> str | None:
+        text = self.texts.get(file)
+        if text is None:
+            return None
+        lines = text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def _excerpt(span: Span, sources: SourceMap, marker: str) -> list[str]:
+    text = sources.line(span.file, span.line)
+    if text is None:
+        return []
+    width = max(1, (span.end_col - span.col) if span.end_line == span.line else len(text) - span.col + 1)
+    gutter = " " * len(str(span.line))
+    return [f"{gutter} |", f"{span.line} | {text}",
+            f"{gutter} | {' ' * (span.col - 1)}{marker * width}"]
+
+
+def render(d: Diagnostic, sources: SourceMap) -> str:
+    """The full render: short line, source excerpt with caret, expected/got, notes, help."""
+    out = [d.short()]
+    if d.span:
+        out += _excerpt(d.span, sources, "^")
+    if d.expected is not None:
+        out.append(f"  expected: {d.expected}")
+    if d.got is not None:
+        out.append(f"       got: {d.got}")
+    for span, text in d.notes:
+        out.append(f"note: {span}: {text}" if span else f"note: {text}")
+        if span:
+            out += _excerpt(span, sources, "-")
+    if d.help:
+        out.append(f"help: {d.help}")
+    return "\n".join(out)
+
+
+def did_you_mean(word: str, choices) -> str | None:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{match[0]}`?" if match else None
+
+
+class SpecError(Exception):
+    """Raised by the Python API when a spec has errors; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: SourceMap | None = None):
+        self.diagnostics = list(diagnostics)
+        self.sources = sources or SourceMap()
+        super().__init__("\n".join(render(d, self.sources) for d in self.diagnostics))

@@ -1,0 +1,578 @@
+"""AST -> IR. Resolves names, expands blocks and repeats, builds ops from hyperparameters,
+infers every shape, and collects every diagnostic of the phase (a failed value is POISON and
+silences its dependents)."""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import ast
+from .diagnostics import Diagnostic, Span, did_you_mean
+from .dims import Dim, fmt_shape
+from .ir import DTYPES, Model, Node, Port, TensorType
+from .ops import OPS
+from .ops.base import Op, ShapeError
+from .passes.weights import INIT_FUNCS, check_init
+from .values import POISON, InitVal, LayerVal, RepeatVal, TensorVal, kind_of
+
+LAYER_KWARGS = ("name", "init", "frozen")   # understood by every op, not hyperparameters
+SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+                "tuple": (tuple,), "any": (object,)}
+
+
+class Fail(Exception):
+    """A diagnostic already recorded; unwind to the statement."""
+
+
+@dataclass
+class Scope:
+    vars: dict[str, Any]
+    prefix: str = ""
+    call_sites: tuple[Span, ...] = ()
+    counters: dict[str, int] = field(default_factory=dict)
+    returned: tuple | None = None
+
+
+@dataclass
+class GraphState:
+    nodes: list[Node] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+
+
+def _norm(v):
+    """Sizes that are known numbers are plain ints."""
+    if isinstance(v, Dim) and v.is_const():
+        return v.value
+    return v
+
+
+class Elaborator:
+    def __init__(self, file: ast.File):
+        self.blocks = {b.name: b for b in file.blocks}
+        self.diags: list[Diagnostic] = []
+        self.graph = GraphState()
+        self.depth = 0
+
+    # ---------------- diagnostics ----------------
+    def error(self, code: str, message: str, span: Span | None, **kw) -> Fail:
+        notes = tuple(kw.pop("notes", ())) + self._call_notes()
+        self.diags.append(Diagnostic(code, message, span, notes=notes, **kw))
+        return Fail()
+
+    def _call_notes(self) -> tuple:
+        return tuple((s, "in the block called here") for s in reversed(self.scope.call_sites)) \
+            if hasattr(self, "scope") else ()
+
+    # ---------------- models ----------------
+    def model(self, m: ast.ModelDef) -> Model | None:
+        self.graph = GraphState()
+        self.scope = Scope(vars={})
+        before = len(self.diags)
+        for p in m.params:
+            if p.default is None:
+                self.error("E204", f"model parameter `{p.name}` needs a default value", p.span,
+                           help=f"write `{p.name}: {p.type or 'int'} = ...`")
+                continue
+            self._guard(lambda p=p: self.scope.vars.__setitem__(p.name, self._typed_param(p, self.eval(p.default))))
+        inputs, outputs = [], []
+        for st in m.body:
+            if isinstance(st, ast.Input):
+                port = self._guard(lambda st=st: self._input(st))
+                if port:
+                    inputs.append(port)
+            elif isinstance(st, ast.Output):
+                port = self._guard(lambda st=st: self._output(st))
+                if port:
+                    outputs.append(port)
+            elif isinstance(st, ast.Return):
+                self.error("E209", "`return` belongs in a block; a model declares `output`s", st.span)
+            else:
+                self._guard(lambda st=st: self._stmt(st))
+        if not outputs and len(self.diags) == before:
+            self.error("E210", f"model `{m.name}` declares no output", m.span,
+                       help="add a line such as `output y = x -> dense(10)`")
+        if len(self.diags) > before:
+            return None
+        return Model(name=m.name, inputs=tuple(inputs), outputs=tuple(outputs),
+                     nodes=tuple(self.graph.nodes), span=m.span)
+
+    def _guard(self, fn):
+        try:
+            return fn()
+        except Fail:
+            return None
+
+    def _input(self, st: ast.Input) -> Port:
+        if st.name in self.scope.vars:
+            raise self.error("E206", f"`{st.name}` is already defined", st.span)
+        ttype = self._tensor_type(st.type, bind_symbols=True)
+        self.scope.vars[st.name] = TensorVal(st.name, ttype, st.span)
+        self.graph.names.add(st.name)
+        return Port(name=st.name, value=st.name, type=ttype, span=st.span)
+
+    def _output(self, st: ast.Output) -> Port:
+        if st.value is None:
+            if st.name not in self.scope.vars:
+                raise self.error("E201", f"unknown name `{st.name}`", st.span,
+                                 help=did_you_mean(st.name, self.scope.vars))
+            v = self.scope.vars[st.name]
+        else:
+            v = self.eval(st.value)
+            self.scope.vars[st.name] = v
+        if v is POISON:
+            raise Fail()
+        if not isinstance(v, TensorVal):
+            raise self.error("E209", f"output `{st.name}` must be a tensor, got {kind_of(v)}", st.span)
+        return Port(name=st.name, value=v.value, type=v.type, span=st.span)
+
+    def _tensor_type(self, t: ast.TensorTypeExpr, bind_symbols: bool) -> TensorType:
+        dtype = t.dtype or "f32"
+        if dtype not in DTYPES:
+            raise self.error("E205", f"unknown dtype `{dtype}`", t.span,
+                             expected=", ".join(DTYPES), got=dtype, help=did_you_mean(dtype, DTYPES))
+        dims = []
+        for d in t.dims:
+            if bind_symbols and isinstance(d, ast.Name) and d.id not in self.scope.vars:
+                self.scope.vars[d.id] = Dim.of(d.id)
+            v = _norm(self.eval(d))
+            if isinstance(v, bool) or not isinstance(v, (int, Dim)):
+                raise self.error("E205", f"a dimension must be a size, got {kind_of(v)}", d.span)
+            if isinstance(v, int) and v < 1:
+                raise self.error("E303", f"a dimension must be at least 1, got {v}", d.span)
+            dims.append(Dim.of(v))
+        return TensorType(dtype=dtype, shape=tuple(dims))
+
+    # ---------------- statements ----------------
+    def _stmt(self, st) -> None:
+        if isinstance(st, ast.Assign):
+            v = self.eval(st.value)
+            if len(st.targets) == 1:
+                self.scope.vars[st.targets[0]] = v
+                return
+            vals = (POISON,) * len(st.targets) if v is POISON else v
+            if not isinstance(vals, tuple) or len(vals) != len(st.targets):
+                n = len(vals) if isinstance(vals, tuple) else 1
+                raise self.error("E208", f"{len(st.targets)} names on the left but {n} value(s) on "
+                                 "the right", st.span)
+            for t, x in zip(st.targets, vals):
+                self.scope.vars[t] = x
+        elif isinstance(st, ast.Return):
+            vals = tuple(self.eval(e) for e in st.values)
+            self.scope.returned = vals
+        elif isinstance(st, ast.Input):
+            raise self.error("E209", "`input` belongs in a model; a block takes tensor parameters",
+                             st.span)
+        elif isinstance(st, ast.Output):
+            raise self.error("E209", "`output` belongs in a model; a block uses `return`", st.span)
+
+    # ---------------- expressions ----------------
+    def eval(self, e, bare_ok: bool = False):
+        method = getattr(self, f"_e_{type(e).__name__}")
+        return method(e, bare_ok) if isinstance(e, ast.Name) else method(e)
+
+    def _e_Literal(self, e):
+        return e.value
+
+    def _e_Name(self, e, bare_ok=False):
+        if e.id in self.scope.vars:
+            return self.scope.vars[e.id]
+        if e.id in OPS:
+            return LayerVal(e.id, OPS[e.id], span=e.span)
+        if e.id in self.blocks:
+            return LayerVal(e.id, self.blocks[e.id], span=e.span)
+        if bare_ok:
+            return e.id
+        if e.id in INIT_FUNCS:
+            return InitVal(e.id)
+        known = list(self.scope.vars) + list(OPS) + list(self.blocks)
+        raise self.error("E201", f"unknown name `{e.id}`", e.span, help=did_you_mean(e.id, known))
+
+    def _e_TupleLit(self, e):
+        return tuple(self._value(x) for x in e.items)
+
+    def _e_ListLit(self, e):
+        return [self._value(x) for x in e.items]
+
+    def _e_RecordLit(self, e):
+        return {k: self.eval(v, bare_ok=True) for k, v in e.entries}
+
+    def _value(self, x):
+        v = self.eval(x)
+        if v is POISON:
+            raise Fail()
+        return v
+
+    def _e_Neg(self, e):
+        v = self.eval(e.operand)
+        if isinstance(v, (int, float, Dim)) and not isinstance(v, bool):
+            return _norm(-v)
+        raise self.error("E205", f"cannot negate {kind_of(v)}", e.span)
+
+    def _e_Not(self, e):
+        v = self.eval(e.operand)
+        if isinstance(v, bool):
+            return not v
+        raise self.error("E205", f"`not` needs a bool, got {kind_of(v)}", e.span)
+
+    def _e_IfExpr(self, e):
+        c = self.eval(e.cond)
+        if not isinstance(c, bool):
+            raise self.error("E205", f"an `if` condition must be a bool, got {kind_of(c)}", e.cond.span)
+        return self.eval(e.then if c else e.other)
+
+    def _e_BinOp(self, e):
+        if e.op in ("and", "or"):
+            left = self.eval(e.left)
+            if not isinstance(left, bool):
+                raise self.error("E205", f"`{e.op}` needs bools, got {kind_of(left)}", e.left.span)
+            if (e.op == "and" and not left) or (e.op == "or" and left):
+                return left
+            right = self.eval(e.right)
+            if not isinstance(right, bool):
+                raise self.error("E205", f"`{e.op}` needs bools, got {kind_of(right)}", e.right.span)
+            return right
+        a, b = self.eval(e.left), self.eval(e.right)
+        if a is POISON or b is POISON:
+            return POISON
+        if isinstance(a, TensorVal) or isinstance(b, TensorVal):
+            return self._tensor_binop(e, a, b)
+        if isinstance(a, (LayerVal, RepeatVal)) and e.op == "*":
+            return self._repeat(e, a, b)
+        return self._scalar_binop(e, a, b)
+
+    _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
+              "/": operator.truediv, "%": operator.mod, "**": operator.pow}
+    _CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+            ">": operator.gt, ">=": operator.ge}
+
+    def _scalar_binop(self, e, a, b):
+        num = (int, float, Dim)
+        if e.op in ("==", "!="):
+            return self._CMP[e.op](_norm(a), _norm(b))
+        if not (isinstance(a, num) and isinstance(b, num)) or isinstance(a, bool) or isinstance(b, bool):
+            raise self.error("E205", f"cannot apply `{e.op}` to {kind_of(a)} and {kind_of(b)}", e.span)
+        a, b = _norm(a), _norm(b)
+        if isinstance(a, Dim) or isinstance(b, Dim):
+            return self._dim_binop(e, a, b)
+        try:
+            return self._CMP[e.op](a, b) if e.op in self._CMP else self._ARITH[e.op](a, b)
+        except ZeroDivisionError:
+            raise self.error("E205", "division by zero", e.span)
+
+    def _dim_binop(self, e, a, b):
+        if e.op in ("+", "-", "*") and not isinstance(a, float) and not isinstance(b, float):
+            return _norm(self._ARITH[e.op](Dim.of(a), Dim.of(b)))
+        if e.op in ("//", "/") and isinstance(b, int) and isinstance(a, Dim):
+            if e.op == "/" and (a // b) * b != a:
+                raise self.error("E305", f"`{a}` is not known to divide by {b}", e.span,
+                                 help="use `//` for floor division")
+            return _norm(a // b)
+        raise self.error("E304", f"cannot compute `{a} {e.op} {b}` on a symbolic size", e.span,
+                         help="conditions and divisions need known sizes here")
+
+    def _tensor_binop(self, e, a, b):
+        kinds = {"+": "add", "*": "mul"}
+        if e.op not in kinds or not (isinstance(a, TensorVal) and isinstance(b, TensorVal)):
+            raise self.error("E205", f"cannot apply `{e.op}` to {kind_of(a)} and {kind_of(b)}", e.span,
+                             help="tensors combine with `+`, `*` and `concat(a, b, axis=...)`")
+        return self.apply(LayerVal(kinds[e.op], OPS[kinds[e.op]], span=e.span), [a, b], e.span)
+
+    def _repeat(self, e, layer, n):
+        if isinstance(layer, RepeatVal):
+            raise self.error("E205", "a repeat cannot be repeated again", e.span)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise self.error("E205", f"a layer repeats a positive number of times, got {n!r}",
+                             e.right.span)
+        return RepeatVal(layer, n, e.span)
+
+    def _e_Pipe(self, e):
+        src = self.eval(e.source)
+        stage = self.eval(e.stage)
+        if src is POISON or stage is POISON:
+            return POISON
+        inputs = list(src) if isinstance(src, tuple) else [src]
+        for v in inputs:
+            if not isinstance(v, TensorVal):
+                if v is POISON:
+                    return POISON
+                raise self.error("E209", f"the left of `->` must be a tensor, got {kind_of(v)}",
+                                 e.source.span)
+        if isinstance(stage, RepeatVal):
+            return self._apply_repeat(stage, inputs, e.stage.span)
+        if not isinstance(stage, LayerVal):
+            raise self.error("E209", f"the right of `->` must be a layer, got {kind_of(stage)}",
+                             e.stage.span)
+        return self.apply(stage, inputs, e.stage.span)
+
+    def _e_Call(self, e):
+        func = self.eval(e.func)
+        if func is POISON:
+            return POISON
+        if isinstance(func, InitVal):
+            return InitVal(func.fn, {a.name or f"_{i}": self._value(a.value)
+                                     for i, a in enumerate(e.args)})
+        if not isinstance(func, LayerVal) or func.args or func.kwargs:
+            raise self.error("E209", f"{kind_of(func)} cannot be called", e.func.span)
+        tensors, args, kwargs = [], [], []
+        for a in e.args:
+            if a.name is not None:
+                if a.name in (k for k, _, _ in kwargs):
+                    raise self.error("E206", f"argument `{a.name}` given twice", a.span)
+                kwargs.append((a.name, self.eval(a.value, bare_ok=True), a.span))
+                continue
+            v = self.eval(a.value)
+            if v is POISON or isinstance(v, TensorVal) or (
+                    isinstance(v, tuple) and v and all(isinstance(t, TensorVal) for t in v)):
+                if args:
+                    raise self.error("E205", "tensor inputs come before hyperparameters", a.span)
+                tensors += list(v) if isinstance(v, tuple) else [v]
+            else:
+                args.append((v, a.span))
+        for k, v, s in kwargs:
+            if v is POISON:
+                return POISON
+        layer = LayerVal(func.name, func.target, tuple(args), tuple(kwargs), e.span)
+        if not tensors:
+            return layer
+        if any(t is POISON for t in tensors):
+            return POISON
+        return self.apply(layer, tensors, e.span)
+
+    # ---------------- application ----------------
+    def _apply_repeat(self, rep: RepeatVal, inputs, span):
+        kw = {k: (v, s) for k, v, s in rep.layer.kwargs}
+        base = kw.pop("name", (None, None))[0]
+        out = inputs
+        for i in range(rep.times):
+            named = base and f"{base}.{i}"
+            kwargs = tuple((k, v, s) for k, (v, s) in kw.items()) + \
+                ((("name", named, span),) if named else ())
+            layer = LayerVal(rep.layer.name, rep.layer.target, rep.layer.args, kwargs, rep.layer.span)
+            res = self.apply(layer, out, span)
+            if res is POISON:
+                return POISON
+            out = list(res) if isinstance(res, tuple) else [res]
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def apply(self, layer: LayerVal, inputs: list, span: Span):
+        if any(v is POISON for v in inputs):
+            return POISON
+        if isinstance(layer.target, ast.BlockDef):
+            return self._apply_block(layer, inputs, span)
+        return self._apply_op(layer, inputs, span)
+
+    def _node_name(self, kind: str, explicit, span: Span) -> str:
+        if explicit is not None:
+            if not isinstance(explicit, str):
+                raise self.error("E205", f"`name` must be a name, got {kind_of(explicit)}", span)
+            full = self.scope.prefix + explicit
+            if full in self.graph.names:
+                raise self.error("E206", f"a layer named `{full}` already exists", span)
+        else:
+            while True:
+                n = self.scope.counters[kind] = self.scope.counters.get(kind, 0) + 1
+                full = f"{self.scope.prefix}{kind}_{n}"
+                if full not in self.graph.names:
+                    break
+        self.graph.names.add(full)
+        return full
+
+    def _apply_op(self, layer: LayerVal, inputs: list, span: Span):
+        cls: type[Op] = layer.target
+        special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
+        op = self._build_op(cls, layer, span)
+        lo, hi = cls.arity
+        if len(inputs) < lo or (hi is not None and len(inputs) > hi):
+            want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+            raise self.error("E208", f"{cls.kind} takes {want} tensor input(s), got {len(inputs)}",
+                             span, expected=want, got=str(len(inputs)))
+        in_types = tuple(v.type for v in inputs)
+        try:
+            outs = op.infer(*in_types)
+        except ShapeError as err:
+            raise self._shape_error(err, inputs, span)
+        name = self._node_name(cls.kind, special.get("name", (None,))[0], span)
+        frozen, fspan = special.get("frozen", (False, span))
+        if not isinstance(frozen, bool):
+            raise self.error("E205", f"`frozen` must be true or false, got {kind_of(frozen)}", fspan)
+        init = self._init(op, in_types, special.get("init"), span)
+        out_names = (name,) if len(outs) == 1 else tuple(f"{name}:{i}" for i in range(len(outs)))
+        node = Node(name=name, op=op, inputs=tuple(v.value for v in inputs), outputs=out_names,
+                    in_types=in_types, out_types=tuple(outs), span=span,
+                    call_sites=self.scope.call_sites, frozen=frozen, init=init)
+        self.graph.nodes.append(node)
+        vals = tuple(TensorVal(n, t, span) for n, t in zip(out_names, outs))
+        return vals[0] if len(vals) == 1 else vals
+
+    def _build_op(self, cls: type[Op], layer: LayerVal, span: Span) -> Op:
+        fields = list(cls.model_fields)
+        values: dict[str, Any] = {}
+        if len(layer.args) > len(cls.positional):
+            extra = layer.args[len(cls.positional)]
+            names = ", ".join(cls.positional) or "none"
+            raise self.error("E207", f"{cls.kind} takes {len(cls.positional)} positional "
+                             f"argument(s) ({names}), got {len(layer.args)}", extra[1],
+                             help=f"name the others: {', '.join(f for f in fields)}")
+        for (v, s), key in zip(layer.args, cls.positional):
+            values[key] = (v, s)
+        for k, v, s in layer.kwargs:
+            if k in LAYER_KWARGS:
+                continue
+            if k not in fields:
+                raise self.error("E203", f"{cls.kind} has no argument `{k}`", s,
+                                 expected=", ".join(fields + list(LAYER_KWARGS)), got=k,
+                                 help=did_you_mean(k, fields + list(LAYER_KWARGS)))
+            if k in values:
+                raise self.error("E206", f"argument `{k}` given twice (positionally and by name)", s)
+            values[k] = (v, s)
+        try:
+            return cls(**{k: _to_field(v) for k, (v, _) in values.items()})
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = str(first["loc"][0]) if first["loc"] else None
+            where = values.get(key, (None, layer.span or span))[1]
+            if first["type"] == "missing":
+                raise self.error("E204", f"{cls.kind} needs argument `{key}`", layer.span or span,
+                                 help=f"e.g. {cls.kind}({', '.join(cls.positional) or key + '=...'})")
+            got = values.get(key, (None,))[0]
+            raise self.error("E205", f"{cls.kind}: invalid `{key}`: {first['msg']}", where,
+                             got=repr(got) if got is not None else None)
+
+    def _init(self, op: Op, in_types, spec, span) -> dict:
+        if spec is None:
+            return {}
+        value, s = spec
+        shapes = op.params(*in_types)
+        problem, init = check_init(value, shapes)
+        if problem:
+            raise self.error("E205", f"invalid `init`: {problem}", s)
+        return init
+
+    def _shape_error(self, err: ShapeError, inputs, span) -> Fail:
+        idx = err.culprits if err.culprits is not None else range(len(inputs))
+        notes = [(inputs[i].origin, f"{fmt_shape(inputs[i].type.shape)} comes from here")
+                 for i in idx if i < len(inputs) and inputs[i].origin and inputs[i].origin != span]
+        return self.error(err.code, err.message, span, expected=err.expected, got=err.got,
+                          help=err.help, notes=notes)
+
+    # ---------------- blocks ----------------
+    def _apply_block(self, layer: LayerVal, inputs: list, span: Span):
+        b: ast.BlockDef = layer.target
+        if self.depth > 50:
+            raise self.error("E205", f"block `{b.name}` recurses too deeply", span)
+        ports, hyper = b.ports, b.hyper
+        if len(inputs) != len(ports):
+            raise self.error("E208", f"block {b.name} takes {len(ports)} tensor input(s), got "
+                             f"{len(inputs)}", span, expected=str(len(ports)), got=str(len(inputs)))
+        special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
+        bound = self._bind_hyper(b, hyper, layer, span)
+        name = self._node_name(b.name, special.get("name", (None,))[0], span)
+        outer = self.scope
+        inner = Scope(vars=dict(bound), prefix=name + ".", call_sites=outer.call_sites + (span,))
+        self.scope, self.depth = inner, self.depth + 1
+        try:
+            for port, v in zip(ports, inputs):
+                self._bind_pattern(port, v)
+                inner.vars[port.name] = v
+            for st in b.body:
+                self._guard(lambda st=st: self._stmt(st))
+        finally:
+            self.scope, self.depth = outer, self.depth - 1
+        if inner.returned is None:
+            raise self.error("E210", f"block `{b.name}` has no `return`", b.span)
+        vals = inner.returned
+        if any(v is POISON for v in vals):
+            return POISON
+        return vals[0] if len(vals) == 1 else vals
+
+    def _bind_hyper(self, b: ast.BlockDef, hyper, layer: LayerVal, span) -> dict:
+        if len(layer.args) > len(hyper):
+            raise self.error("E207", f"block {b.name} takes {len(hyper)} hyperparameter(s), got "
+                             f"{len(layer.args)}", layer.args[len(hyper)][1])
+        given = {p.name: v for p, (v, _) in zip(hyper, layer.args)}
+        names = [p.name for p in hyper]
+        for k, v, s in layer.kwargs:
+            if k in LAYER_KWARGS:
+                continue
+            if k not in names:
+                raise self.error("E203", f"block {b.name} has no parameter `{k}`", s,
+                                 expected=", ".join(names), got=k, help=did_you_mean(k, names))
+            given[k] = v
+        out = {}
+        for p in hyper:
+            if p.name in given:
+                out[p.name] = self._typed_param(p, given[p.name], span)
+            elif p.default is not None:
+                out[p.name] = self._typed_param(p, self.eval(p.default), p.span)
+            else:
+                raise self.error("E204", f"block {b.name} needs parameter `{p.name}`", span,
+                                 notes=[(p.span, "declared here")])
+        return out
+
+    def _typed_param(self, p: ast.Param, v, span=None):
+        want = SCALAR_TYPES.get(p.type) if isinstance(p.type, str) else None
+        if isinstance(p.type, str) and want is None:
+            raise self.error("E205", f"unknown parameter type `{p.type}`", p.span,
+                             expected=", ".join(SCALAR_TYPES), help=did_you_mean(p.type, SCALAR_TYPES))
+        if want and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
+            raise self.error("E205", f"parameter `{p.name}` is {p.type}, got {kind_of(v)}",
+                             span or p.span, expected=p.type, got=repr(v))
+        return v
+
+    def _bind_pattern(self, port: ast.Param, v: TensorVal) -> None:
+        pat: ast.TensorTypeExpr = port.type
+        if pat.dtype and pat.dtype != v.type.dtype:
+            raise self.error("E306", f"`{port.name}` must be {pat.dtype}, got {v.type.dtype}",
+                             port.span, expected=pat.dtype, got=str(v.type),
+                             notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
+        if len(pat.dims) != v.type.rank:
+            raise self.error("E301", f"`{port.name}` expects a rank-{len(pat.dims)} tensor "
+                             f"{_pattern_text(pat)}, got {fmt_shape(v.type.shape)}", port.span,
+                             expected=f"rank {len(pat.dims)}", got=f"rank {v.type.rank}",
+                             notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
+        for d, actual in zip(pat.dims, v.type.shape):
+            if isinstance(d, ast.Name) and d.id == "_":
+                continue
+            if isinstance(d, ast.Name) and d.id not in self.scope.vars:
+                self.scope.vars[d.id] = _norm(actual)
+                continue
+            want = _norm(self.eval(d))
+            if Dim.of(want) != actual:
+                raise self.error("E302", f"`{port.name}` expects size {want} where the input has "
+                                 f"{actual}", d.span, expected=str(want), got=str(actual),
+                                 notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
+
+
+def _pattern_text(p: ast.TensorTypeExpr) -> str:
+    return "[" + ", ".join(d.id if isinstance(d, ast.Name) else "…" for d in p.dims) + "]"
+
+
+def _to_field(v):
+    """Language values -> pydantic field values (lists become tuples, sizes become ints)."""
+    if isinstance(v, list):
+        return tuple(_to_field(x) for x in v)
+    if isinstance(v, tuple):
+        return tuple(_to_field(x) for x in v)
+    return _norm(v)
+
+
+def elaborate(file: ast.File) -> tuple[dict[str, Model], list[Diagnostic]]:
+    el = Elaborator(file)
+    models: dict[str, Model] = {}
+    seen: dict[str, Span] = {}
+    for d in list(file.blocks) + list(file.models):
+        if d.name in seen:
+            el.diags.append(Diagnostic("E206", f"`{d.name}` is defined twice", d.span,
+                                       notes=((seen[d.name], "first defined here"),)))
+        seen[d.name] = d.span
+        if d.name in OPS:
+            el.diags.append(Diagnostic("E206", f"`{d.name}` is the name of a built-in op", d.span,
+                                       help="choose another name for the block"))
+    for m in file.models:
+        model = el.model(m)
+        if model is not None:
+            models[m.name] = model
+    return models, el.diags

@@ -1,0 +1,22 @@
+"""The op registry. `ALL_OPS` is the index of ops: adding an op = write its class, list it here,
+add a row to the op table test (tests/test_ops_table.py)."""
+from __future__ import annotations
+
+from .activation import (ELU, GELU, LeakyReLU, LogSoftmax, PReLU, ReLU, ReLU6, SELU, Hardtanh,
+                         Sigmoid, Softmax, Softplus, Step, Tanh)
+from .base import Op, ShapeError, Unsupported
+from .combine import Add, Concat, Mul
+from .linear import Dense
+from . import conv, norm, pool, regularize, shape
+
+ALL_OPS: tuple[type[Op], ...] = (
+    Dense,
+    ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, Tanh, Hardtanh, Softplus, Step,
+    Softmax, LogSoftmax,
+    Add, Mul, Concat,
+    *conv.OPS, *pool.OPS, *shape.OPS, *norm.OPS, *regularize.OPS,
+)
+
+OPS: dict[str, type[Op]] = {op.kind: op for op in ALL_OPS}
+
+__all__ = ["ALL_OPS", "OPS", "Op", "ShapeError", "Unsupported"]

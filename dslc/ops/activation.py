@@ -1,0 +1,238 @@
+"""Elementwise activations and softmax. Shape rule for all: output shape == input shape."""
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from ..dims import Dim
+from .base import Op, axis_index, known, need_float, need_rank
+
+
+class Elementwise(Op):
+    def shape(self, x):
+        need_float(x, self.kind)
+        return x
+
+    def macs(self, xs, ys):
+        return Dim.of(0)
+
+
+class _Simple(Elementwise):
+    """An activation with one torch module and one ONNX op, no attributes."""
+    torch_name: ClassVar[str]
+    onnx_type: ClassVar[str]
+
+    def torch(self, node):
+        from torch import nn
+        return getattr(nn, self.torch_name)()
+
+    def onnx(self, b, node, ins, outs):
+        b.node(self.onnx_type, ins, outs, name=node.name)
+
+
+class ReLU(_Simple):
+    kind: ClassVar[str] = "relu"
+    torch_name: ClassVar[str] = "ReLU"
+    onnx_type: ClassVar[str] = "Relu"
+
+
+class Sigmoid(_Simple):
+    kind: ClassVar[str] = "sigmoid"
+    torch_name: ClassVar[str] = "Sigmoid"
+    onnx_type: ClassVar[str] = "Sigmoid"
+
+
+class Tanh(_Simple):
+    kind: ClassVar[str] = "tanh"
+    torch_name: ClassVar[str] = "Tanh"
+    onnx_type: ClassVar[str] = "Tanh"
+
+
+class SELU(Elementwise):
+    """selu: the fixed constants of Klambauer et al. (alpha 1.6733, scale 1.0507), as 002 gives."""
+    kind: ClassVar[str] = "selu"
+
+    def torch(self, node):
+        from torch import nn
+        return nn.SELU()
+
+    def onnx(self, b, node, ins, outs):
+        # ONNX's defaults are float32 roundings of the same constants torch uses.
+        b.node("Selu", ins, outs, name=node.name)
+
+
+class ReLU6(Elementwise):
+    kind: ClassVar[str] = "relu6"
+
+    def torch(self, node):
+        from torch import nn
+        return nn.ReLU6()
+
+    def onnx(self, b, node, ins, outs):
+        b.node("Clip", [ins[0], b.const(_f32(0.0), "zero"), b.const(_f32(6.0), "six")], outs,
+               name=node.name)
+
+
+class LeakyReLU(Elementwise):
+    kind: ClassVar[str] = "leaky_relu"
+    positional: ClassVar[tuple[str, ...]] = ("negative_slope",)
+    negative_slope: float = 0.01
+
+    def torch(self, node):
+        from torch import nn
+        return nn.LeakyReLU(self.negative_slope)
+
+    def onnx(self, b, node, ins, outs):
+        b.node("LeakyRelu", ins, outs, name=node.name, alpha=float(self.negative_slope))
+
+
+class ELU(Elementwise):
+    kind: ClassVar[str] = "elu"
+    positional: ClassVar[tuple[str, ...]] = ("alpha",)
+    alpha: float = 1.0
+
+    def torch(self, node):
+        from torch import nn
+        return nn.ELU(self.alpha)
+
+    def onnx(self, b, node, ins, outs):
+        b.node("Elu", ins, outs, name=node.name, alpha=float(self.alpha))
+
+
+class GELU(Elementwise):
+    """gelu is exact (erf); gelu(approximate=tanh) is the tanh formula of 002."""
+    kind: ClassVar[str] = "gelu"
+    positional: ClassVar[tuple[str, ...]] = ("approximate",)
+    approximate: Literal["none", "tanh"] = "none"
+
+    def torch(self, node):
+        from torch import nn
+        return nn.GELU(approximate=self.approximate)
+
+    def onnx(self, b, node, ins, outs):
+        b.node("Gelu", ins, outs, name=node.name, approximate=self.approximate)
+
+
+class Hardtanh(Elementwise):
+    kind: ClassVar[str] = "hardtanh"
+    positional: ClassVar[tuple[str, ...]] = ("min_val", "max_val")
+    min_val: float = -1.0
+    max_val: float = 1.0
+
+    def shape(self, x):
+        if self.min_val >= self.max_val:
+            from .base import ShapeError
+            raise ShapeError("E205", f"hardtanh needs min_val < max_val, got {self.min_val} and "
+                             f"{self.max_val}")
+        return super().shape(x)
+
+    def torch(self, node):
+        from torch import nn
+        return nn.Hardtanh(self.min_val, self.max_val)
+
+    def onnx(self, b, node, ins, outs):
+        b.node("Clip", [ins[0], b.const(_f32(self.min_val), "min"), b.const(_f32(self.max_val), "max")],
+               outs, name=node.name)
+
+
+class Softplus(Elementwise):
+    """softplus(beta, threshold): log(1 + exp(beta x)) / beta, and x where beta x > threshold."""
+    kind: ClassVar[str] = "softplus"
+    positional: ClassVar[tuple[str, ...]] = ("beta", "threshold")
+    beta: float = 1.0
+    threshold: float = 20.0
+
+    def torch(self, node):
+        from torch import nn
+        return nn.Softplus(self.beta, self.threshold)
+
+    def onnx(self, b, node, ins, outs):
+        n = node.name
+        bx = b.node("Mul", [ins[0], b.const(_f32(self.beta), "beta")], name=f"{n}.scale")[0]
+        sp = b.node("Softplus", [bx], name=f"{n}.softplus")[0]
+        soft = b.node("Div", [sp, b.const(_f32(self.beta), "beta")], name=f"{n}.unscale")[0]
+        big = b.node("Greater", [bx, b.const(_f32(self.threshold), "threshold")], name=f"{n}.linear")[0]
+        b.node("Where", [big, ins[0], soft], outs, name=n)
+
+
+class Step(Elementwise):
+    """step (Heaviside, as 002 defines it): 1 where x >= 0, else 0."""
+    kind: ClassVar[str] = "step"
+
+    def torch(self, node):
+        from ..backends.torch_modules import Step
+        return Step()
+
+    def onnx(self, b, node, ins, outs):
+        ge = b.node("GreaterOrEqual", [ins[0], b.const(_f32(0.0), "zero")], name=f"{node.name}.ge")[0]
+        b.node("Cast", [ge], outs, name=node.name, to=_onnx_dtype(node.out_types[0].dtype))
+
+
+class PReLU(Elementwise):
+    """prelu(num_parameters=1): one slope, or one per channel (axis 1); slopes start at 0.25."""
+    kind: ClassVar[str] = "prelu"
+    positional: ClassVar[tuple[str, ...]] = ("num_parameters",)
+    num_parameters: int = 1
+    init_value: float = 0.25
+
+    def shape(self, x):
+        if self.num_parameters != 1:
+            need_rank(x, range(2, 9), "prelu with per-channel slopes", "[N, C, ...]")
+            c = known(x.shape[1], "the channel count of prelu")
+            if c != self.num_parameters:
+                from .base import ShapeError
+                raise ShapeError("E302", f"prelu has {self.num_parameters} slopes but the input has "
+                                 f"{c} channels", expected=f"{self.num_parameters} channels",
+                                 got=str(x.shape[1]), culprits=(0,))
+        return super().shape(x)
+
+    def params(self, x):
+        return {"weight": (self.num_parameters,)}
+
+    def init(self, name, shape, xs, rng):
+        import numpy as np
+        return np.full(shape, self.init_value, dtype=np.float32)
+
+    def torch(self, node):
+        from torch import nn
+        return nn.PReLU(self.num_parameters, self.init_value)
+
+    def onnx(self, b, node, ins, outs):
+        w = b.param(f"{node.name}.weight")
+        rank = node.in_types[0].rank
+        if self.num_parameters != 1 and rank > 2:   # broadcast [C] over [N, C, *spatial]
+            w = b.node("Reshape", [w, b.ints([self.num_parameters] + [1] * (rank - 2))],
+                       name=f"{node.name}.slope")[0]
+        b.node("PRelu", [ins[0], w], outs, name=node.name)
+
+
+class Softmax(Elementwise):
+    kind: ClassVar[str] = "softmax"
+    positional: ClassVar[tuple[str, ...]] = ("axis",)
+    onnx_type: ClassVar[str] = "Softmax"
+    axis: int = -1
+
+    def shape(self, x):
+        axis_index(self.axis, x.rank, self.kind)
+        return super().shape(x)
+
+    def torch(self, node):
+        from torch import nn
+        return (nn.Softmax if self.kind == "softmax" else nn.LogSoftmax)(dim=self.axis)
+
+    def onnx(self, b, node, ins, outs):
+        b.node(self.onnx_type, ins, outs, name=node.name, axis=self.axis)
+
+
+class LogSoftmax(Softmax):
+    kind: ClassVar[str] = "log_softmax"
+    onnx_type: ClassVar[str] = "LogSoftmax"
+
+
+def _f32(v: float):
+    import numpy as np
+    return np.asarray(v, dtype=np.float32)
+
+
+def _onnx_dtype(dtype: str) -> int:
+    from ..backends.onnx import onnx_dtype
+    return onnx_dtype(dtype)

@@ -1,0 +1,139 @@
+"""The Op base class: hyperparameters as frozen pydantic fields, plus shape rule, parameter
+shapes, MACs, torch-default initialisation and the two lowerings.
+
+Subclasses implement `shape(*xs)` (one TensorType or a tuple of them), `params`, and the
+lowerings `torch(node)` -> nn.Module (whose own parameters are named as `params` says) and
+`onnx(b, node, ins, outs)`. Nothing here imports torch or onnx at module level.
+"""
+from __future__ import annotations
+
+import math
+from math import prod
+from typing import ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from ..dims import Dim, fmt_shape
+from ..ir import FLOAT_DTYPES, TensorType
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule. `culprits` are the input indices whose producers deserve a note."""
+
+    def __init__(self, code: str, message: str, expected: str | None = None,
+                 got: str | None = None, help: str | None = None,
+                 culprits: tuple[int, ...] | None = None):
+        super().__init__(message)
+        self.code, self.message, self.expected, self.got = code, message, expected, got
+        self.help, self.culprits = help, culprits
+
+
+class Unsupported(Exception):
+    """Raised by a lowering that cannot express this op instance (becomes an E401)."""
+
+
+class Op(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ClassVar[str]
+    positional: ClassVar[tuple[str, ...]] = ()
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)   # min, max tensor inputs (None: any)
+    doc_shape: ClassVar[str] = ""
+
+    # ---- the IR side ----
+    def shape(self, *xs: TensorType):
+        raise NotImplementedError
+
+    def infer(self, *xs: TensorType) -> tuple[TensorType, ...]:
+        out = self.shape(*xs)
+        return out if isinstance(out, tuple) else (out,)
+
+    def params(self, *xs: TensorType) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def buffers(self, *xs: TensorType) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def macs(self, xs, ys) -> Dim:
+        return Dim.of(0)
+
+    def init(self, name: str, shape: tuple[int, ...], xs, rng: np.random.Generator) -> np.ndarray:
+        """torch's default initialisation for a parameter or buffer of this op."""
+        return torch_uniform(shape, fan_in(shape), rng)
+
+    def describe(self) -> str:
+        """Compact hyperparameters for tables: `conv2d(64, 3, stride=2)`."""
+        fields = self.model_dump(exclude_defaults=True)
+        pos = [repr_value(fields.pop(k)) for k in self.positional if k in fields]
+        kw = [f"{k}={repr_value(v)}" for k, v in fields.items()]
+        return f"{self.kind}({', '.join(pos + kw)})" if pos or kw else self.kind
+
+    # ---- lowerings ----
+    def torch(self, node):
+        """An nn.Module taking the node's inputs; its own parameters are named as `params`."""
+        raise Unsupported(f"{self.kind} has no torch lowering")
+
+    def onnx(self, b, node, ins: list[str], outs: list[str]) -> None:
+        """Emit ONNX nodes computing `outs` from `ins` into the builder `b`."""
+        raise Unsupported(f"{self.kind} has no ONNX lowering")
+
+
+def repr_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "(" + ", ".join(repr_value(x) for x in v) + ")"
+    return str(v)
+
+
+# ---- helpers shared by the op families ----
+def fan_in(shape: tuple[int, ...]) -> int:
+    return shape[1] * prod(shape[2:]) if len(shape) >= 2 else shape[0]
+
+
+def torch_uniform(shape, fan: int, rng: np.random.Generator) -> np.ndarray:
+    """kaiming_uniform(a=sqrt(5)) on weights and the bias rule both reduce to U(-1/sqrt(fan), ..)."""
+    bound = 1.0 / math.sqrt(fan) if fan > 0 else 0.0
+    return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+def need_rank(x: TensorType, ranks, what: str, layout: str, index: int = 0) -> None:
+    ranks = (ranks,) if isinstance(ranks, int) else tuple(ranks)
+    if x.rank not in ranks:
+        want = " or ".join(f"rank-{r}" for r in ranks)
+        raise ShapeError("E301", f"{what} expects a {want} input {layout}, got {fmt_shape(x.shape)}",
+                         expected=f"{want} {layout}", got=f"rank-{x.rank} {fmt_shape(x.shape)}",
+                         culprits=(index,))
+
+
+def need_float(x: TensorType, what: str, index: int = 0) -> None:
+    if x.dtype not in FLOAT_DTYPES:
+        raise ShapeError("E306", f"{what} expects a floating-point input, got {x.dtype}",
+                         expected="f16, bf16, f32 or f64", got=x.dtype, culprits=(index,))
+
+
+def known(d: Dim, what: str, index: int = 0, help: str | None = None) -> int:
+    """A size that must be a number (a weight's shape depends on it)."""
+    if not d.is_const():
+        raise ShapeError("E304", f"{what} must be a known size, but it is `{d}`",
+                         expected="a known integer size", got=str(d), culprits=(index,),
+                         help=help or "weights need fixed sizes: make that dim a number in the "
+                                      "input type, or pool to a fixed size first")
+    return d.value
+
+
+def ntuple(v, n: int, what: str) -> tuple:
+    if isinstance(v, (list, tuple)):
+        if len(v) != n:
+            raise ShapeError("E205", f"{what} needs {n} values for a {n}-d op, got {len(v)}",
+                             expected=f"{n} values", got=str(len(v)))
+        return tuple(v)
+    return (v,) * n
+
+
+def axis_index(axis: int, rank: int, what: str) -> int:
+    if not -rank <= axis < rank:
+        raise ShapeError("E205", f"{what}: axis {axis} is out of range for a rank-{rank} tensor",
+                         expected=f"an axis in [{-rank}, {rank - 1}]", got=str(axis))
+    return axis % rank

@@ -1,0 +1,93 @@
+"""Ops that combine tensors: add and mul (numpy broadcasting, proved on the IR's dims), concat."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..dims import Dim, fmt_shape
+from .base import Op, ShapeError, axis_index
+
+
+def broadcast(a, b, what: str):
+    if a.dtype != b.dtype:
+        raise ShapeError("E306", f"{what} needs tensors of one dtype, got {a.dtype} and {b.dtype}",
+                         expected=a.dtype, got=b.dtype)
+    out = []
+    ra, rb = a.shape[::-1], b.shape[::-1]
+    for i in range(max(len(ra), len(rb))):
+        da = ra[i] if i < len(ra) else Dim.of(1)
+        db = rb[i] if i < len(rb) else Dim.of(1)
+        if da == db or db == 1:
+            out.append(da)
+        elif da == 1:
+            out.append(db)
+        else:
+            raise ShapeError("E302", f"{what}: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} "
+                             f"do not match (size {da} vs {db})",
+                             expected=fmt_shape(a.shape), got=fmt_shape(b.shape),
+                             help="sizes must be equal, or 1 to broadcast; a projection "
+                                  "(conv or dense) can make them agree")
+    return a.with_shape(tuple(reversed(out)))
+
+
+class _Binary(Op):
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
+    onnx_type: ClassVar[str]
+
+    def shape(self, a, b):
+        return broadcast(a, b, self.kind)
+
+    def torch(self, node):
+        from ..backends.torch_modules import Binary
+        return Binary(self.kind)
+
+    def onnx(self, b, node, ins, outs):
+        b.node(self.onnx_type, ins, outs, name=node.name)
+
+
+class Add(_Binary):
+    """add(a, b) or `a + b`: elementwise with broadcasting."""
+    kind: ClassVar[str] = "add"
+    onnx_type: ClassVar[str] = "Add"
+
+
+class Mul(_Binary):
+    """mul(a, b) or `a * b`: elementwise with broadcasting."""
+    kind: ClassVar[str] = "mul"
+    onnx_type: ClassVar[str] = "Mul"
+
+
+class Concat(Op):
+    """concat(a, b, ..., axis=1): sizes add up along `axis` (channels by default); all other
+    dims must be equal."""
+    kind: ClassVar[str] = "concat"
+    arity: ClassVar[tuple[int, int | None]] = (1, None)
+    positional: ClassVar[tuple[str, ...]] = ("axis",)
+    axis: int = 1
+
+    def shape(self, *xs):
+        first = xs[0]
+        ax = axis_index(self.axis, first.rank, "concat")
+        total = Dim.of(0)
+        for i, x in enumerate(xs):
+            if x.rank != first.rank or x.dtype != first.dtype:
+                raise ShapeError("E301" if x.rank != first.rank else "E306",
+                                 f"concat input {i + 1} is {x}, input 1 is {first}",
+                                 expected=f"{first.dtype}, rank {first.rank}", got=str(x),
+                                 culprits=(0, i))
+            for d, (p, q) in enumerate(zip(first.shape, x.shape)):
+                if d != ax and p != q:
+                    raise ShapeError("E302", f"concat along axis {ax}: input {i + 1} has size {q} "
+                                     f"at axis {d} where input 1 has {p}",
+                                     expected=fmt_shape(first.shape[:ax] + ("*",) + first.shape[ax + 1:]),
+                                     got=fmt_shape(x.shape), culprits=(0, i),
+                                     help="all dims but the concatenated one must agree; check "
+                                          "the padding of each branch")
+            total = total + x.shape[ax]
+        return first.with_shape(first.shape[:ax] + (total,) + first.shape[ax + 1:])
+
+    def torch(self, node):
+        from ..backends.torch_modules import Concat as C
+        return C(self.axis)
+
+    def onnx(self, b, node, ins, outs):
+        b.node("Concat", ins, outs, name=node.name, axis=self.axis)

@@ -1,0 +1,4 @@
+"""(being written) conv ops."""
+from __future__ import annotations
+
+OPS: tuple = ()

@@ -1,0 +1,59 @@
+"""Fully connected layers."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..dims import Dim
+from .base import Op, need_float, need_rank, known
+
+
+class Dense(Op):
+    """dense(out_features): [*, in] -> [*, out_features]; weight [out, in] (torch layout)."""
+    kind: ClassVar[str] = "dense"
+    positional: ClassVar[tuple[str, ...]] = ("out_features",)
+    out_features: int
+    bias: bool = True
+
+    def shape(self, x):
+        need_rank(x, range(2, 9), "dense", "[N, ..., features]")
+        need_float(x, "dense")
+        if self.out_features < 1:
+            from .base import ShapeError
+            raise ShapeError("E205", f"dense needs at least one output feature, got {self.out_features}")
+        known(x.shape[-1], "the input width of dense", help="dense needs a known input width: "
+              "flatten a tensor whose other dims are numbers, or pool to a fixed size first")
+        return x.with_shape(x.shape[:-1] + (Dim.of(self.out_features),))
+
+    def params(self, x):
+        p = {"weight": (self.out_features, x.shape[-1].value)}
+        if self.bias:
+            p["bias"] = (self.out_features,)
+        return p
+
+    def macs(self, xs, ys):
+        x = xs[0]
+        rows = Dim.of(1)
+        for d in x.shape[:-1]:
+            rows = rows * d
+        return rows * (x.shape[-1].value * self.out_features)
+
+    def init(self, name, shape, xs, rng):
+        from .base import torch_uniform
+        return torch_uniform(shape, xs[0].shape[-1].value, rng)
+
+    def torch(self, node):
+        from torch import nn
+        return nn.Linear(node.in_types[0].shape[-1].value, self.out_features, bias=self.bias)
+
+    def onnx(self, b, node, ins, outs):
+        w = b.param(f"{node.name}.weight")
+        bias = [b.param(f"{node.name}.bias")] if self.bias else []
+        if node.in_types[0].rank == 2:
+            b.node("Gemm", [ins[0], w] + bias, outs, name=node.name, transB=1)
+            return
+        wt = b.node("Transpose", [w], name=f"{node.name}.weight_t", perm=[1, 0])
+        if not self.bias:
+            b.node("MatMul", [ins[0], wt[0]], outs, name=node.name)
+            return
+        mm = b.node("MatMul", [ins[0], wt[0]], name=f"{node.name}.matmul")
+        b.node("Add", [mm[0], bias[0]], outs, name=node.name)

@@ -1,0 +1,4 @@
+"""(being written) pool ops."""
+from __future__ import annotations
+
+OPS: tuple = ()

@@ -1,0 +1,4 @@
+"""(being written) regularize ops."""
+from __future__ import annotations
+
+OPS: tuple = ()

@@ -1,0 +1,4 @@
+"""(being written) shape ops."""
+from __future__ import annotations
+
+OPS: tuple = ()

@@ -1,0 +1,73 @@
+"""Values the elaborator computes with: tensors, partially applied layers, repeats, inits."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import Span
+from .ir import TensorType
+
+
+class _Poison:
+    """The value of something that already failed: it silences everything downstream."""
+
+    def __repr__(self) -> str:
+        return "<poison>"
+
+
+POISON = _Poison()
+
+
+@dataclass(frozen=True)
+class TensorVal:
+    value: str            # value name in the graph
+    type: TensorType
+    origin: Span | None   # where it was produced (for notes)
+
+
+@dataclass(frozen=True)
+class LayerVal:
+    """An op or block with (some) hyperparameters: applying it to tensors makes nodes."""
+    name: str
+    target: Any           # an Op subclass or an ast.BlockDef
+    args: tuple = ()      # positional hyperparameters (value, span)
+    kwargs: tuple = ()    # ((key, value, span), ...)
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class RepeatVal:
+    layer: LayerVal
+    times: int
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class InitVal:
+    """An initialiser: `normal(std=0.02)`, `constant(0.5)`, ..."""
+    fn: str
+    args: dict = field(default_factory=dict)
+
+
+def kind_of(v: Any) -> str:
+    if isinstance(v, TensorVal):
+        return f"a tensor {v.type}"
+    if isinstance(v, (LayerVal, RepeatVal)):
+        return "a layer"
+    if isinstance(v, bool):
+        return "a bool"
+    if isinstance(v, int):
+        return "an int"
+    if isinstance(v, float):
+        return "a float"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, tuple):
+        return "a tuple"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a record"
+    if isinstance(v, InitVal):
+        return "an initialiser"
+    return type(v).__name__

@@ -1,0 +1,74 @@
+"""Shared test machinery: random weights, concrete inputs, torch vs onnxruntime runs."""
+from __future__ import annotations
+
+import numpy as np
+
+from dslc.dims import Dim
+
+
+def random_weights(model, seed: int = 0) -> dict[str, np.ndarray]:
+    """The model's own weights, perturbed so that identity-like inits (BatchNorm 1/0, running
+    stats 0/1) cannot hide a lowering bug."""
+    rng = np.random.default_rng(seed + 1234)
+    out = {}
+    for k, v in model.weights(seed).items():
+        v = v + rng.normal(0.0, 0.1, size=v.shape).astype(np.float32)
+        if k.endswith("running_var"):
+            v = rng.uniform(0.5, 1.5, size=v.shape).astype(np.float32)
+        out[k] = v.astype(np.float32)
+    return out
+
+
+_NP = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i64": np.int64, "i32": np.int32,
+       "bool": np.bool_}
+
+
+def concrete(shape, env: dict[str, int]) -> tuple[int, ...]:
+    return tuple(Dim.of(d).evaluate(env) for d in shape)
+
+
+def make_inputs(model, env: dict[str, int], seed: int = 0, high: int = 10) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xs = []
+    for p in model.inputs:
+        shape = concrete(p.type.shape, env)
+        if p.type.dtype.startswith(("i", "u")):
+            xs.append(rng.integers(0, high, size=shape).astype(_NP[p.type.dtype]))
+        elif p.type.dtype == "bool":
+            xs.append(rng.integers(0, 2, size=shape).astype(bool))
+        else:
+            xs.append(rng.standard_normal(shape).astype(_NP[p.type.dtype]))
+    return xs
+
+
+def run_torch(model, weights, xs):
+    import torch
+    module = model.to_torch(weights=weights).eval()
+    with torch.no_grad():
+        out = module(*[torch.from_numpy(x) for x in xs])
+    out = out if isinstance(out, tuple) else (out,)
+    return [o.numpy() for o in out]
+
+
+def run_ort(model, weights, xs):
+    import onnxruntime as ort
+    proto = model.to_onnx(weights=weights)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {p.name: x for p, x in zip(model.inputs, xs)}), proto
+
+
+def parity(model, env: dict[str, int], seed: int = 0, atol: float = 1e-4) -> float:
+    """Run both backends with the same weights; check shapes against the IR; return max |diff|."""
+    weights = random_weights(model, seed)
+    xs = make_inputs(model, env, seed)
+    t_out = run_torch(model, weights, xs)
+    o_out, _ = run_ort(model, weights, xs)
+    worst = 0.0
+    for port, a, b in zip(model.outputs, t_out, o_out):
+        want = concrete(port.type.shape, env)
+        assert a.shape == want, f"torch {port.name}: {a.shape} != IR {want}"
+        assert b.shape == want, f"onnxruntime {port.name}: {b.shape} != IR {want}"
+        diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+        assert diff <= atol, f"{port.name}: torch vs onnxruntime differ by {diff}"
+        worst = max(worst, diff)
+    return worst
