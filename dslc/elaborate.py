@@ -120,6 +120,7 @@ class Elaborator:
                                  help=did_you_mean(st.name, self.scope.vars))
             v = self.scope.vars[st.name]
         else:
+            self.scope.vars[st.name] = POISON
             v = self.eval(st.value)
             self.scope.vars[st.name] = v
         if v is POISON:
@@ -148,20 +149,27 @@ class Elaborator:
     # ---------------- statements ----------------
     def _stmt(self, st) -> None:
         if isinstance(st, ast.Assign):
-            v = self.eval(st.value)
+            try:
+                v = self.eval(st.value)
+            except Fail:
+                for t in st.targets:   # one root cause, one error: dependents stay silent
+                    self.scope.vars[t] = POISON
+                raise
             if len(st.targets) == 1:
                 self.scope.vars[st.targets[0]] = v
                 return
             vals = (POISON,) * len(st.targets) if v is POISON else v
             if not isinstance(vals, tuple) or len(vals) != len(st.targets):
                 n = len(vals) if isinstance(vals, tuple) else 1
+                for t in st.targets:
+                    self.scope.vars[t] = POISON
                 raise self.error("E208", f"{len(st.targets)} names on the left but {n} value(s) on "
                                  "the right", st.span)
             for t, x in zip(st.targets, vals):
                 self.scope.vars[t] = x
         elif isinstance(st, ast.Return):
-            vals = tuple(self.eval(e) for e in st.values)
-            self.scope.returned = vals
+            self.scope.returned = (POISON,) * len(st.values)
+            self.scope.returned = tuple(self.eval(e) for e in st.values)
         elif isinstance(st, ast.Input):
             raise self.error("E209", "`input` belongs in a model; a block takes tensor parameters",
                              st.span)
@@ -189,6 +197,14 @@ class Elaborator:
             return InitVal(e.id)
         known = list(self.scope.vars) + list(OPS) + list(self.blocks)
         raise self.error("E201", f"unknown name `{e.id}`", e.span, help=did_you_mean(e.id, known))
+
+    def _callee(self, e):
+        """Evaluate the thing being applied; an unknown name there is an unknown op (E202)."""
+        if isinstance(e, ast.Name) and e.id not in self.scope.vars and e.id not in OPS \
+                and e.id not in self.blocks and e.id not in INIT_FUNCS:
+            raise self.error("E202", f"unknown op or block `{e.id}`", e.span,
+                             help=did_you_mean(e.id, list(OPS) + list(self.blocks)))
+        return self.eval(e)
 
     def _e_TupleLit(self, e):
         return tuple(self._value(x) for x in e.items)
@@ -290,7 +306,7 @@ class Elaborator:
 
     def _e_Pipe(self, e):
         src = self.eval(e.source)
-        stage = self.eval(e.stage)
+        stage = self._callee(e.stage)
         if src is POISON or stage is POISON:
             return POISON
         inputs = list(src) if isinstance(src, tuple) else [src]
@@ -308,7 +324,7 @@ class Elaborator:
         return self.apply(stage, inputs, e.stage.span)
 
     def _e_Call(self, e):
-        func = self.eval(e.func)
+        func = self._callee(e.func)
         if func is POISON:
             return POISON
         if isinstance(func, InitVal):
@@ -438,7 +454,8 @@ class Elaborator:
                 raise self.error("E204", f"{cls.kind} needs argument `{key}`", layer.span or span,
                                  help=f"e.g. {cls.kind}({', '.join(cls.positional) or key + '=...'})")
             got = values.get(key, (None,))[0]
-            raise self.error("E205", f"{cls.kind}: invalid `{key}`: {first['msg']}", where,
+            msg = first["msg"].replace("Input should be", "expected")
+            raise self.error("E205", f"{cls.kind}: invalid `{key}`: {msg}", where,
                              got=repr(got) if got is not None else None)
 
     def _init(self, op: Op, in_types, spec, span) -> dict:

@@ -13,7 +13,7 @@ from .diagnostics import Diagnostic, Span
 _TOKEN_WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
-    "RBRACE": "`}`", "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "__ANON_0": "`->`",
+    "RBRACE": "`}`", "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`",
     "CMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`",
     "$END": "end of file",
 }
@@ -212,15 +212,42 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, text: str, file: str,
             isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"):
         lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
+        notes = tuple((s, f"this `{c}` is never closed") for c, s in _open_brackets(text, file, (line + 1, 1)))
         return Diagnostic("E103", "unexpected end of file", Span(file, line, col, line, col + 1),
-                          expected=exp, got="end of file",
-                          help="a `{`, `(` or `[` may be left open")
+                          got="end of file", notes=notes[-1:],
+                          help=None if notes else "the last statement is incomplete")
     if isinstance(e, lark.exceptions.UnexpectedToken):
         tok = e.token
         span = Span(file, tok.line, tok.column, tok.end_line or tok.line,
                     tok.end_column or tok.column + len(str(tok)))
-        return Diagnostic("E101", f"unexpected `{tok}`", span, expected=exp, got=f"`{tok}`")
+        notes = tuple((s, f"this `{c}` is never closed") for c, s in _open_brackets(text, file, (tok.line, tok.column)))
+        return Diagnostic("E101", f"unexpected `{tok}`", span, expected=exp, got=f"`{tok}`",
+                          notes=notes[-1:])
     line, col = e.line, e.column
     char = text.splitlines()[line - 1][col - 1] if line >= 1 else "?"
     return Diagnostic("E102", f"unexpected character `{char}`", Span(file, line, col, line, col + 1),
                       expected=exp, got=f"`{char}`")
+
+
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def _open_brackets(text: str, file: str, upto: tuple[int, int]) -> list[tuple[str, Span]]:
+    """Brackets still open before the offending token (strings and comments skipped)."""
+    stack: list[tuple[str, Span]] = []
+    quote = None
+    for ln, line in enumerate(text.splitlines(), start=1):
+        for col, ch in enumerate(line, start=1):
+            if (ln, col) >= upto:
+                return stack
+            if quote:
+                quote = None if ch == quote else quote
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "([{":
+                stack.append((ch, Span(file, ln, col, ln, col + 1)))
+            elif ch in ")]}" and stack and stack[-1][0] == _PAIRS[ch]:
+                stack.pop()
+    return stack
