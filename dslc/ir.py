@@ -17,7 +17,7 @@ FLOAT_DTYPES = ("f16", "f32", "f64", "bf16")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, defer_build=True)
 
 
 class TensorType(_Frozen):

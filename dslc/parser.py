@@ -29,8 +29,10 @@ def grammar_path() -> Path:
 
 @lru_cache(maxsize=1)
 def _parser() -> lark.Lark:
+    # cache=True keeps the built LALR tables in the temp dir (keyed by the grammar's hash):
+    # `dslc check` runs on every save, and building the tables is most of a cold start.
     return lark.Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True,
-                     maybe_placeholders=True)
+                     maybe_placeholders=True, cache=True)
 
 
 def _describe(term: str, parser: lark.Lark) -> str:

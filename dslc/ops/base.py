@@ -11,7 +11,6 @@ import math
 from math import prod
 from typing import ClassVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from ..dims import Dim, fmt_shape
@@ -34,7 +33,8 @@ class Unsupported(Exception):
 
 
 class Op(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: a schema is built on first use, so `dslc check` pays only for the ops it uses.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: ClassVar[str]
     positional: ClassVar[tuple[str, ...]] = ()
@@ -58,7 +58,7 @@ class Op(BaseModel):
     def macs(self, xs, ys) -> Dim:
         return Dim.of(0)
 
-    def init(self, name: str, shape: tuple[int, ...], xs, rng: np.random.Generator) -> np.ndarray:
+    def init(self, name: str, shape: tuple[int, ...], xs, rng):
         """torch's default initialisation for a parameter or buffer of this op."""
         return torch_uniform(shape, fan_in(shape), rng)
 
@@ -92,8 +92,9 @@ def fan_in(shape: tuple[int, ...]) -> int:
     return shape[1] * prod(shape[2:]) if len(shape) >= 2 else shape[0]
 
 
-def torch_uniform(shape, fan: int, rng: np.random.Generator) -> np.ndarray:
+def torch_uniform(shape, fan: int, rng):
     """kaiming_uniform(a=sqrt(5)) on weights and the bias rule both reduce to U(-1/sqrt(fan), ..)."""
+    import numpy as np
     bound = 1.0 / math.sqrt(fan) if fan > 0 else 0.0
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 

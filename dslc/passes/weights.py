@@ -1,4 +1,4 @@
-"""Weights: deterministic from a seed, torch-default unless the spec says `init=`.
+"""Weights (numpy is imported lazily: `dslc check` never needs it): deterministic from a seed, torch-default unless the spec says `init=`.
 
 Each tensor draws from its own generator, seeded by (seed, its name), so adding a layer never
 changes the weights of the others. The same arrays feed both backends.
@@ -8,8 +8,6 @@ from __future__ import annotations
 import math
 import zlib
 from math import prod
-
-import numpy as np
 
 from ..values import InitVal
 
@@ -39,6 +37,7 @@ def _normalise_one(value, shape) -> tuple[str | None, dict | None]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return None, {"fn": "constant", "value": float(value)}
     if isinstance(value, list):
+        import numpy as np
         arr = np.asarray(value, dtype=np.float32)
         if arr.shape != tuple(shape):
             return f"the values have shape {list(arr.shape)}, the parameter {list(shape)}", None
@@ -83,7 +82,8 @@ def check_init(value, shapes: dict[str, tuple[int, ...]]) -> tuple[str | None, d
     return None, out
 
 
-def draw(spec: dict, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def draw(spec: dict, shape: tuple[int, ...], rng):
+    import numpy as np
     fn = spec["fn"]
     if fn == "values":
         return np.asarray(spec["value"], dtype=np.float32).reshape(shape)
@@ -106,12 +106,14 @@ def draw(spec: dict, shape: tuple[int, ...], rng: np.random.Generator) -> np.nda
     return rng.normal(0.0, std, size=shape).astype(np.float32)
 
 
-def _rng(seed: int, name: str) -> np.random.Generator:
+def _rng(seed: int, name: str):
+    import numpy as np
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def init_weights(model, seed: int = 0) -> dict[str, np.ndarray]:
-    """Every parameter and buffer of the model, by its dotted name."""
+def init_weights(model, seed: int = 0) -> dict:
+    """Every parameter and buffer of the model (numpy arrays), by its dotted name."""
+    import numpy as np
     out: dict[str, np.ndarray] = {}
     for node in model.nodes:
         shapes = {**node.op.params(*node.in_types), **node.op.buffers(*node.in_types)}
