@@ -157,3 +157,20 @@ def test_default_init_follows_torch_bounds():
 ])
 def test_errors_have_codes(src, code):
     assert code in [d.code for d in dslc.check_text(src).errors]
+
+
+def test_ops_with_several_outputs_destructure():
+    m = dslc.load("""
+    model Gated {
+        input x: f32[N, 8]
+        value, gate = x -> dense(8) -> split(2)
+        output y = value * (gate -> sigmoid)
+    }""").models["Gated"]
+    assert str(m.outputs[0].type) == "f32[N, 4]"
+    parity(m, {"N": 2})
+    parity(m, {"N": 5})
+
+
+def test_split_needs_a_multiple():
+    p = dslc.check_text("model M { input x: f32[N, 5]\n a, b = split(x, 2)\n output y = a }")
+    assert [d.code for d in p.errors] == ["E305"]

@@ -107,7 +107,8 @@ def test_every_op_is_complete(op):
 
 
 # Ops whose rows live in their family's own test module (multi-input or needing arguments).
-EXTRA_ROWS = {"add": "test_language", "mul": "test_language", "concat": "test_language"}
+EXTRA_ROWS = {"add": "test_language", "mul": "test_language", "concat": "test_language",
+              "split": "test_language"}
 
 
 def test_every_op_appears_in_a_spec():

@@ -29,3 +29,12 @@ class Concat(nn.Module):
 
     def forward(self, *xs):
         return torch.cat(xs, dim=self.axis)
+
+
+class Split(nn.Module):
+    def __init__(self, parts: int, axis: int):
+        super().__init__()
+        self.parts, self.axis = parts, axis
+
+    def forward(self, x):
+        return tuple(torch.chunk(x, self.parts, dim=self.axis))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .activation import (ELU, GELU, LeakyReLU, LogSoftmax, PReLU, ReLU, ReLU6, SELU, Hardtanh,
                          Sigmoid, Softmax, Softplus, Step, Tanh)
 from .base import Op, ShapeError, Unsupported
-from .combine import Add, Concat, Mul
+from .combine import Add, Concat, Mul, Split
 from .linear import Dense
 from . import conv, norm, pool, regularize, shape
 
@@ -13,7 +13,7 @@ ALL_OPS: tuple[type[Op], ...] = (
     Dense,
     ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, Tanh, Hardtanh, Softplus, Step,
     Softmax, LogSoftmax,
-    Add, Mul, Concat,
+    Add, Mul, Concat, Split,
     *conv.OPS, *pool.OPS, *shape.OPS, *norm.OPS, *regularize.OPS,
 )
 

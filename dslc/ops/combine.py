@@ -91,3 +91,31 @@ class Concat(Op):
 
     def onnx(self, b, node, ins, outs):
         b.node("Concat", ins, outs, name=node.name, axis=self.axis)
+
+
+class Split(Op):
+    """split(x, parts, axis=1): `parts` equal slices along `axis` -> several outputs
+    (`a, b = split(x, 2)`). The axis size must be a known multiple of `parts`."""
+    kind: ClassVar[str] = "split"
+    positional: ClassVar[tuple[str, ...]] = ("parts", "axis")
+    parts: int
+    axis: int = 1
+
+    def shape(self, x):
+        ax = axis_index(self.axis, x.rank, "split")
+        if self.parts < 1:
+            raise ShapeError("E205", f"split needs at least one part, got {self.parts}")
+        size = x.shape[ax]
+        if (size // self.parts) * self.parts != size:
+            raise ShapeError("E305", f"split: axis {ax} has size {size}, not a multiple of "
+                             f"{self.parts}", expected=f"a multiple of {self.parts}", got=str(size),
+                             culprits=(0,))
+        part = x.with_shape(x.shape[:ax] + (size // self.parts,) + x.shape[ax + 1:])
+        return (part,) * self.parts
+
+    def torch(self, node):
+        from ..backends.torch_modules import Split as S
+        return S(self.parts, self.axis)
+
+    def onnx(self, b, node, ins, outs):
+        b.node("Split", ins, outs, name=node.name, axis=self.axis, num_outputs=self.parts)
