@@ -16,7 +16,7 @@ from .ir import DTYPES, Model, Node, Port, TensorType
 from .ops import OPS
 from .ops.base import Op, ShapeError
 from .passes.weights import INIT_FUNCS, check_init
-from .values import POISON, InitVal, LayerVal, RepeatVal, TensorVal, kind_of
+from .values import POISON, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, show
 
 LAYER_KWARGS = ("name", "init", "frozen")   # understood by every op, not hyperparameters
 SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
@@ -187,12 +187,12 @@ class Elaborator:
     def _e_Name(self, e, bare_ok=False):
         if e.id in self.scope.vars:
             return self.scope.vars[e.id]
+        if bare_ok:      # `padding=same`, `approximate=tanh`: a bare word is a string there
+            return e.id
         if e.id in OPS:
             return LayerVal(e.id, OPS[e.id], span=e.span)
         if e.id in self.blocks:
             return LayerVal(e.id, self.blocks[e.id], span=e.span)
-        if bare_ok:
-            return e.id
         if e.id in INIT_FUNCS:
             return InitVal(e.id)
         known = list(self.scope.vars) + list(OPS) + list(self.blocks)
@@ -426,13 +426,15 @@ class Elaborator:
     def _build_op(self, cls: type[Op], layer: LayerVal, span: Span) -> Op:
         fields = list(cls.model_fields)
         values: dict[str, Any] = {}
-        if len(layer.args) > len(cls.positional):
+        if cls.varargs and layer.args:     # reshape(N, -1), permute(0, 2, 1)
+            values[cls.varargs] = (tuple(v for v, _ in layer.args), layer.args[0][1])
+        elif len(layer.args) > len(cls.positional):
             extra = layer.args[len(cls.positional)]
             names = ", ".join(cls.positional) or "none"
             raise self.error("E207", f"{cls.kind} takes {len(cls.positional)} positional "
                              f"argument(s) ({names}), got {len(layer.args)}", extra[1],
                              help=f"name the others: {', '.join(f for f in fields)}")
-        for (v, s), key in zip(layer.args, cls.positional):
+        for (v, s), key in zip(() if cls.varargs else layer.args, cls.positional):
             values[key] = (v, s)
         for k, v, s in layer.kwargs:
             if k in LAYER_KWARGS:
@@ -456,7 +458,7 @@ class Elaborator:
             got = values.get(key, (None,))[0]
             msg = first["msg"].replace("Input should be", "expected")
             raise self.error("E205", f"{cls.kind}: invalid `{key}`: {msg}", where,
-                             got=repr(got) if got is not None else None)
+                             got=show(got) if got is not None else None)
 
     def _init(self, op: Op, in_types, spec, span) -> dict:
         if spec is None:
@@ -536,7 +538,7 @@ class Elaborator:
                              expected=", ".join(SCALAR_TYPES), help=did_you_mean(p.type, SCALAR_TYPES))
         if want and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
             raise self.error("E205", f"parameter `{p.name}` is {p.type}, got {kind_of(v)}",
-                             span or p.span, expected=p.type, got=repr(v))
+                             span or p.span, expected=p.type, got=show(v))
         return v
 
     def _bind_pattern(self, port: ast.Param, v: TensorVal) -> None:

@@ -71,3 +71,18 @@ def kind_of(v: Any) -> str:
     if isinstance(v, InitVal):
         return "an initialiser"
     return type(v).__name__
+
+
+def show(v: Any) -> str:
+    """A value as the spec would spell it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, TensorVal):
+        return str(v.type)
+    if isinstance(v, (LayerVal, RepeatVal)):
+        return f"the layer `{v.name if isinstance(v, LayerVal) else v.layer.name}`"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(show(x) for x in v) + ")"
+    if isinstance(v, list):
+        return "[" + ", ".join(show(x) for x in v) + "]"
+    return str(v)

@@ -3,6 +3,8 @@ elements; torch and onnxruntime agree at two values of each symbolic dim; onnxru
 shapes and strict ONNX shape inference agree with the IR."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -10,17 +12,14 @@ import dslc
 from specfiles import envs, references, valid_specs
 from support import parity, random_weights
 
-CASES = [(path, name) for path in valid_specs() for name in dslc.load(path).models]
+# Model names come from the text, so a spec that fails to load fails its own cases.
+CASES = [(path, name) for path in valid_specs()
+         for name in re.findall(r"^\s*model\s+(\w+)", path.read_text(), re.M)]
 
 
 def _id(case):
     path, name = case
     return f"{path.parent.name}/{path.stem}:{name}"
-
-
-@pytest.fixture(scope="module")
-def programs():
-    return {}
 
 
 def _model(path, name):

@@ -38,3 +38,74 @@ class Split(nn.Module):
 
     def forward(self, x):
         return tuple(torch.chunk(x, self.parts, dim=self.axis))
+
+
+def _flat_pads(pads) -> list[int]:
+    """[(b, e) per spatial axis] -> F.pad's order: last axis first."""
+    out: list[int] = []
+    for b, e in reversed(pads):
+        out += [b, e]
+    return out
+
+
+def same_pads(x, ks, ss, ds):
+    """`same` pads computed from the run-time size (stride > 1 on a symbolic size)."""
+    out = []
+    for size, k, s, d in zip(x.shape[2:], ks, ss, ds):
+        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
+        out.append((total // 2, total - total // 2))
+    return out
+
+
+class ConvNd(nn.Module):
+    """A convolution whose padding may be asymmetric, non-zero or decided at run time; its own
+    parameters are `weight` and `bias`, as the IR names them."""
+
+    def __init__(self, n, cin, cout, ks, ss, ds, groups, bias, pads, padding_mode):
+        super().__init__()
+        self.n, self.ks, self.ss, self.ds, self.groups = n, ks, ss, ds, groups
+        self.pads, self.mode = pads, {"zeros": "constant"}.get(padding_mode, padding_mode)
+        self.weight = nn.Parameter(torch.empty(cout, cin // groups, *ks))
+        self.bias = nn.Parameter(torch.empty(cout)) if bias else None
+        self.conv = getattr(torch.nn.functional, f"conv{n}d")
+
+    def forward(self, x):
+        pads = self.pads if None not in self.pads else same_pads(x, self.ks, self.ss, self.ds)
+        if self.mode == "constant" and all(b == e for b, e in pads):
+            padding = tuple(b for b, _ in pads)
+        else:
+            x = torch.nn.functional.pad(x, _flat_pads(pads), mode=self.mode)
+            padding = 0
+        return self.conv(x, self.weight, self.bias, self.ss, padding, self.ds, self.groups)
+
+
+class GlobalPool(nn.Module):
+    """Mean or max over every spatial axis, dims kept: [N, C, *S] -> [N, C, 1, ...]."""
+
+    def __init__(self, reduce: str):
+        super().__init__()
+        self.reduce = reduce
+
+    def forward(self, x):
+        dims = tuple(range(2, x.dim()))
+        return x.mean(dim=dims, keepdim=True) if self.reduce == "mean" else x.amax(dim=dims, keepdim=True)
+
+
+class Reshape(nn.Module):
+    """Reshape by a plan of ints, -1 and ("copy", j) (the input's dim j at run time)."""
+
+    def __init__(self, plan):
+        super().__init__()
+        self.plan = plan
+
+    def forward(self, x):
+        return x.reshape([x.shape[p[1]] if isinstance(p, tuple) else p for p in self.plan])
+
+
+class Permute(nn.Module):
+    def __init__(self, perm):
+        super().__init__()
+        self.perm = perm
+
+    def forward(self, x):
+        return x.permute(*self.perm)

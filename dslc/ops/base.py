@@ -34,10 +34,12 @@ class Unsupported(Exception):
 
 class Op(BaseModel):
     # defer_build: a schema is built on first use, so `dslc check` pays only for the ops it uses.
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True,
+                              arbitrary_types_allowed=True)
 
     kind: ClassVar[str]
     positional: ClassVar[tuple[str, ...]] = ()
+    varargs: ClassVar[str | None] = None     # a field that collects every positional argument
     arity: ClassVar[tuple[int, int | None]] = (1, 1)   # min, max tensor inputs (None: any)
     doc_shape: ClassVar[str] = ""
 

@@ -1,0 +1,63 @@
+"""ONNX subgraphs shared by several ops (kept out of the op classes when they are long)."""
+from __future__ import annotations
+
+
+def _axis_bounds(b, node, x: str, axis: int, size, out: int, i: int):
+    """(start, end) of torch's adaptive window i on `axis`: floor(i*S/o), ceil((i+1)*S/o),
+    as int64 [1] tensors; computed at run time when S is symbolic."""
+    if size.is_const():
+        s = size.value
+        return b.ints([i * s // out]), b.ints([-(-(i + 1) * s // out)])
+    shape = b.node("Shape", [x], name=f"{node.name}.shape", start=axis, end=axis + 1)[0]
+    lo = b.node("Div", [b.node("Mul", [shape, b.ints([i])], name=f"{node.name}.mul")[0],
+                        b.ints([out])], name=f"{node.name}.start")[0]
+    hi_num = b.node("Add", [b.node("Mul", [shape, b.ints([i + 1])], name=f"{node.name}.mul")[0],
+                            b.ints([out - 1])], name=f"{node.name}.add")[0]
+    hi = b.node("Div", [hi_num, b.ints([out])], name=f"{node.name}.end")[0]
+    return lo, hi
+
+
+def adaptive_pool(b, node, x: str, y: str, reduce: str) -> None:
+    """Adaptive pooling, exactly as torch computes it. A pool over a box is separable (the max
+    of maxes; the mean of equal-length means), so each spatial axis is reduced in turn: a plain
+    pool where the size divides evenly, else one Slice + Reduce per output window + Concat."""
+    t_in, t_out = node.in_types[0], node.out_types[0]
+    ins, outs = t_in.shape[2:], [d.value for d in t_out.shape[2:]]
+    if all(s.is_const() and s.value % o == 0 for s, o in zip(ins, outs)):
+        ks = [s.value // o for s, o in zip(ins, outs)]
+        b.node("AveragePool" if reduce == "mean" else "MaxPool", [x], [y], name=node.name,
+               kernel_shape=ks, strides=ks)
+        return
+    op = "ReduceMean" if reduce == "mean" else "ReduceMax"
+    cur = x
+    for j, (size, out) in enumerate(zip(ins, outs)):
+        axis = j + 2
+        last = j == len(outs) - 1
+        if size == out:
+            if last:
+                b.node("Identity", [cur], [y], name=node.name)
+            continue
+        parts = []
+        for i in range(out):
+            lo, hi = _axis_bounds(b, node, cur, axis, size, out, i)
+            sl = b.node("Slice", [cur, lo, hi, b.ints([axis])], name=f"{node.name}.slice")[0]
+            parts.append(b.node(op, [sl, b.ints([axis])], name=f"{node.name}.reduce", keepdims=1)[0])
+        cur = b.node("Concat", parts, [y] if last else None, name=f"{node.name}.concat", axis=axis)[0]
+
+
+def shape_tensor(b, node, x: str, plan) -> str:
+    """A 1-D int64 shape for Reshape from a layout plan (see ops.layout.reshape_plan): ints
+    and -1 as they are, ("copy", j) as 0 when j is the same position, else gathered at run time."""
+    pieces, run = [], []
+    for i, p in enumerate(plan):
+        if isinstance(p, tuple) and p[1] != i:
+            if run:
+                pieces.append(b.ints(run))
+                run = []
+            pieces.append(b.node("Shape", [x], name=f"{node.name}.dim", start=p[1], end=p[1] + 1)[0])
+        else:
+            run.append(0 if isinstance(p, tuple) else p)
+    if run:
+        pieces.append(b.ints(run))
+    return pieces[0] if len(pieces) == 1 else b.node("Concat", pieces, name=f"{node.name}.shape",
+                                                     axis=0)[0]

@@ -1,4 +1,0 @@
-"""(being written) conv ops."""
-from __future__ import annotations
-
-OPS: tuple = ()

@@ -1,0 +1,123 @@
+"""Convolutions (cross-correlation, as in torch and ONNX)."""
+from __future__ import annotations
+
+from math import prod
+from typing import ClassVar, Literal, Union
+
+from ..dims import Dim
+from .base import Op, ShapeError, known, need_float, need_rank, ntuple, torch_uniform
+from .window import axis_name, check_fits, out_size, pads
+
+IntOrTuple = Union[int, tuple[int, ...]]
+Padding = Union[int, str, tuple[int, ...], tuple[tuple[int, int], ...]]
+_ONNX_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class _Conv(Op):
+    """convNd(out_channels, kernel_size): [N, C, *S] -> [N, out_channels, *S'] with
+    S' = floor((S + pb + pe - dilation*(k-1) - 1) / stride) + 1 per axis (`same`: ceil(S/stride)).
+    Weight [out, C/groups, *k], bias [out]."""
+    n: ClassVar[int]
+    positional: ClassVar[tuple[str, ...]] = ("out_channels", "kernel_size")
+    out_channels: int
+    kernel_size: IntOrTuple
+    stride: IntOrTuple = 1
+    padding: Padding = 0
+    dilation: IntOrTuple = 1
+    groups: int = 1
+    bias: bool = True
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+
+    def geometry(self, x):
+        """(kernel, stride, dilation, pads) per spatial axis; pads as in window.pads."""
+        ks = ntuple(self.kernel_size, self.n, "kernel_size")
+        ss = ntuple(self.stride, self.n, "stride")
+        ds = ntuple(self.dilation, self.n, "dilation")
+        if min(ks + ss + ds) < 1:
+            raise ShapeError("E205", f"{self.kind}: kernel_size, stride and dilation must be >= 1")
+        return ks, ss, ds, pads(self.padding, self.n, ks, ss, ds, x.shape[2:])
+
+    def shape(self, x):
+        layout = "[N, C, " + ", ".join(axis_name(i, self.n)[0].upper() for i in range(self.n)) + "]"
+        need_rank(x, self.n + 2, self.kind, layout)
+        need_float(x, self.kind)
+        c = known(x.shape[1], f"the input channels of {self.kind}")
+        for what, v in (("input channels", c), ("out_channels", self.out_channels)):
+            if v % self.groups:
+                raise ShapeError("E305", f"{self.kind}: groups={self.groups} does not divide the "
+                                 f"{what} ({v})", expected=f"a multiple of {self.groups}",
+                                 got=str(v), culprits=(0,) if what == "input channels" else ())
+        ks, ss, ds, ps = self.geometry(x)
+        spatial = []
+        for i, (size, p, k, s, d) in enumerate(zip(x.shape[2:], ps, ks, ss, ds)):
+            o = out_size(size, p, k, s, d)
+            check_fits(self.kind, size, p, k, d, o, axis_name(i, self.n))
+            spatial.append(o)
+        return x.with_shape((x.shape[0], Dim.of(self.out_channels), *spatial))
+
+    def params(self, x):
+        ks = ntuple(self.kernel_size, self.n, "kernel_size")
+        p = {"weight": (self.out_channels, x.shape[1].value // self.groups, *ks)}
+        if self.bias:
+            p["bias"] = (self.out_channels,)
+        return p
+
+    def init(self, name, shape, xs, rng):
+        return torch_uniform(shape, xs[0].shape[1].value // self.groups *
+                             prod(ntuple(self.kernel_size, self.n, "kernel_size")), rng)
+
+    def macs(self, xs, ys):
+        out = Dim.of(1)
+        for d in ys[0].shape[:1] + ys[0].shape[2:]:
+            out = out * d
+        per = self.out_channels * xs[0].shape[1].value // self.groups
+        return out * (per * prod(ntuple(self.kernel_size, self.n, "kernel_size")))
+
+    def torch(self, node):
+        from ..backends.torch_modules import ConvNd
+        x = node.in_types[0]
+        ks, ss, ds, ps = self.geometry(x)
+        return ConvNd(self.n, x.shape[1].value, self.out_channels, ks, ss, ds, self.groups,
+                      self.bias, ps, self.padding_mode)
+
+    def onnx(self, b, node, ins, outs):
+        ks, ss, ds, ps = self.geometry(node.in_types[0])
+        src = ins[0]
+        attrs = dict(kernel_shape=list(ks), strides=list(ss), dilations=list(ds), group=self.groups)
+        if None in ps:
+            if self.padding_mode != "zeros":
+                from .base import Unsupported
+                raise Unsupported("`same` padding with stride > 1 on a symbolic size needs "
+                                  "padding_mode=zeros in ONNX")
+            attrs["auto_pad"] = "SAME_UPPER"
+        elif self.padding_mode != "zeros" and any(p != (0, 0) for p in ps):
+            full = [0, 0] + [p[0] for p in ps] + [0, 0] + [p[1] for p in ps]
+            src = b.node("Pad", [src, b.ints(full, "pads")], name=f"{node.name}.pad",
+                         mode=_ONNX_PAD_MODE[self.padding_mode])[0]
+            attrs["pads"] = [0] * (2 * self.n)
+        else:
+            attrs["pads"] = [p[0] for p in ps] + [p[1] for p in ps]
+        w = b.param(f"{node.name}.weight")
+        bias = [b.param(f"{node.name}.bias")] if self.bias else []
+        b.node("Conv", [src, w] + bias, outs, name=node.name, **attrs)
+
+
+class Conv1d(_Conv):
+    __doc__ = _Conv.__doc__
+    kind: ClassVar[str] = "conv1d"
+    n: ClassVar[int] = 1
+
+
+class Conv2d(_Conv):
+    __doc__ = _Conv.__doc__
+    kind: ClassVar[str] = "conv2d"
+    n: ClassVar[int] = 2
+
+
+class Conv3d(_Conv):
+    __doc__ = _Conv.__doc__
+    kind: ClassVar[str] = "conv3d"
+    n: ClassVar[int] = 3
+
+
+OPS = (Conv1d, Conv2d, Conv3d)

@@ -1,0 +1,164 @@
+"""Layout ops: flatten, reshape, permute, transpose. No parameters; the data is unchanged."""
+from __future__ import annotations
+
+from typing import ClassVar, Union
+
+from ..dims import Dim, fmt_shape
+from .base import Op, ShapeError, Unsupported, axis_index
+
+Size = Union[int, Dim]
+
+
+def _product(dims) -> Dim:
+    out = Dim.of(1)
+    for d in dims:
+        out = out * d
+    return out
+
+
+def reshape_plan(src, dst) -> list:
+    """How to build the target shape at run time: per target dim an int, ("copy", j) for the
+    input's dim j, or -1 (at most one). Shared by both lowerings; None if impossible."""
+    plan, free = [], True
+    for i, d in enumerate(dst):
+        if d.is_const():
+            plan.append(d.value)
+        elif d in src:
+            j = i if i < len(src) and src[i] == d else list(src).index(d)
+            plan.append(("copy", j))
+        elif free:
+            plan.append(-1)
+            free = False
+        else:
+            return None
+    return plan
+
+
+class _Reshaping(Op):
+    def torch(self, node):
+        from ..backends.torch_modules import Reshape
+        return Reshape(self._plan(node))
+
+    def onnx(self, b, node, ins, outs):
+        from ..backends.onnx_lowering import shape_tensor
+        b.node("Reshape", [ins[0], shape_tensor(b, node, ins[0], self._plan(node))], outs,
+               name=node.name)
+
+    def _plan(self, node):
+        plan = reshape_plan(node.in_types[0].shape, node.out_types[0].shape)
+        if plan is None:
+            raise Unsupported(f"the target shape {fmt_shape(node.out_types[0].shape)} has more "
+                              "than one size that is neither known nor an input dim")
+        return plan
+
+
+class Flatten(_Reshaping):
+    """flatten(start_dim=1, end_dim=-1): dims start..end become one, their product:
+    [N, C, H, W] -> [N, C*H*W]."""
+    kind: ClassVar[str] = "flatten"
+    positional: ClassVar[tuple[str, ...]] = ("start_dim", "end_dim")
+    start_dim: int = 1
+    end_dim: int = -1
+
+    def shape(self, x):
+        a = axis_index(self.start_dim, x.rank, "flatten start_dim")
+        e = axis_index(self.end_dim, x.rank, "flatten end_dim")
+        if a > e:
+            raise ShapeError("E205", f"flatten: start_dim {self.start_dim} comes after end_dim "
+                             f"{self.end_dim} for a rank-{x.rank} input")
+        return x.with_shape(x.shape[:a] + (_product(x.shape[a:e + 1]),) + x.shape[e + 1:])
+
+
+class Reshape(_Reshaping):
+    """reshape(*shape): the full target shape, batch included (`reshape(N, -1)`); at most one
+    -1, and the element count must provably stay the same."""
+    kind: ClassVar[str] = "reshape"
+    varargs: ClassVar[str | None] = "target"
+    target: tuple[Size, ...] = ()
+
+    def shape(self, x):
+        target = [Dim.of(d) for d in self.target]
+        if not target:
+            raise ShapeError("E204", "reshape needs a target shape, e.g. reshape(N, -1)")
+        holes = [i for i, d in enumerate(target) if d == -1]
+        if len(holes) > 1 or any(d.is_const() and d.value < 1 and d != -1 for d in target):
+            raise ShapeError("E205", f"reshape: sizes must be >= 1 with at most one -1, got "
+                             f"{fmt_shape(target)}")
+        total, rest = _product(x.shape), _product(d for d in target if d != -1)
+        if holes:
+            if not rest.is_const() and not (rest == total or rest.is_atom()):
+                raise ShapeError("E304", f"reshape: cannot infer -1 from {fmt_shape(x.shape)}",
+                                 got=fmt_shape(target))
+            hole = total // rest.value if rest.is_const() else _divide(total, rest)
+            if hole is None or hole * rest != total:
+                raise ShapeError("E302", f"reshape: {fmt_shape(x.shape)} cannot be viewed as "
+                                 f"{fmt_shape(target)}", expected=f"a multiple of {rest} elements",
+                                 got=f"{total} elements", culprits=(0,))
+            target[holes[0]] = hole
+        elif rest != total:
+            raise ShapeError("E302", f"reshape: {fmt_shape(x.shape)} has {total} elements, the "
+                             f"target {fmt_shape(target)} has {rest}", expected=str(total),
+                             got=str(rest), culprits=(0,))
+        return x.with_shape(target)
+
+    def describe(self) -> str:
+        return f"reshape({', '.join(str(d) for d in self.target)})"
+
+
+def _divide(total: Dim, atom: Dim):
+    """total / atom for a single-symbol divisor that appears in every term of total."""
+    (mono,) = atom.terms
+    sym = mono[0]
+    out = {}
+    for m, c in total.terms.items():
+        if sym not in m:
+            return None
+        rest = list(m)
+        rest.remove(sym)
+        out[tuple(rest)] = c
+    return Dim(out)
+
+
+class Permute(Op):
+    """permute(*dims): output dim i is input dim dims[i]; a permutation of all axes."""
+    kind: ClassVar[str] = "permute"
+    varargs: ClassVar[str | None] = "dims"
+    dims: tuple[int, ...]
+
+    def perm(self, rank: int) -> list[int]:
+        p = [d % rank if -rank <= d < rank else d for d in self.dims]
+        if sorted(p) != list(range(rank)):
+            raise ShapeError("E205", f"permute{tuple(self.dims)} is not a permutation of the "
+                             f"{rank} axes", expected=f"each of 0..{rank - 1} once",
+                             got=str(tuple(self.dims)))
+        return p
+
+    def shape(self, x):
+        return x.with_shape(tuple(x.shape[i] for i in self.perm(x.rank)))
+
+    def torch(self, node):
+        from ..backends.torch_modules import Permute as P
+        return P(self.perm(node.in_types[0].rank))
+
+    def onnx(self, b, node, ins, outs):
+        b.node("Transpose", ins, outs, name=node.name, perm=self.perm(node.in_types[0].rank))
+
+
+class Transpose(Permute):
+    """transpose(dim0, dim1): swap two axes."""
+    kind: ClassVar[str] = "transpose"
+    varargs: ClassVar[str | None] = None
+    positional: ClassVar[tuple[str, ...]] = ("dim0", "dim1")
+    dims: tuple[int, ...] = ()
+    dim0: int
+    dim1: int
+
+    def perm(self, rank: int) -> list[int]:
+        a = axis_index(self.dim0, rank, "transpose dim0")
+        c = axis_index(self.dim1, rank, "transpose dim1")
+        p = list(range(rank))
+        p[a], p[c] = p[c], p[a]
+        return p
+
+
+OPS = (Flatten, Reshape, Permute, Transpose)

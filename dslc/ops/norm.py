@@ -1,4 +1,0 @@
-"""(being written) norm ops."""
-from __future__ import annotations
-
-OPS: tuple = ()

@@ -1,4 +1,0 @@
-"""(being written) pool ops."""
-from __future__ import annotations
-
-OPS: tuple = ()

@@ -1,4 +1,0 @@
-"""(being written) regularize ops."""
-from __future__ import annotations
-
-OPS: tuple = ()

@@ -1,4 +1,0 @@
-"""(being written) shape ops."""
-from __future__ import annotations
-
-OPS: tuple = ()
