@@ -1,0 +1,218 @@
+"""dslc's command line: check | summary | compile | run. Exit 0 ok, 1 spec errors, 2 usage/IO.
+
+Thin on purpose: everything it prints comes from the API, the summary module and the
+diagnostics' renders. `check` and `summary` import neither torch nor onnx."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .api import check_text
+from .diagnostics import SpecError, render
+
+
+class Usage(Exception):
+    """A usage or I/O problem: one line on stderr, exit 2."""
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise Usage(f"cannot read '{path}': {reason}")
+
+
+def _program(path: str):
+    program = check_text(_read(path), path)
+    for d in program.diagnostics:
+        print(render(d, program.sources), file=sys.stderr)
+    return program
+
+
+def _pick(program, name: str | None):
+    if name is not None:
+        if name not in program.models:
+            raise Usage(f"no model `{name}` in the spec (it has {', '.join(program.models) or 'none'})")
+        return program.models[name]
+    if len(program.models) != 1:
+        raise Usage(f"the spec has {len(program.models)} models ({', '.join(program.models)}): "
+                    "choose one with --model")
+    return next(iter(program.models.values()))
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same directory, then rename: a failure never
+    leaves a partial output behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _need(module: str, extra: str):
+    try:
+        return __import__(module)
+    except ImportError:
+        raise Usage(f"this command needs {module}: pip install 'dslc[{extra}]'"
+                    + (" (install torch==2.13.0 first for the CPU wheel)" if module == "torch" else ""))
+
+
+# ---------------- commands ----------------
+def cmd_check(args) -> int:
+    if args.json:
+        program = check_text(_read(args.spec), args.spec)
+        from .summary import check_json
+        print(json.dumps(check_json(program), indent=2))
+        return 1 if program.errors else 0
+    program = _program(args.spec)
+    if program.errors:
+        return 1
+    from .summary import one_line
+    for m in program.models.values():
+        print(one_line(m))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    program = _program(args.spec)
+    if program.errors:
+        return 1
+    from .summary import table
+    models = [_pick(program, args.model)] if args.model else list(program.models.values())
+    print("\n\n".join(table(m) for m in models))
+    return 0
+
+
+def cmd_compile(args) -> int:
+    program = _program(args.spec)
+    if program.errors:
+        return 1
+    model = _pick(program, args.model)
+    suffix = ".onnx" if args.target == "onnx" else ".pt"
+    out = Path(args.output) if args.output else Path(Path(args.spec).stem + suffix)
+    if args.target == "onnx":
+        _need("onnx", "onnx")
+        proto = model.to_onnx(seed=args.seed)
+        _atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
+    else:
+        torch = _need("torch", "torch")
+        module = model.to_torch(seed=args.seed)
+        _atomic_write(out, lambda tmp: torch.save(module, tmp))
+    print(f"wrote {out} ({model.name}, {model.params:,} parameters, {args.target})")
+    return 0
+
+
+def _dims(items) -> dict[str, int]:
+    dims = {}
+    for item in items or ():
+        name, _, value = item.partition("=")
+        if not name or not value.lstrip("-").isdigit() or int(value) < 1:
+            raise Usage(f"--dim wants NAME=SIZE with a positive size, got '{item}'")
+        dims[name] = int(value)
+    return dims
+
+
+def _feeds(sess, args):
+    import numpy as np
+    from .backends.ort import random_inputs
+    names = {i.name for i in sess.get_inputs()}
+    given = {}
+    for item in args.input or ():
+        name, _, file = item.partition("=")
+        if name not in names:
+            raise Usage(f"--input names an unknown input `{name}` (inputs: {', '.join(sorted(names))})")
+        try:
+            given[name] = np.load(file)
+        except (OSError, ValueError) as e:
+            raise Usage(f"cannot read '{file}': {e}")
+    return {**random_inputs(sess, _dims(args.dim), args.seed, skip=given), **given}
+
+
+def cmd_run(args) -> int:
+    _need("onnxruntime", "onnx")
+    from .backends.ort import RunError, session, timed_run
+    if args.model_file.endswith(".onnx"):
+        data = Path(args.model_file).read_bytes() if os.path.exists(args.model_file) else None
+        if data is None:
+            raise Usage(f"cannot read '{args.model_file}': No such file or directory")
+    else:
+        program = _program(args.model_file)
+        if program.errors:
+            return 1
+        _need("onnx", "onnx")
+        data = _pick(program, args.model).to_onnx(seed=args.seed).SerializeToString()
+    try:
+        sess = session(data, args.provider)
+        feeds = _feeds(sess, args)
+        outputs, ms = timed_run(sess, feeds, args.repeat)
+    except RunError as e:
+        raise Usage(str(e))
+    except Exception as e:      # onnxruntime's own errors: a bad file, a wrong input shape
+        if type(e).__module__.startswith("onnxruntime"):
+            raise Usage("onnxruntime: " + " ".join(str(e).split())[:400])
+        raise
+    for name, x in feeds.items():
+        print(f"input  {name}: {x.dtype}{list(x.shape)}")
+    for meta, y in zip(sess.get_outputs(), outputs):
+        print(f"output {meta.name}: {y.dtype}{list(y.shape)}")
+    print(f"latency: {ms:.3f} ms (median of {args.repeat}, {args.provider})")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dslc", description="Compile neural-network specs (.dl).")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="check shapes and count parameters")
+    c.add_argument("spec")
+    c.add_argument("--json", action="store_true", help="print the JSON document")
+    c.set_defaults(fn=cmd_check)
+    s = sub.add_parser("summary", help="per-layer table")
+    s.add_argument("spec")
+    s.add_argument("--model")
+    s.set_defaults(fn=cmd_summary)
+    k = sub.add_parser("compile", help="emit an ONNX graph or a torch module")
+    k.add_argument("spec")
+    k.add_argument("--target", choices=("onnx", "torch"), required=True)
+    k.add_argument("-o", "--output")
+    k.add_argument("--model")
+    k.add_argument("--seed", type=int, default=0)
+    k.set_defaults(fn=cmd_compile)
+    r = sub.add_parser("run", help="run a spec or an .onnx file once on onnxruntime")
+    r.add_argument("model_file", metavar="SPEC|MODEL.onnx")
+    r.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
+    r.add_argument("--model")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--dim", action="append", metavar="NAME=SIZE", help="size of a symbolic dim")
+    r.add_argument("--input", action="append", metavar="NAME=FILE.npy", help="an input's values")
+    r.add_argument("--repeat", type=int, default=10)
+    r.set_defaults(fn=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except Usage as e:
+        print(f"dslc: {e}", file=sys.stderr)
+        return 2
+    except SpecError as e:     # a backend that cannot express a node (E401)
+        for d in e.diagnostics:
+            print(render(d, e.sources), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The command line: every command, its exit codes, its outputs, and bad input handled."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dslc.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+MLP = str(ROOT / "specs" / "seeds" / "mlp.dl")
+TOPO = str(ROOT / "specs" / "seeds" / "topologies.dl")
+BAD = str(ROOT / "specs" / "invalid" / "residual_mismatch.dl")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_prints_counts(capsys):
+    code, out, _ = run(capsys, "check", MLP)
+    assert code == 0 and out.strip() == "DeepMLP: 336,581 parameters; y: f32[N, 1]"
+
+
+def test_check_json_contract(capsys):
+    code, out, _ = run(capsys, "check", TOPO, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["diagnostics"] == []
+    m = {m["name"]: m for m in doc["models"]}["AdaptivePool"]
+    assert set(m) == {"name", "params", "trainable_params", "buffers", "inputs", "outputs", "layers"}
+    assert m["inputs"] == {"image": {"dtype": "f32", "shape": ["N", 3, "H", "W"]}}
+    assert m["outputs"]["probs"] == {"dtype": "f32", "shape": ["N", 1000]}
+    layer = m["layers"][0]
+    assert set(layer) == {"name", "op", "shape", "params", "line"}
+    assert layer["params"] == 1792 and layer["shape"] == ["N", 64, "H", "W"]
+
+
+def test_check_json_reports_diagnostics(capsys):
+    code, out, _ = run(capsys, "check", BAD, "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["models"] == []
+    assert doc["diagnostics"] == [{"severity": "error", "code": "E302", "file": BAD, "line": 5,
+                                   "col": 16, "message": doc["diagnostics"][0]["message"]}]
+
+
+def test_check_errors_go_to_stderr_with_caret(capsys):
+    code, out, err = run(capsys, "check", BAD)
+    assert code == 1 and out == ""
+    assert f"{BAD}:5:16: error[E302]" in err and "^^^^^" in err and "note:" in err
+
+
+def test_missing_file_is_exit_2_with_one_line(capsys):
+    code, _, err = run(capsys, "check", "no/such.dl")
+    assert code == 2 and err.strip() == "dslc: cannot read 'no/such.dl': No such file or directory"
+
+
+def test_summary_table(capsys):
+    code, out, _ = run(capsys, "summary", str(ROOT / "specs" / "seeds" / "lenet.dl"))
+    assert code == 0
+    assert "conv2d(6, 5, padding=2)" in out and "61,706 parameters" in out and "MACs" in out
+
+
+def test_compile_onnx_and_run(capsys, tmp_path):
+    out_file = tmp_path / "mlp.onnx"
+    code, out, _ = run(capsys, "compile", MLP, "--target", "onnx", "-o", str(out_file))
+    assert code == 0 and out_file.exists()
+    code, out, _ = run(capsys, "run", str(out_file), "--dim", "N=4", "--repeat", "2")
+    assert code == 0 and "output y: float32[4, 1]" in out and "latency" in out
+
+
+def test_compile_torch_module_loads(capsys, tmp_path):
+    import torch
+    out_file = tmp_path / "m.pt"
+    code, _, _ = run(capsys, "compile", MLP, "--target", "torch", "-o", str(out_file))
+    module = torch.load(out_file, weights_only=False)
+    assert code == 0 and module(torch.zeros(3, 1000)).shape == (3, 1)
+
+
+def test_several_models_need_a_choice(capsys, tmp_path):
+    code, _, err = run(capsys, "compile", TOPO, "--target", "onnx", "-o", str(tmp_path / "x.onnx"))
+    assert code == 2 and "--model" in err and "AdaptivePool" in err
+    assert not list(tmp_path.iterdir())
+    code, _, err = run(capsys, "compile", TOPO, "--target", "onnx", "--model", "Nope")
+    assert code == 2 and "no model `Nope`" in err
+
+
+def test_failed_compile_leaves_no_file(capsys, tmp_path):
+    spec = tmp_path / "bn.dl"
+    spec.write_text("model M {\n input x: f32[N, 3, 8, 8]\n"
+                    " output y = x -> batchnorm(track_running_stats=false)\n}\n")
+    out_file = tmp_path / "bn.onnx"
+    code, _, err = run(capsys, "compile", str(spec), "--target", "onnx", "-o", str(out_file))
+    assert code == 1 and "E401" in err and ":3:" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bn.dl"]
+
+
+def test_run_spec_with_symbolic_dims(capsys):
+    code, out, _ = run(capsys, "run", TOPO, "--model", "AdaptivePool", "--dim", "H=40",
+                       "--dim", "W=56", "--repeat", "1")
+    assert code == 0 and "output probs: float32[1, 1000]" in out
+    code, _, err = run(capsys, "run", TOPO, "--model", "AdaptivePool")
+    assert code == 2 and "H, W" in err
+
+
+def test_run_with_given_input(capsys, tmp_path):
+    import numpy as np
+    x = tmp_path / "x.npy"
+    np.save(x, np.array([[0.1, 1, 0.2, 0.1, 0, 0.1]], dtype=np.float32)[None])
+    code, out, _ = run(capsys, "run", str(ROOT / "specs" / "seeds" / "maxpool_ceil.dl"),
+                       "--input", f"signal={x}", "--repeat", "1")
+    assert code == 0 and "output y: float32[1, 1, 3]" in out
+
+
+def test_cuda_absent_is_a_clear_exit_2(capsys):
+    import onnxruntime as ort
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this machine has CUDA")
+    code, _, err = run(capsys, "run", MLP, "--provider", "cuda")
+    assert code == 2 and "CUDA execution provider is not available" in err
+
+
+def _proc(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "dslc", *args], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+def test_syntax_error_has_no_traceback():
+    p = _proc("check", "specs/invalid/syntax_unexpected_token.dl")
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "error[E101]" in p.stderr
+
+
+def test_usage_error_is_exit_2():
+    assert _proc("compile", MLP).returncode == 2     # --target is required
+
+
+def test_check_does_not_import_torch_or_onnx():
+    code = ("import sys; from dslc.cli import main; rc = main(['check', %r]); "
+            "bad = [m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules]; "
+            "print(rc, bad)" % TOPO)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.strip().endswith("0 []"), p.stdout + p.stderr
