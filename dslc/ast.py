@@ -98,6 +98,7 @@ class Param(Node):
 class Input(Node):
     name: str
     type: TensorTypeExpr
+    where: tuple = ()   # constraint expressions on its symbols
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,40 @@
-"""Symbolic dimensions: integer polynomials over symbols and opaque floor divisions.
+"""Symbolic dimensions: polynomials over symbols and opaque floor divisions, with rational
+coefficients where divisibility facts make a division exact.
 
 A `Dim` is kept in a canonical form (monomial -> coefficient), so structural equality is value
-equality for everything the shape rules build: `H`, `C*H*W`, `(H - 1) // 2 + 1`.
+equality for everything the shape rules build: `H`, `C*H*W`, `(H + 1) // 2`, and, under the fact
+`H % 32 == 0` (see `facts`), `H/4`.
 """
 from __future__ import annotations
 
+import contextlib
+import math
+from contextvars import ContextVar
+from fractions import Fraction
 from functools import total_ordering
 from typing import Union
 
 DimLike = Union["Dim", int]
 
+# symbol -> a modulus it is known to be a multiple of (from `where H % 32 == 0`)
+_FACTS: ContextVar[dict[str, int]] = ContextVar("dslc_dim_facts", default={})
+
+
+@contextlib.contextmanager
+def facts(mods: dict[str, int]):
+    """Within this block, divisions use `mods` (symbol -> known modulus) to stay exact. Yields
+    the live dict: facts added to it apply from then on."""
+    live = dict(mods)
+    token = _FACTS.set(live)
+    try:
+        yield live
+    finally:
+        _FACTS.reset(token)
+
 
 @total_ordering
 class _FloorDiv:
-    """An opaque atom `num // den` whose numerator did not divide exactly."""
+    """An opaque atom `num // den` whose numerator is not known to divide exactly."""
     __slots__ = ("num", "den")
 
     def __init__(self, num: "Dim", den: int):
@@ -44,12 +65,17 @@ def _mono_key(m: tuple) -> tuple:
     return (-len(m), [_atom_key(a) for a in m])
 
 
+def _num(c):
+    """Fractions that are whole become ints."""
+    return c.numerator if isinstance(c, Fraction) and c.denominator == 1 else c
+
+
 class Dim:
     """An integer-valued expression over symbols. Immutable, hashable, canonical."""
     __slots__ = ("terms",)
 
-    def __init__(self, terms: dict[tuple, int] | None = None):
-        self.terms = {m: c for m, c in (terms or {}).items() if c != 0}
+    def __init__(self, terms: dict | None = None):
+        self.terms = {m: _num(c) for m, c in (terms or {}).items() if c != 0}
 
     @staticmethod
     def of(value: "DimLike | str") -> "Dim":
@@ -67,7 +93,7 @@ class Dim:
     def value(self) -> int:
         if not self.is_const():
             raise ValueError(f"{self} is symbolic")
-        return self.terms.get((), 0)
+        return int(self.terms.get((), 0))
 
     def is_atom(self) -> bool:
         return len(self.terms) <= 1 and all(len(m) <= 1 and c == 1 for m, c in self.terms.items())
@@ -80,19 +106,21 @@ class Dim:
         return out
 
     def evaluate(self, env: dict[str, int]) -> int:
-        total = 0
+        total = Fraction(0)
         for m, c in self.terms.items():
-            prod = c
+            prod = Fraction(c)
             for a in m:
                 prod *= a.num.evaluate(env) // a.den if isinstance(a, _FloorDiv) else env[a]
             total += prod
-        return total
+        if total.denominator != 1:
+            raise ValueError(f"{self} is not whole at {env} (outside the declared constraints)")
+        return int(total)
 
     def subs(self, env: dict[str, int]) -> "Dim":
         """Substitute the symbols that `env` knows; the rest stay symbolic."""
         total = Dim()
         for m, c in self.terms.items():
-            prod = Dim.of(c)
+            prod = Dim({(): c})
             for a in m:
                 if isinstance(a, _FloorDiv):
                     prod = prod * (a.num.subs(env) // a.den)
@@ -122,7 +150,7 @@ class Dim:
 
     def __mul__(self, other: DimLike) -> "Dim":
         o = Dim.of(other)
-        terms: dict[tuple, int] = {}
+        terms: dict = {}
         for m1, c1 in self.terms.items():
             for m2, c2 in o.terms.items():
                 m = tuple(sorted(m1 + m2, key=_atom_key))
@@ -139,24 +167,43 @@ class Dim:
         if k == 0:
             raise ZeroDivisionError("division of a size by zero")
         if self.is_const():
-            return Dim.of(self.value // k)
+            return Dim.of(math.floor(Fraction(self.terms.get((), 0)) / k))
         if k == 1:
             return self
-        if all(c % k == 0 for c in self.terms.values()):
-            return Dim({m: c // k for m, c in self.terms.items()})
-        # Pull out the part that divides exactly: (k*a + r) // k == a + r // k for integer a.
-        exact = {m: (c // k) * k for m, c in self.terms.items() if m != ()}
-        if () in self.terms:
-            exact[()] = (self.terms[()] // k) * k
-        rest = self - Dim(exact)
-        head = Dim({m: c // k for m, c in exact.items()})
-        if rest.is_const():
-            return head + rest.value // k
-        return head + Dim({(_FloorDiv(rest, k),): 1})
+        if len(self.terms) == 1:
+            ((m, c),) = self.terms.items()
+            if c == 1 and len(m) == 1 and isinstance(m[0], _FloorDiv):
+                return m[0].num // (m[0].den * k)        # (x // a) // k == x // (a*k)
+        mods = _FACTS.get()
+        exact, rest = {}, {}
+        for m, c in self.terms.items():
+            if m == ():
+                continue
+            # the term is always a multiple of c * (the known moduli of its symbols)
+            step = Fraction(c) * math.prod(mods.get(a, 1) for a in m if isinstance(a, str))
+            (exact if (step / k).denominator == 1 else rest)[m] = c
+        const = Fraction(self.terms.get((), 0))
+        head = Dim({m: Fraction(c) / k for m, c in exact.items()})
+        if not rest:
+            return head + math.floor(const / k)
+        # Keep the remainder's constant in [0, k): one canonical form per value.
+        base = math.floor(const / k)
+        rest[()] = const - base * k
+        return head + base + Dim({(_FloorDiv(Dim(rest), k),): 1})
 
     def cdiv(self, den: int) -> "Dim":
         """ceil(self / den)."""
         return (self + (den - 1)) // den
+
+    def resimplify(self) -> "Dim":
+        """Rebuild the opaque divisions under the facts in force now."""
+        total = Dim()
+        for m, c in self.terms.items():
+            prod = Dim({(): c})
+            for a in m:
+                prod = prod * (a.num.resimplify() // a.den if isinstance(a, _FloorDiv) else Dim.of(a))
+            total = total + prod
+        return total
 
     # ---- identity ----
     def __eq__(self, other) -> bool:
@@ -165,18 +212,21 @@ class Dim:
         return isinstance(other, Dim) and self.terms == other.terms
 
     def __hash__(self) -> int:
-        return hash(tuple(sorted((str(Dim({m: 1})), c) for m, c in self.terms.items())))
+        return hash(tuple(sorted((str(Dim({m: 1})), str(c)) for m, c in self.terms.items())))
 
     def __str__(self) -> str:
         if not self.terms:
             return "0"
         parts: list[str] = []
         for m in sorted(self.terms, key=_mono_key):
-            c = self.terms[m]
-            body = "*".join(str(a) if not isinstance(a, _FloorDiv) or len(m) == 1 else f"({a})"
-                            for a in m)
-            mag = abs(c)
-            text = body if (mag == 1 and body) else (f"{mag}*{body}" if body else str(mag))
+            c = Fraction(self.terms[m])
+            p, q = abs(c.numerator), c.denominator
+            bare = len(m) == 1 and p == 1 and q == 1
+            body = "*".join(f"({a})" if isinstance(a, _FloorDiv) and not bare else str(a) for a in m)
+            if not body:
+                text = str(p) if q == 1 else f"{p}/{q}"
+            else:
+                text = (body if p == 1 else f"{p}*{body}") + (f"/{q}" if q != 1 else "")
             if not parts:
                 parts.append(text if c > 0 else f"-{text}")
             else:
@@ -190,8 +240,17 @@ class Dim:
         return self.value if self.is_const() else str(self)
 
 
-def as_dim(v: "DimLike | str") -> Dim:
-    return Dim.of(v)
+def condition_for_equal(a: Dim, b: Dim, limit: int = 1024) -> str | None:
+    """The weakest `S % m == 0` (one symbol, m a multiple of its known modulus) under which
+    `a` and `b` become provably equal, rebuilt from their opaque divisions; None if none."""
+    mods = _FACTS.get()
+    for s in sorted(a.symbols() | b.symbols()):
+        base = mods.get(s, 1)
+        for m in range(base * 2, limit + 1, base):
+            with facts({**mods, s: m}):
+                if a.resimplify() == b.resimplify():
+                    return f"{s} % {m} == 0"
+    return None
 
 
 def fmt_shape(shape) -> str:

@@ -3,6 +3,7 @@ infers every shape, and collects every diagnostic of the phase (a failed value i
 silences its dependents)."""
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,10 +12,11 @@ from pydantic import ValidationError
 
 from . import ast
 from .diagnostics import Diagnostic, Span, did_you_mean
-from .dims import Dim, fmt_shape
+from .dims import Dim, facts, fmt_shape
 from .ir import DTYPES, Model, Node, Port, TensorType
 from .ops import OPS
 from .ops.base import Op, ShapeError
+from .passes.domain import check_domain
 from .passes.weights import INIT_FUNCS, check_init
 from .values import POISON, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, show
 
@@ -68,6 +70,16 @@ class Elaborator:
 
     # ---------------- models ----------------
     def model(self, m: ast.ModelDef) -> Model | None:
+        with facts({}) as mods:
+            self.mods, self.constraints = mods, {}
+            model = self._model(m)
+            if model is not None:
+                found = check_domain(model, self.constraints)
+                self.diags += found
+                return None if found else model
+        return None
+
+    def _model(self, m: ast.ModelDef) -> Model | None:
         self.graph = GraphState()
         self.scope = Scope(vars={})
         before = len(self.diags)
@@ -83,6 +95,8 @@ class Elaborator:
                 port = self._guard(lambda st=st: self._input(st))
                 if port:
                     inputs.append(port)
+                else:
+                    self.scope.vars.setdefault(st.name, POISON)
             elif isinstance(st, ast.Output):
                 port = self._guard(lambda st=st: self._output(st))
                 if port:
@@ -97,7 +111,7 @@ class Elaborator:
         if len(self.diags) > before:
             return None
         return Model(name=m.name, inputs=tuple(inputs), outputs=tuple(outputs),
-                     nodes=tuple(self.graph.nodes), span=m.span)
+                     nodes=tuple(self.graph.nodes), span=m.span, constraints=dict(self.constraints))
 
     def _guard(self, fn):
         try:
@@ -109,6 +123,8 @@ class Elaborator:
         if st.name in self.scope.vars:
             raise self.error("E206", f"`{st.name}` is already defined", st.span)
         ttype = self._tensor_type(st.type, bind_symbols=True)
+        for c in st.where:
+            self._constraint(c, ttype)
         self.scope.vars[st.name] = TensorVal(st.name, ttype, st.span)
         self.graph.names.add(st.name)
         return Port(name=st.name, value=st.name, type=ttype, span=st.span)
@@ -128,6 +144,45 @@ class Elaborator:
         if not isinstance(v, TensorVal):
             raise self.error("E209", f"output `{st.name}` must be a tensor, got {kind_of(v)}", st.span)
         return Port(name=st.name, value=v.value, type=v.type, span=st.span)
+
+    _FLIP = {">=": "<=", "<=": ">=", ">": "<", "<": ">"}
+
+    def _constraint(self, c, ttype: TensorType) -> None:
+        """`H % 32 == 0`, `H >= 32`, `H <= 1024` (either side): facts about a symbol."""
+        def sym(e):
+            if isinstance(e, ast.Name) and isinstance(self.scope.vars.get(e.id), Dim):
+                return e.id
+            return None
+
+        def lit(e):
+            v = self.eval(e)
+            return v if isinstance(v, int) and not isinstance(v, bool) else None
+        form = "write `H % 32 == 0`, `H >= 32` or `H <= 1024` for a symbolic dim H"
+        if not isinstance(c, ast.BinOp):
+            raise self.error("E205", "a constraint must compare a symbolic dim", c.span, help=form)
+        left, op, right = c.left, c.op, c.right
+        if op == "==" and isinstance(left, ast.BinOp) and left.op == "%" and sym(left.left):
+            m, z = lit(left.right), lit(right)
+            if m is None or m < 1 or z != 0:
+                raise self.error("E205", "a divisibility constraint reads `H % m == 0` with m >= 1",
+                                 c.span, help=form)
+            s = sym(left.left)
+            entry = self.constraints.setdefault(s, {})
+            entry["mod"] = self.mods[s] = math.lcm(entry.get("mod", 1), m)
+            return
+        if sym(right) and not sym(left):
+            left, right, op = right, left, self._FLIP.get(op, op)
+        s, v = sym(left), lit(right)
+        if s is None or v is None or op not in self._FLIP:
+            raise self.error("E205", "unsupported constraint", c.span, help=form)
+        entry = self.constraints.setdefault(s, {})
+        if op in (">=", ">"):
+            entry["min"] = max(entry.get("min", 1), v + (op == ">"))
+        else:
+            entry["max"] = min(entry.get("max", v), v - (op == "<"))
+        lo, hi = entry.get("min", 1), entry.get("max")
+        if hi is not None and -(-lo // entry.get("mod", 1)) * entry.get("mod", 1) > hi:
+            raise self.error("E205", f"no size of `{s}` satisfies its constraints", c.span)
 
     def _tensor_type(self, t: ast.TensorTypeExpr, bind_symbols: bool) -> TensorType:
         dtype = t.dtype or "f32"

@@ -85,6 +85,7 @@ class Model(_Frozen):
     outputs: tuple[Port, ...]
     nodes: tuple[Node, ...]
     span: Span
+    constraints: dict[str, dict] = {}   # symbol -> {"mod", "min", "max"} from `where`
     sources: Any = None  # SourceMap, for renders
 
     # ---- counts (derived, never stored) ----

@@ -167,7 +167,10 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def input_stmt(self, meta, c):
-        return ast.Input(self._span(meta), str(c[0]), c[1])
+        return ast.Input(self._span(meta), str(c[0]), c[1], c[2] or ())
+
+    def where(self, c):
+        return tuple(c)
 
     @v_args(meta=True)
     def output_stmt(self, meta, c):

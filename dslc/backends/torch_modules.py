@@ -109,3 +109,14 @@ class Permute(nn.Module):
 
     def forward(self, x):
         return x.permute(*self.perm)
+
+
+class PadModule(nn.Module):
+    def __init__(self, pads, mode: str, value: float):
+        super().__init__()
+        self.pads, self.mode, self.value = _flat_pads(pads), mode, value
+
+    def forward(self, x):
+        if self.mode == "constant":
+            return torch.nn.functional.pad(x, self.pads, mode="constant", value=self.value)
+        return torch.nn.functional.pad(x, self.pads, mode=self.mode)

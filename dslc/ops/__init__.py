@@ -7,14 +7,14 @@ from .activation import (ELU, GELU, LeakyReLU, LogSoftmax, PReLU, ReLU, ReLU6, S
 from .base import Op, ShapeError, Unsupported
 from .combine import Add, Concat, Mul, Split
 from .linear import Dense
-from . import convolution, layout, normalization, pooling
+from . import convolution, layout, normalization, pooling, resample
 
 ALL_OPS: tuple[type[Op], ...] = (
     Dense,
     ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, Tanh, Hardtanh, Softplus, Step,
     Softmax, LogSoftmax,
     Add, Mul, Concat, Split,
-    *convolution.OPS, *pooling.OPS, *layout.OPS, *normalization.OPS,
+    *convolution.OPS, *pooling.OPS, *layout.OPS, *normalization.OPS, *resample.OPS,
 )
 
 OPS: dict[str, type[Op]] = {op.kind: op for op in ALL_OPS}

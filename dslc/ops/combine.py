@@ -3,8 +3,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..dims import Dim, fmt_shape
+from ..dims import Dim, condition_for_equal, fmt_shape
 from .base import Op, ShapeError, axis_index
+
+
+def _condition(p: Dim, q: Dim) -> tuple[str, str | None]:
+    """For sizes equal only at some input sizes: (message suffix, help)."""
+    cond = None if p.is_const() and q.is_const() else condition_for_equal(p, q)
+    if cond is None:
+        return "", None
+    return f"; they agree only when {cond}", f"declare it on the input: `where {cond}`"
 
 
 def broadcast(a, b, what: str):
@@ -21,11 +29,12 @@ def broadcast(a, b, what: str):
         elif da == 1:
             out.append(db)
         else:
+            cond = _condition(da, db)
             raise ShapeError("E302", f"{what}: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} "
-                             f"do not match (size {da} vs {db})",
+                             f"do not match (size {da} vs {db})" + cond[0],
                              expected=fmt_shape(a.shape), got=fmt_shape(b.shape),
-                             help="sizes must be equal, or 1 to broadcast; a projection "
-                                  "(conv or dense) can make them agree")
+                             help=cond[1] or "sizes must be equal, or 1 to broadcast; a projection "
+                                             "(conv or dense) can make them agree")
     return a.with_shape(tuple(reversed(out)))
 
 
@@ -76,12 +85,13 @@ class Concat(Op):
                                  culprits=(0, i))
             for d, (p, q) in enumerate(zip(first.shape, x.shape)):
                 if d != ax and p != q:
+                    cond = _condition(p, q)
                     raise ShapeError("E302", f"concat along axis {ax}: input {i + 1} has size {q} "
-                                     f"at axis {d} where input 1 has {p}",
+                                     f"at axis {d} where input 1 has {p}" + cond[0],
                                      expected=fmt_shape(first.shape[:ax] + ("*",) + first.shape[ax + 1:]),
                                      got=fmt_shape(x.shape), culprits=(0, i),
-                                     help="all dims but the concatenated one must agree; check "
-                                          "the padding of each branch")
+                                     help=cond[1] or "all dims but the concatenated one must agree; "
+                                                     "check the padding of each branch")
             total = total + x.shape[ax]
         return first.with_shape(first.shape[:ax] + (total,) + first.shape[ax + 1:])
 

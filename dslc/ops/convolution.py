@@ -120,4 +120,110 @@ class Conv3d(_Conv):
     n: ClassVar[int] = 3
 
 
-OPS = (Conv1d, Conv2d, Conv3d)
+
+class _ConvTranspose(Op):
+    """conv_transposeNd(out_channels, kernel_size): [N, C, *S] -> [N, out_channels, *S'] with
+    S' = (S - 1)*stride - pb - pe + dilation*(k-1) + output_padding + 1 per axis.
+    Weight [C, out/groups, *k] (torch layout), bias [out]."""
+    n: ClassVar[int]
+    positional: ClassVar[tuple[str, ...]] = ("out_channels", "kernel_size")
+    out_channels: int
+    kernel_size: IntOrTuple
+    stride: IntOrTuple = 1
+    padding: IntOrTuple = 0
+    output_padding: IntOrTuple = 0
+    dilation: IntOrTuple = 1
+    groups: int = 1
+    bias: bool = True
+
+    def geometry(self):
+        ks, ss, ds, ops = (ntuple(v, self.n, what) for v, what in (
+            (self.kernel_size, "kernel_size"), (self.stride, "stride"), (self.dilation, "dilation"),
+            (self.output_padding, "output_padding")))
+        ps = pads(self.padding, self.n, ks, ss, ds, ())
+        if min(ks + ss + ds) < 1:
+            raise ShapeError("E205", f"{self.kind}: kernel_size, stride and dilation must be >= 1")
+        for o, s, d in zip(ops, ss, ds):
+            if not 0 <= o < max(s, d):
+                raise ShapeError("E205", f"{self.kind}: output_padding {o} must be smaller than "
+                                 f"the stride or the dilation ({max(s, d)})",
+                                 expected=f"0 <= output_padding < {max(s, d)}", got=str(o))
+        return ks, ss, ds, ps, ops
+
+    def shape(self, x):
+        layout = "[N, C, " + ", ".join(axis_name(i, self.n)[0].upper() for i in range(self.n)) + "]"
+        need_rank(x, self.n + 2, self.kind, layout)
+        need_float(x, self.kind)
+        c = known(x.shape[1], f"the input channels of {self.kind}")
+        for what, v in (("input channels", c), ("out_channels", self.out_channels)):
+            if v % self.groups:
+                raise ShapeError("E305", f"{self.kind}: groups={self.groups} does not divide the "
+                                 f"{what} ({v})", expected=f"a multiple of {self.groups}", got=str(v))
+        ks, ss, ds, ps, ops = self.geometry()
+        spatial = []
+        for i, (size, k, s, d, p, o) in enumerate(zip(x.shape[2:], ks, ss, ds, ps, ops)):
+            out = (size - 1) * s - p[0] - p[1] + d * (k - 1) + o + 1
+            if out.is_const() and out.value < 1:
+                raise ShapeError("E303", f"{self.kind}: padding {p} leaves no output along "
+                                 f"{axis_name(i, self.n)} for input size {size}", got=str(out),
+                                 expected="an output size of at least 1", culprits=(0,))
+            spatial.append(out)
+        return x.with_shape((x.shape[0], Dim.of(self.out_channels), *spatial))
+
+    def params(self, x):
+        ks = ntuple(self.kernel_size, self.n, "kernel_size")
+        p = {"weight": (x.shape[1].value, self.out_channels // self.groups, *ks)}
+        if self.bias:
+            p["bias"] = (self.out_channels,)
+        return p
+
+    def init(self, name, shape, xs, rng):
+        # torch's fan_in of a transposed conv weight [in, out/groups, *k] is its dim 1 * k.
+        return torch_uniform(shape, self.out_channels // self.groups *
+                             prod(ntuple(self.kernel_size, self.n, "kernel_size")), rng)
+
+    def macs(self, xs, ys):
+        out = Dim.of(1)
+        for d in xs[0].shape[:1] + xs[0].shape[2:]:
+            out = out * d
+        per = xs[0].shape[1].value * self.out_channels // self.groups
+        return out * (per * prod(ntuple(self.kernel_size, self.n, "kernel_size")))
+
+    def torch(self, node):
+        from torch import nn
+        ks, ss, ds, ps, ops = self.geometry()
+        if any(p[0] != p[1] for p in ps):
+            from .base import Unsupported
+            raise Unsupported("torch's transposed convolution takes symmetric padding only")
+        return getattr(nn, f"ConvTranspose{self.n}d")(
+            node.in_types[0].shape[1].value, self.out_channels, ks, ss, tuple(p[0] for p in ps),
+            ops, self.groups, self.bias, ds)
+
+    def onnx(self, b, node, ins, outs):
+        ks, ss, ds, ps, ops = self.geometry()
+        w = b.param(f"{node.name}.weight")
+        bias = [b.param(f"{node.name}.bias")] if self.bias else []
+        b.node("ConvTranspose", [ins[0], w] + bias, outs, name=node.name, kernel_shape=list(ks),
+               strides=list(ss), dilations=list(ds), group=self.groups,
+               pads=[p[0] for p in ps] + [p[1] for p in ps], output_padding=list(ops))
+
+
+class ConvTranspose1d(_ConvTranspose):
+    __doc__ = _ConvTranspose.__doc__
+    kind: ClassVar[str] = "conv_transpose1d"
+    n: ClassVar[int] = 1
+
+
+class ConvTranspose2d(_ConvTranspose):
+    __doc__ = _ConvTranspose.__doc__
+    kind: ClassVar[str] = "conv_transpose2d"
+    n: ClassVar[int] = 2
+
+
+class ConvTranspose3d(_ConvTranspose):
+    __doc__ = _ConvTranspose.__doc__
+    kind: ClassVar[str] = "conv_transpose3d"
+    n: ClassVar[int] = 3
+
+
+OPS = (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)
