@@ -12,10 +12,14 @@ def random_weights(model, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed + 1234)
     out = {}
     for k, v in model.weights(seed).items():
-        v = v + rng.normal(0.0, 0.1, size=v.shape).astype(np.float32)
         if k.endswith("running_var"):
-            v = rng.uniform(0.5, 1.5, size=v.shape).astype(np.float32)
-        out[k] = v.astype(np.float32)
+            v = rng.uniform(0.5, 1.5, size=v.shape)
+        elif k.endswith("running_mean"):
+            v = rng.normal(0.0, 0.1, size=v.shape)
+        else:   # noise on the tensor's own scale, so that deep nets keep O(1) activations
+            scale = float(np.std(v)) if v.size > 1 and np.std(v) > 0 else 0.1
+            v = v + rng.normal(0.0, 0.1 * scale, size=v.shape)
+        out[k] = np.asarray(v, dtype=np.float32)
     return out
 
 

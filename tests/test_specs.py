@@ -1,16 +1,21 @@
 """Every valid spec under specs/: reference count == IR params == torch numel == ONNX initializer
 elements; torch and onnxruntime agree at two values of each symbolic dim; onnxruntime's output
-shapes and strict ONNX shape inference agree with the IR."""
+shapes and strict ONNX shape inference agree with the IR.
+
+One module-scoped fixture per (spec, model) builds the weights, the torch module and the ONNX
+graph once; pytest runs all the checks of one model before building the next (VGG-16 alone is
+half a gigabyte of weights)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 import dslc
 from specfiles import envs, references, valid_specs
-from support import parity, random_weights
+from support import concrete, make_inputs, random_weights
 
 # Model names come from the text, so a spec that fails to load fails its own cases.
 CASES = [(path, name) for path in valid_specs()
@@ -22,45 +27,59 @@ def _id(case):
     return f"{path.parent.name}/{path.stem}:{name}"
 
 
-def _model(path, name):
-    return dslc.load(path).models[name]
+@dataclass
+class Built:
+    path: object
+    model: object
+    weights: dict
+    module: object
+    proto: object
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[_id(c) for c in CASES])
+def built(request):
+    path, name = request.param
+    model = dslc.load(path).models[name]
+    weights = random_weights(model)
+    module = model.to_torch(weights=weights).eval()
+    return Built(path, model, weights, module, model.to_onnx(weights=weights))
 
 
 def test_corpus_is_not_empty():
-    assert len(CASES) >= 10
+    assert len(CASES) >= 20
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
-def test_reference_count(case):
-    path, name = case
-    model = _model(path, name)
-    refs = references(path)
-    assert name in refs, f"{path.name} has no `# params {name}: N` reference comment"
-    module = model.to_torch()
-    torch_numel = sum(p.numel() for p in module.parameters())
-    proto = model.to_onnx()
+def test_reference_count(built):
+    model, refs = built.model, references(built.path)
+    assert model.name in refs, f"{built.path.name} has no `# params {model.name}: N` comment"
+    torch_numel = sum(p.numel() for p in built.module.parameters())
     params = set(model.param_shapes())
-    onnx_elements = sum(int(np.prod(t.dims)) for t in proto.graph.initializer if t.name in params)
-    assert {t.name for t in proto.graph.initializer} >= params
-    assert model.params == torch_numel == onnx_elements == refs[name]
+    onnx_elements = sum(int(np.prod(t.dims)) for t in built.proto.graph.initializer if t.name in params)
+    assert model.params == torch_numel == onnx_elements == refs[model.name]
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
-def test_torch_and_onnxruntime_agree(case):
-    path, name = case
-    model = _model(path, name)
-    for env in envs(model, path):
-        parity(model, env)
+def test_torch_and_onnxruntime_agree(built):
+    import onnxruntime as ort
+    import torch
+    model = built.model
+    sess = ort.InferenceSession(built.proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for seed, env in enumerate(envs(model, built.path)):
+        xs = make_inputs(model, env, seed)
+        with torch.no_grad():
+            t_out = built.module(*[torch.from_numpy(x) for x in xs])
+        t_out = [o.numpy() for o in (t_out if isinstance(t_out, tuple) else (t_out,))]
+        o_out = sess.run(None, {p.name: x for p, x in zip(model.inputs, xs)})
+        for port, a, b in zip(model.outputs, t_out, o_out):
+            want = concrete(port.type.shape, env)
+            assert a.shape == want and b.shape == want, (port.name, a.shape, b.shape, want)
+            diff = float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
+            assert diff <= 1e-4, f"{port.name} at {env}: torch vs onnxruntime differ by {diff}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
-def test_strict_onnx_shape_inference_agrees_with_ir(case):
+def test_strict_onnx_shape_inference_agrees_with_ir(built):
     import onnx
-    path, name = case
-    model = _model(path, name)
-    proto = onnx.shape_inference.infer_shapes(model.to_onnx(weights=random_weights(model)),
-                                              strict_mode=True)
-    for port, vi in zip(model.outputs, proto.graph.output):
+    proto = onnx.shape_inference.infer_shapes(built.proto, strict_mode=True)
+    for port, vi in zip(built.model.outputs, proto.graph.output):
         dims = vi.type.tensor_type.shape.dim
         assert len(dims) == port.type.rank
         for ir, d in zip(port.type.shape, dims):
@@ -70,11 +89,8 @@ def test_strict_onnx_shape_inference_agrees_with_ir(case):
                 assert d.dim_param == str(ir)
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
-def test_state_dict_keys_are_onnx_initializer_names(case):
-    path, name = case
-    model = _model(path, name)
-    keys = {k for k in model.to_torch().state_dict() if not k.endswith("num_batches_tracked")}
-    inits = {t.name for t in model.to_onnx().graph.initializer}
+def test_state_dict_keys_are_onnx_initializer_names(built):
+    model = built.model
+    keys = {k for k in built.module.state_dict() if not k.endswith("num_batches_tracked")}
     assert keys == set(model.param_shapes()) | set(model.buffer_shapes())
-    assert keys <= inits
+    assert keys <= {t.name for t in built.proto.graph.initializer}

@@ -31,6 +31,9 @@ def pads(padding, n: int, ks, ss, ds, sizes) -> list:
         raise ShapeError("E205", f"unknown padding `{padding}`",
                          expected="an int, a tuple, (begin, end) pairs, same, valid or full",
                          got=padding)
+    if n == 1 and isinstance(padding, tuple) and len(padding) == 2 and \
+            all(isinstance(p, int) for p in padding):
+        padding = (padding,)            # in 1-d, a pair can only mean (begin, end)
     if isinstance(padding, tuple) and padding and all(isinstance(p, tuple) for p in padding):
         if len(padding) != n or any(len(p) != 2 for p in padding):
             raise ShapeError("E205", f"explicit padding needs {n} (begin, end) pairs",
