@@ -87,9 +87,14 @@ def cmd_summary(args) -> int:
     program = _program(args.spec)
     if program.errors:
         return 1
-    from .summary import table
+    from .summary import compact, table
     models = [_pick(program, args.model)] if args.model else list(program.models.values())
-    print("\n\n".join(table(m) for m in models))
+    if args.batch < 1 or (args.depth is not None and args.depth < 0):
+        raise Usage("--batch must be >= 1 and --depth >= 0")
+    if args.compact:
+        print("\n\n".join(f"{m.name}:\n{compact(m)}" for m in models))
+    else:
+        print("\n\n".join(table(m, args.depth, args.batch, _dims(args.dim)) for m in models))
     return 0
 
 
@@ -179,6 +184,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="per-layer table")
     s.add_argument("spec")
     s.add_argument("--model")
+    s.add_argument("--depth", type=int, help="fold blocks nested deeper than this (0: top-level blocks)")
+    s.add_argument("--batch", type=int, default=1, help="batch size for the activation memory")
+    s.add_argument("--dim", action="append", metavar="NAME=SIZE", help="size of a symbolic dim")
+    s.add_argument("--compact", action="store_true",
+                   help="the slides' notation: 100x100x1 -[4x4, 5]-> 97x97x5")
     s.set_defaults(fn=cmd_summary)
     k = sub.add_parser("compile", help="emit an ONNX graph or a torch module")
     k.add_argument("spec")

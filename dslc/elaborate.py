@@ -34,6 +34,7 @@ class Scope:
     vars: dict[str, Any]
     prefix: str = ""
     call_sites: tuple[Span, ...] = ()
+    blocks: tuple[str, ...] = ()          # the block of each enclosing scope, outermost first
     counters: dict[str, int] = field(default_factory=dict)
     returned: tuple | None = None
 
@@ -473,7 +474,8 @@ class Elaborator:
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}:{i}" for i in range(len(outs)))
         node = Node(name=name, op=op, inputs=tuple(v.value for v in inputs), outputs=out_names,
                     in_types=in_types, out_types=tuple(outs), span=span,
-                    call_sites=self.scope.call_sites, frozen=frozen, init=init)
+                    call_sites=self.scope.call_sites, blocks=self.scope.blocks, frozen=frozen,
+                    init=init)
         self.graph.nodes.append(node)
         vals = tuple(TensorVal(n, t, span) for n, t in zip(out_names, outs))
         return vals[0] if len(vals) == 1 else vals
@@ -545,7 +547,8 @@ class Elaborator:
         bound = self._bind_hyper(b, hyper, layer, span)
         name = self._node_name(b.name, special.get("name", (None,))[0], span)
         outer = self.scope
-        inner = Scope(vars=dict(bound), prefix=name + ".", call_sites=outer.call_sites + (span,))
+        inner = Scope(vars=dict(bound), prefix=name + ".", call_sites=outer.call_sites + (span,),
+                      blocks=outer.blocks + (b.name,))
         self.scope, self.depth = inner, self.depth + 1
         try:
             for port, v in zip(ports, inputs):

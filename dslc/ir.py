@@ -59,6 +59,7 @@ class Node(_Frozen):
     out_types: tuple[TensorType, ...]
     span: Span
     call_sites: tuple[Span, ...] = ()   # block call sites, outermost first
+    blocks: tuple[str, ...] = ()        # the blocks those calls instantiate
     frozen: bool = False
     init: dict[str, Any] = {}           # param name -> init spec (see passes/weights.py)
 

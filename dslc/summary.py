@@ -46,24 +46,107 @@ def one_line(model) -> str:
     return f"{model.name}: {model.params:,} parameters{more}; {outs}"
 
 
-def table(model) -> str:
-    """The per-layer table: name, op, output shape, parameters, MACs per example."""
+def grouped_rows(model, depth: int | None) -> list[dict]:
+    """Layer rows with everything below `depth` block levels folded into its block's row
+    (params and MACs summed, the block's last output shown)."""
+    rows = layer_rows(model)
+    if depth is None:
+        return rows
+    out: list[dict] = []
+    for r, n in zip(rows, model.nodes):
+        parts = n.name.split(".")
+        if len(parts) - 1 <= depth:
+            out.append(r)
+            continue
+        key = ".".join(parts[:depth + 1])
+        if out and out[-1]["name"] == key:
+            g = out[-1]
+            g.update(shape=r["shape"], params=g["params"] + r["params"], macs=g["macs"] + r["macs"],
+                     buffers=g["buffers"] + r["buffers"])
+        else:
+            out.append({**r, "name": key, "op": f"{n.blocks[depth]} (block)"})
+    return out
+
+
+def activation_elements(model, batch: int, dims: dict[str, int]) -> Dim:
+    """Elements of every layer output (what a training step keeps), at the given sizes."""
+    env = {**{s: batch for s in batch_symbols(model)}, **dims}
+    total = Dim.of(0)
+    for n in model.nodes:
+        for t in n.out_types:
+            size = Dim.of(1)
+            for d in t.shape:
+                size = size * d
+            total = total + size.subs(env)
+    return total
+
+
+_BYTES = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8, "i8": 1, "u8": 1, "i32": 4, "i64": 8, "bool": 1}
+
+
+def activation_bytes(model, batch: int, dims: dict[str, int]) -> Dim:
+    env = {**{s: batch for s in batch_symbols(model)}, **dims}
+    total = Dim.of(0)
+    for n in model.nodes:
+        for t in n.out_types:
+            size = Dim.of(_BYTES[t.dtype])
+            for d in t.shape:
+                size = size * d
+            total = total + size.subs(env)
+    return total
+
+
+def _mib(b: Dim) -> str:
+    return f"{b.value / 2 ** 20:,.1f} MiB" if b.is_const() else f"{b} bytes"
+
+
+def table(model, depth: int | None = None, batch: int = 1, dims: dict | None = None) -> str:
+    """The per-layer table (blocks folded below `depth`): name, op, output shape, parameters,
+    MACs per example; then the totals and the activation memory at `batch`."""
     head = ("layer", "op", "output", "params", "MACs/example")
-    body = [(r["name"], r["op"], str(r["shape"]), f"{r['params']:,}", _fmt(r["macs"]))
-            for r in layer_rows(model)]
+    rows = grouped_rows(model, depth)
+    body = [(r["name"], r["op"], str(r["shape"]), f"{r['params']:,}", _fmt(r["macs"])) for r in rows]
     ins = [(p.name, "input", str(p.type), "", "") for p in model.inputs]
-    rows = [head] + ins + body
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    right = {3, 4}
-    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)
-                       for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = _columns([head] + ins + body, right={3, 4})
     total_macs = Dim.of(0)
-    for r in layer_rows(model):
+    for r in rows:
         total_macs = total_macs + r["macs"]
     lines += ["", one_line(model),
               f"{model.params:,} parameters, {model.trainable_params:,} trainable, "
-              f"{model.buffers:,} buffer elements, {_fmt(total_macs)} MACs per example"]
+              f"{model.buffers:,} buffer elements, {_fmt(total_macs)} MACs per example",
+              f"activations: {_mib(activation_bytes(model, batch, dims or {}))} at batch {batch}"]
+    return "\n".join(lines)
+
+
+def _columns(rows, right=frozenset()) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _size(t) -> str:
+    """The slides' notation: spatial sizes then channels, `100x100x1`; features alone for [N, F]."""
+    dims = [str(d) for d in t.shape[1:]]
+    if t.rank >= 3:
+        dims = dims[1:] + dims[:1]
+    return "x".join(d if " " not in d else f"({d})" for d in dims)
+
+
+def compact(model) -> str:
+    """One line per layer in the notation of the 003 slides: `100x100x1 -[4x4, 5]-> 97x97x5`."""
+    lines = []
+    for n in model.nodes:
+        op = n.op
+        k = getattr(op, "kernel_size", None)
+        if k is not None:
+            ks = k if isinstance(k, tuple) else (k,) * (n.in_types[0].rank - 2)
+            kern = "x".join(map(str, ks))
+            label = f"{kern}, {op.out_channels}" if hasattr(op, "out_channels") else f"{n.kind} {kern}"
+        else:
+            label = op.describe()
+        lines.append(f"{_size(n.in_types[0])} -[{label}]-> {_size(n.out_types[0])}")
     return "\n".join(lines)
 
 
