@@ -103,8 +103,8 @@ class Input(Node):
 
 @dataclass(frozen=True)
 class Output(Node):
-    name: str
-    value: Any  # None: output an existing name
+    names: tuple  # `output y = ...`, or `output out, h, c = lstm(...)` for several
+    value: Any    # None: output existing names
 
 
 @dataclass(frozen=True)

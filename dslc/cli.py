@@ -19,12 +19,24 @@ class Usage(Exception):
     """A usage or I/O problem: one line on stderr, exit 2."""
 
 
+def _reason(e: Exception) -> str:
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+
+
 def _read(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise Usage(f"cannot read '{path}': {reason}")
+    except UnicodeDecodeError as e:
+        raise Usage(f"cannot read '{path}': not UTF-8 text ({e.reason} at byte {e.start})")
+    except OSError as e:
+        raise Usage(f"cannot read '{path}': {_reason(e)}")
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise Usage(f"cannot read '{path}': {_reason(e)}")
 
 
 def _program(path: str):
@@ -48,15 +60,27 @@ def _pick(program, name: str | None):
 def _atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same directory, then rename: a failure never
     leaves a partial output behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    if path.is_dir():
+        raise Usage(f"cannot write '{path}': Is a directory")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
+    except OSError as e:
+        raise Usage(f"cannot write '{path}': {_reason(e)}")
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _need(module: str, extra: str):
@@ -69,12 +93,11 @@ def _need(module: str, extra: str):
 
 # ---------------- commands ----------------
 def cmd_check(args) -> int:
+    program = _program(args.spec)      # diagnostics on stderr in both forms
     if args.json:
-        program = check_text(_read(args.spec), args.spec)
         from .summary import check_json
         print(json.dumps(check_json(program), indent=2))
         return 1 if program.errors else 0
-    program = _program(args.spec)
     if program.errors:
         return 1
     from .summary import one_line
@@ -104,7 +127,8 @@ def cmd_compile(args) -> int:
         return 1
     model = _pick(program, args.model)
     suffix = ".onnx" if args.target == "onnx" else ".pt"
-    out = Path(args.output) if args.output else Path(Path(args.spec).stem + suffix)
+    stem = Path(args.spec).stem + (f".{model.name}" if len(program.models) > 1 else "")
+    out = Path(args.output) if args.output else Path(stem + suffix)
     if args.target == "onnx":
         _need("onnx", "onnx")
         proto = model.to_onnx(seed=args.seed)
@@ -129,27 +153,41 @@ def _dims(items) -> dict[str, int]:
 
 def _feeds(sess, args):
     import numpy as np
-    from .backends.ort import random_inputs
-    names = {i.name for i in sess.get_inputs()}
+    from .backends.ort import NUMPY_DTYPES, random_inputs
+    metas = {i.name: i for i in sess.get_inputs()}
     given = {}
     for item in args.input or ():
         name, _, file = item.partition("=")
-        if name not in names:
-            raise Usage(f"--input names an unknown input `{name}` (inputs: {', '.join(sorted(names))})")
+        if not file:
+            raise Usage(f"--input wants NAME=FILE.npy, got '{item}'")
+        if name not in metas:
+            raise Usage(f"--input names an unknown input `{name}` (inputs: {', '.join(metas)})")
         try:
-            given[name] = np.load(file)
-        except (OSError, ValueError) as e:
-            raise Usage(f"cannot read '{file}': {e}")
-    return {**random_inputs(sess, _dims(args.dim), args.seed, skip=given), **given}
+            x = np.load(file, allow_pickle=False)
+        except OSError as e:
+            raise Usage(f"cannot read '{file}': {_reason(e)}")
+        except ValueError as e:
+            raise Usage(f"cannot read '{file}' as a .npy array: {e}")
+        want = NUMPY_DTYPES.get(metas[name].type)
+        if want is not None and x.dtype != want and np.can_cast(x.dtype, want, "same_kind"):
+            x = x.astype(want)          # np.save of Python floats gives float64 for an f32 input
+        given[name] = x
+    dims = _dims(args.dim)
+    symbols = {d for i in metas.values() for d in i.shape if isinstance(d, str)}
+    unknown = sorted(set(dims) - symbols)
+    if unknown:
+        raise Usage(f"--dim names {', '.join(unknown)}, not a symbolic dim of the inputs"
+                    f" ({', '.join(sorted(symbols)) or 'they have none'})")
+    return {**random_inputs(sess, dims, args.seed, skip=given), **given}
 
 
 def cmd_run(args) -> int:
+    if args.repeat < 1:
+        raise Usage("--repeat must be >= 1")
     _need("onnxruntime", "onnx")
     from .backends.ort import RunError, session, timed_run
     if args.model_file.endswith(".onnx"):
-        data = Path(args.model_file).read_bytes() if os.path.exists(args.model_file) else None
-        if data is None:
-            raise Usage(f"cannot read '{args.model_file}': No such file or directory")
+        data = _read_bytes(args.model_file)
     else:
         program = _program(args.model_file)
         if program.errors:
@@ -222,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:    # `dslc check --json spec.dl | head`: the reader left early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -99,9 +99,7 @@ class Elaborator:
                 else:
                     self.scope.vars.setdefault(st.name, POISON)
             elif isinstance(st, ast.Output):
-                port = self._guard(lambda st=st: self._output(st))
-                if port:
-                    outputs.append(port)
+                outputs += self._guard(lambda st=st: self._output(st)) or []
             elif isinstance(st, ast.Return):
                 self.error("E209", "`return` belongs in a block; a model declares `output`s", st.span)
             else:
@@ -130,21 +128,22 @@ class Elaborator:
         self.graph.names.add(st.name)
         return Port(name=st.name, value=st.name, type=ttype, span=st.span)
 
-    def _output(self, st: ast.Output) -> Port:
+    def _output(self, st: ast.Output) -> list[Port]:
         if st.value is None:
-            if st.name not in self.scope.vars:
-                raise self.error("E201", f"unknown name `{st.name}`", st.span,
-                                 help=did_you_mean(st.name, self.scope.vars))
-            v = self.scope.vars[st.name]
+            for name in st.names:
+                if name not in self.scope.vars:
+                    raise self.error("E201", f"unknown name `{name}`", st.span,
+                                     help=did_you_mean(name, self.scope.vars))
+            vals = [self.scope.vars[n] for n in st.names]
         else:
-            self.scope.vars[st.name] = POISON
-            v = self.eval(st.value)
-            self.scope.vars[st.name] = v
-        if v is POISON:
+            self._stmt(ast.Assign(st.span, st.names, st.value))
+            vals = [self.scope.vars[n] for n in st.names]
+        if any(v is POISON for v in vals):
             raise Fail()
-        if not isinstance(v, TensorVal):
-            raise self.error("E209", f"output `{st.name}` must be a tensor, got {kind_of(v)}", st.span)
-        return Port(name=st.name, value=v.value, type=v.type, span=st.span)
+        for name, v in zip(st.names, vals):
+            if not isinstance(v, TensorVal):
+                raise self.error("E209", f"output `{name}` must be a tensor, got {kind_of(v)}", st.span)
+        return [Port(name=n, value=v.value, type=v.type, span=st.span) for n, v in zip(st.names, vals)]
 
     _FLIP = {">=": "<=", "<=": ">=", ">": "<", "<": ">"}
 
@@ -452,8 +451,28 @@ class Elaborator:
         self.graph.names.add(full)
         return full
 
+    def _tensor_kwargs(self, cls, layer: LayerVal, inputs: list):
+        """Move tensor-valued keyword arguments (`initial=state`) into the inputs; the op's
+        field then holds how many tensors were given."""
+        extra, kwargs = {}, []
+        for k, v, s in layer.kwargs:
+            if k not in cls.tensor_args:
+                kwargs.append((k, v, s))
+                continue
+            vals = v if isinstance(v, tuple) else (v,)
+            if any(x is POISON for x in vals):
+                raise Fail()
+            if not vals or not all(isinstance(x, TensorVal) for x in vals):
+                raise self.error("E205", f"`{k}` takes tensors, got {kind_of(v)}", s)
+            extra[k] = list(vals)
+            kwargs.append((k, len(vals), s))
+        ordered = [t for k in cls.tensor_args for t in extra.get(k, [])]
+        return LayerVal(layer.name, layer.target, layer.args, tuple(kwargs), layer.span), inputs + ordered
+
     def _apply_op(self, layer: LayerVal, inputs: list, span: Span):
         cls: type[Op] = layer.target
+        if cls.tensor_args:
+            layer, inputs = self._tensor_kwargs(cls, layer, inputs)
         special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
         op = self._build_op(cls, layer, span)
         lo, hi = cls.arity

@@ -174,7 +174,8 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def output_stmt(self, meta, c):
-        return ast.Output(self._span(meta), str(c[0]), c[1])
+        names = tuple(str(t) for t in c if isinstance(t, Token))
+        return ast.Output(self._span(meta), names, c[-1] if not isinstance(c[-1], Token) else None)
 
     @v_args(meta=True)
     def assign_stmt(self, meta, c):

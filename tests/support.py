@@ -36,7 +36,12 @@ def make_inputs(model, env: dict[str, int], seed: int = 0, high: int = 10) -> li
     xs = []
     for p in model.inputs:
         shape = concrete(p.type.shape, env)
-        if p.type.dtype.startswith(("i", "u")):
+        if p.type.dtype.startswith("i") and p.type.rank == 1:
+            # sequence lengths: 1 .. the shortest time axis of the other inputs
+            times = [env[str(d)] for q in model.inputs if q is not p for d in q.type.shape[1:2]
+                     if not d.is_const()] or [high]
+            xs.append(rng.integers(1, min(times) + 1, size=shape).astype(_NP[p.type.dtype]))
+        elif p.type.dtype.startswith(("i", "u")):
             xs.append(rng.integers(0, high, size=shape).astype(_NP[p.type.dtype]))
         elif p.type.dtype == "bool":
             xs.append(rng.integers(0, 2, size=shape).astype(bool))

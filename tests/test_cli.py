@@ -138,9 +138,121 @@ def test_usage_error_is_exit_2():
     assert _proc("compile", MLP).returncode == 2     # --target is required
 
 
-def test_check_does_not_import_torch_or_onnx():
-    code = ("import sys; from dslc.cli import main; rc = main(['check', %r]); "
+@pytest.mark.parametrize("argv", [["check", TOPO], ["check", TOPO, "--json"],
+                                  ["summary", TOPO, "--model", "AdaptivePool"]])
+def test_check_and_summary_do_not_import_torch_or_onnx(argv):
+    code = ("import sys; from dslc.cli import main; rc = main(%r); "
             "bad = [m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules]; "
-            "print(rc, bad)" % TOPO)
+            "print(rc, bad)" % argv)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.stdout.strip().endswith("0 []"), p.stdout + p.stderr
+
+
+def test_summary_macs_are_per_example(capsys):
+    code, out, _ = run(capsys, "summary", MLP)
+    assert code == 0 and "336,105 MACs per example" in out and "300,000" in out
+
+
+def test_check_json_also_renders_diagnostics_on_stderr(capsys):
+    code, out, err = run(capsys, "check", BAD, "--json")
+    assert code == 1 and json.loads(out)["diagnostics"] and "^^^^^" in err
+
+
+def test_unreadable_inputs_are_one_line_exit_2(capsys, tmp_path):
+    (tmp_path / "dir.onnx").mkdir()
+    (tmp_path / "latin1.dl").write_bytes(b"# caf\xe9\nmodel M { input x: f32[N, 2] output y = x }\n")
+    (tmp_path / "junk.onnx").write_bytes(b"not a protobuf")
+    for argv, msg in [(("run", str(tmp_path / "dir.onnx")), "Is a directory"),
+                      (("run", str(tmp_path / "missing.onnx")), "No such file or directory"),
+                      (("check", str(tmp_path)), "Is a directory"),
+                      (("summary", str(tmp_path / "latin1.dl")), "not UTF-8"),
+                      (("run", str(tmp_path / "junk.onnx")), "onnxruntime:"),
+                      (("run", MLP, "--input", f"x={tmp_path / 'no.npy'}"), "No such file")]:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and msg in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+def test_compile_to_an_unwritable_place_is_exit_2(capsys, tmp_path):
+    (tmp_path / "taken").mkdir()
+    code, _, err = run(capsys, "compile", MLP, "--target", "onnx", "-o", str(tmp_path / "taken"))
+    assert code == 2 and "cannot write" in err and "Is a directory" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = run(capsys, "compile", MLP, "--target", "onnx", "-o", str(blocker / "x.onnx"))
+    assert code == 2 and "cannot write" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "taken"]
+    assert not list((tmp_path / "taken").iterdir())
+
+
+def test_compile_default_output_names(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "compile", MLP, "--target", "onnx")[0] == 0
+    assert run(capsys, "compile", TOPO, "--target", "onnx", "--model", "AdaptivePool")[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.onnx", "topologies.AdaptivePool.onnx"]
+    import onnx
+    graph = onnx.load(str(tmp_path / "mlp.onnx")).graph
+    assert [i.name for i in graph.input] == ["x"] and [o.name for o in graph.output] == ["y"]
+
+
+def test_run_argument_checks(capsys, tmp_path):
+    code, _, err = run(capsys, "run", MLP, "--repeat", "0")
+    assert code == 2 and "--repeat" in err
+    code, _, err = run(capsys, "run", MLP, "--dim", "Q=3")
+    assert code == 2 and "Q" in err and "(N)" in err
+    code, _, err = run(capsys, "run", MLP, "--dim", "N=zero")
+    assert code == 2 and "NAME=SIZE" in err
+    code, _, err = run(capsys, "run", MLP, "--input", "nope=x.npy")
+    assert code == 2 and "unknown input `nope`" in err
+
+
+def test_run_casts_float64_input_files(capsys, tmp_path):
+    import numpy as np
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((5, 1000)))            # float64, as np.save of Python floats gives
+    code, out, _ = run(capsys, "run", MLP, "--input", f"x={x}", "--repeat", "1")
+    assert code == 0 and "input  x: float32[5, 1000]" in out and "output y: float32[5, 1]" in out
+
+
+def test_runner_from_python():
+    import numpy as np
+    import dslc
+    from dslc.backends.ort import run as ort_run
+    model = dslc.load(MLP).models["DeepMLP"]
+    outputs, ms = ort_run(model.to_onnx(seed=0), dims={"N": 3})
+    assert outputs["y"].shape == (3, 1) and ms > 0
+    x = np.ones((2, 1000), np.float32)
+    outputs, _ = ort_run(model.to_onnx(seed=0), feeds={"x": x})
+    import torch
+    with torch.no_grad():
+        expect = model.to_torch(seed=0)(torch.from_numpy(x)).numpy()
+    assert np.abs(outputs["y"] - expect).max() < 1e-4
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("torch", ["compile", MLP, "--target", "torch", "-o", "never.pt"]),
+    ("onnx", ["compile", MLP, "--target", "onnx", "-o", "never.onnx"]),
+    ("onnxruntime", ["run", MLP]),
+])
+def test_missing_extra_is_one_line_exit_2(module, argv, tmp_path):
+    code = (f"import sys; sys.modules[{module!r}] = None; from dslc.cli import main; "
+            f"sys.exit(main({argv!r}))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip() == p.stderr.strip().splitlines()[0] and f"needs {module}" in p.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_python_dash_m_without_a_command_is_usage():
+    p = _proc()
+    assert p.returncode == 2 and "usage: dslc" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_unknown_model_has_no_traceback():
+    p = _proc("summary", MLP, "--model", "Nope")
+    assert p.returncode == 2 and p.stderr.strip() == "dslc: no model `Nope` in the spec (it has DeepMLP)"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    command = "pip install torch==2.13.0 && pip install -e '.[test]' && python -m pytest -q"
+    assert command in readme and command in (ROOT / ".ci" / "run").read_text()

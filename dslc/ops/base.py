@@ -40,6 +40,9 @@ class Op(BaseModel):
     kind: ClassVar[str]
     positional: ClassVar[tuple[str, ...]] = ()
     varargs: ClassVar[str | None] = None     # a field that collects every positional argument
+    # Optional tensor inputs given by keyword (`initial=state`): each becomes extra node inputs
+    # after the piped ones, in this order, and its field holds how many tensors were given.
+    tensor_args: ClassVar[tuple[str, ...]] = ()
     arity: ClassVar[tuple[int, int | None]] = (1, 1)   # min, max tensor inputs (None: any)
     doc_shape: ClassVar[str] = ""
 
