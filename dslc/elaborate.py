@@ -473,6 +473,9 @@ class Elaborator:
         cls: type[Op] = layer.target
         if cls.tensor_args:
             layer, inputs = self._tensor_kwargs(cls, layer, inputs)
+        if getattr(cls, "elaborates_body", False):
+            from .recurrence import apply_scan
+            return apply_scan(self, layer, inputs, span)
         special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
         op = self._build_op(cls, layer, span)
         lo, hi = cls.arity
@@ -480,21 +483,23 @@ class Elaborator:
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
             raise self.error("E208", f"{cls.kind} takes {want} tensor input(s), got {len(inputs)}",
                              span, expected=want, got=str(len(inputs)))
-        in_types = tuple(v.type for v in inputs)
         try:
-            outs = op.infer(*in_types)
+            outs = op.infer(*(v.type for v in inputs))
         except ShapeError as err:
             raise self._shape_error(err, inputs, span)
         name = self._node_name(cls.kind, special.get("name", (None,))[0], span)
         frozen, fspan = special.get("frozen", (False, span))
         if not isinstance(frozen, bool):
             raise self.error("E205", f"`frozen` must be true or false, got {kind_of(frozen)}", fspan)
-        init = self._init(op, in_types, special.get("init"), span)
+        init = self._init(op, tuple(v.type for v in inputs), special.get("init"), span)
+        return self.emit(name, op, inputs, outs, span, frozen=frozen, init=init)
+
+    def emit(self, name: str, op: Op, inputs: list, outs, span: Span, **extra):
+        """Add a node to the graph; its outputs become tensor values."""
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}:{i}" for i in range(len(outs)))
         node = Node(name=name, op=op, inputs=tuple(v.value for v in inputs), outputs=out_names,
-                    in_types=in_types, out_types=tuple(outs), span=span,
-                    call_sites=self.scope.call_sites, blocks=self.scope.blocks, frozen=frozen,
-                    init=init)
+                    in_types=tuple(v.type for v in inputs), out_types=tuple(outs), span=span,
+                    call_sites=self.scope.call_sites, blocks=self.scope.blocks, **extra)
         self.graph.nodes.append(node)
         vals = tuple(TensorVal(n, t, span) for n, t in zip(out_names, outs))
         return vals[0] if len(vals) == 1 else vals

@@ -136,7 +136,7 @@ def test_every_op_is_complete(op):
 # Ops whose rows live in their family's own test module (multi-input or needing arguments).
 EXTRA_ROWS = {"add": "test_language", "mul": "test_language", "concat": "test_language",
               "split": "test_language", "embedding": "test_recurrent", "rnn": "test_recurrent",
-              "gru": "test_recurrent", "lstm": "test_recurrent"}
+              "gru": "test_recurrent", "lstm": "test_recurrent", "scan": "test_scan"}
 
 
 def test_every_op_appears_in_a_spec():

@@ -28,6 +28,13 @@ class Builder:
         self.weights = weights
         self._names: set[str] = set()
 
+    def sub(self) -> "Builder":
+        """A builder for a subgraph (a Scan body): its own nodes; initializers, constants and
+        names shared with the main graph, whose values a subgraph may read."""
+        s = Builder(self.weights)
+        s.inits, s._names = self.inits, self._names
+        return s
+
     def fresh(self, hint: str) -> str:
         name, i = hint, 1
         while name in self._names:
@@ -64,7 +71,7 @@ class Builder:
         return self.const(np.asarray(values, dtype=np.int64), hint)
 
 
-def _value_info(name: str, t):
+def value_info(name: str, t):
     from onnx import helper
     dims = [d.value if d.is_const() else str(d) for d in t.shape]
     return helper.make_tensor_value_info(name, onnx_dtype(t.dtype), dims)
@@ -103,8 +110,8 @@ def build_onnx(model, weights: dict, check: bool = True):
     outputs = []
     for p in model.outputs:
         b.node("Identity", [p.value], [p.name], name=f"output_{p.name}")
-        outputs.append(_value_info(p.name, p.type))
-    graph = helper.make_graph(b.nodes, model.name, [_value_info(p.name, p.type) for p in model.inputs],
+        outputs.append(value_info(p.name, p.type))
+    graph = helper.make_graph(b.nodes, model.name, [value_info(p.name, p.type) for p in model.inputs],
                               outputs, initializer=list(b.inits.values()))
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="dslc")

@@ -61,3 +61,44 @@ def shape_tensor(b, node, x: str, plan) -> str:
         pieces.append(b.ints(run))
     return pieces[0] if len(pieces) == 1 else b.node("Concat", pieces, name=f"{node.name}.shape",
                                                      axis=0)[0]
+
+
+def scan(op, b, node, ins, outs) -> None:
+    """An ONNX Scan along axis 1 (batch-first needs no transpose here). The body is lowered
+    into a subgraph that reads the weights from the main graph's initializers."""
+    from onnx import helper
+
+    from .onnx import value_info
+    body, n = op.body, op.n_states
+    sub = b.sub()
+    for inner in body.nodes:
+        inner.op.onnx(sub, inner, list(inner.inputs), list(inner.outputs))
+    results = []
+    for p in list(body.outputs[1:]) + [body.outputs[0]]:      # states first, then y_t
+        name = sub.fresh(f"{node.name}.body_out")
+        sub.node("Identity", [p.value], [name], name=f"{node.name}.body_out")
+        results.append(value_info(name, p.type))
+    graph = helper.make_graph(sub.nodes, f"{node.name}_body",
+                              [value_info(p.value, p.type) for p in list(body.inputs[1:]) + [body.inputs[0]]],
+                              results)
+    initial = list(ins[1:1 + op.initial]) if op.initial else [
+        _zeros(b, node, ins[0], p.type) for p in body.inputs[1:]]
+    direction = [int(op.reverse)]
+    res = b.node("Scan", initial + [ins[0]], n + 1, name=node.name, body=graph, num_scan_inputs=1,
+                 scan_input_axes=[1], scan_output_axes=[1], scan_input_directions=direction,
+                 scan_output_directions=direction)
+    b.node("Identity", [res[n]], [outs[0]], name=f"{node.name}.ys")
+    if op.state:
+        for state, out in zip(res[:n], outs[1:]):
+            b.node("Identity", [state], [out], name=f"{node.name}.final")
+
+
+def _zeros(b, node, x: str, t) -> str:
+    """Zeros of a state's type; a symbolic dim is the batch size of x."""
+    import numpy as np
+    from onnx import helper, TensorProto
+    parts = [b.node("Shape", [x], name=f"{node.name}.batch", start=0, end=1)[0] if not d.is_const()
+             else b.ints([d.value]) for d in t.shape]
+    shape = b.node("Concat", parts, name=f"{node.name}.state_shape", axis=0)[0]
+    return b.node("ConstantOfShape", [shape], name=f"{node.name}.zeros",
+                  value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))[0]

@@ -22,9 +22,10 @@ def _place(root: nn.Module, path: str, module: nn.Module) -> None:
 
 class DslcModule(nn.Module):
     """Runs the model's nodes in order. forward(*inputs in declaration order) returns the
-    outputs in declaration order: one tensor, or a tuple."""
+    outputs in declaration order: one tensor, or a tuple. `strip` drops a prefix from the node
+    names (a scan body sits under its scan node)."""
 
-    def __init__(self, model):
+    def __init__(self, model, strip: str = ""):
         super().__init__()
         self.spec_name = model.name
         self.input_names = [p.name for p in model.inputs]
@@ -38,7 +39,7 @@ class DslcModule(nn.Module):
             except Unsupported as e:
                 problems.append(unsupported(n, "torch", str(e)))
                 continue
-            _place(self, n.name, mod)
+            _place(self, n.name[len(strip):], mod)
             self._plan.append((n.inputs, n.outputs, mod))
         if problems:
             raise BackendError(problems, model.sources)

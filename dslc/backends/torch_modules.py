@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .torch import DslcModule
+
 
 class Step(nn.Module):
     """Heaviside step: 1 where x >= 0, else 0."""
@@ -120,3 +122,26 @@ class PadModule(nn.Module):
         if self.mode == "constant":
             return torch.nn.functional.pad(x, self.pads, mode="constant", value=self.value)
         return torch.nn.functional.pad(x, self.pads, mode=self.mode)
+
+
+class ScanModule(DslcModule):
+    """scan: the body (one time step) applied along axis 1; its parameters sit directly under
+    the scan node, shared by every step."""
+
+    def __init__(self, op, node):
+        super().__init__(op.body, strip=node.name + ".")
+        self.reverse, self.return_state = op.reverse, op.state
+        self.state_shapes = [[d.value if d.is_const() else None for d in p.type.shape]
+                             for p in op.body.inputs[1:]]
+
+    def forward(self, x, *initial):
+        states = list(initial) or [x.new_zeros([x.shape[0] if d is None else d for d in s])
+                                   for s in self.state_shapes]
+        steps = range(x.shape[1])
+        ys = [None] * x.shape[1]
+        for t in (reversed(steps) if self.reverse else steps):
+            out = DslcModule.forward(self, x[:, t], *states)
+            out = out if isinstance(out, tuple) else (out,)
+            ys[t], states = out[0], list(out[1:])
+        y = torch.stack(ys, dim=1)
+        return (y, *states) if self.return_state else y

@@ -7,7 +7,7 @@ from .activation import (ELU, GELU, LeakyReLU, LogSoftmax, PReLU, ReLU, ReLU6, S
 from .base import Op, ShapeError, Unsupported
 from .combine import Add, Concat, Mul, Split
 from .linear import Dense
-from . import convolution, layout, normalization, pooling, recurrent, resample
+from . import convolution, layout, normalization, pooling, recurrent, resample, scan
 
 ALL_OPS: tuple[type[Op], ...] = (
     Dense,
@@ -15,7 +15,7 @@ ALL_OPS: tuple[type[Op], ...] = (
     Softmax, LogSoftmax,
     Add, Mul, Concat, Split,
     *convolution.OPS, *pooling.OPS, *layout.OPS, *normalization.OPS, *resample.OPS,
-    *recurrent.OPS,
+    *recurrent.OPS, *scan.OPS,
 )
 
 OPS: dict[str, type[Op]] = {op.kind: op for op in ALL_OPS}

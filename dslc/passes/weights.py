@@ -37,11 +37,11 @@ def _normalise_one(value, shape) -> tuple[str | None, dict | None]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return None, {"fn": "constant", "value": float(value)}
     if isinstance(value, list):
-        import numpy as np
-        arr = np.asarray(value, dtype=np.float32)
-        if arr.shape != tuple(shape):
-            return f"the values have shape {list(arr.shape)}, the parameter {list(shape)}", None
-        return None, {"fn": "values", "value": arr.tolist()}
+        got = _nested_shape(value)
+        if got != tuple(shape):
+            what = f"shape {list(got)}" if got is not None else "ragged or non-numeric rows"
+            return f"the values have {what}, the parameter {list(shape)}", None
+        return None, {"fn": "values", "value": value}
     if not isinstance(value, InitVal):
         return f"cannot initialise from {value!r}", None
     if value.fn not in INIT_FUNCS:
@@ -62,6 +62,23 @@ def _normalise_one(value, shape) -> tuple[str | None, dict | None]:
     if value.fn.startswith(("xavier", "kaiming")) and len(shape) < 2:
         return f"`{value.fn}` needs a parameter of rank 2 or more, this one is {list(shape)}", None
     return None, {"fn": value.fn, **args}
+
+
+def leaf_nodes(nodes):
+    """The nodes that own weights: a scan's body nodes stand for the scan node."""
+    for n in nodes:
+        body = getattr(n.op, "body", None)
+        yield from (leaf_nodes(body.nodes) if body is not None else (n,))
+
+
+def _nested_shape(v) -> tuple[int, ...] | None:
+    """The shape of a nested list of numbers (no numpy: `dslc check` stays light), or None."""
+    if not isinstance(v, list):
+        return () if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    inner = [_nested_shape(x) for x in v]
+    if not v or any(s is None or s != inner[0] for s in inner):
+        return (0,) if not v else None
+    return (len(v), *inner[0])
 
 
 def check_init(value, shapes: dict[str, tuple[int, ...]]) -> tuple[str | None, dict]:
@@ -115,7 +132,7 @@ def init_weights(model, seed: int = 0) -> dict:
     """Every parameter and buffer of the model (numpy arrays), by its dotted name."""
     import numpy as np
     out: dict[str, np.ndarray] = {}
-    for node in model.nodes:
+    for node in leaf_nodes(model.nodes):
         shapes = {**node.op.params(*node.in_types), **node.op.buffers(*node.in_types)}
         for local, shape in shapes.items():
             full = f"{node.name}.{local}"
