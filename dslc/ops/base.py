@@ -84,6 +84,13 @@ class Op(BaseModel):
         raise Unsupported(f"{self.kind} has no ONNX lowering")
 
 
+def variant(base: type, kind: str, **classvars) -> type:
+    """A concrete op of a family (conv2d of the convolutions): pydantic knows `kind`, `n`, ...
+    as class variables of the base, so only their values change."""
+    return type(kind, (base,), {"__module__": base.__module__, "__doc__": base.__doc__,
+                                "kind": kind, **classvars})
+
+
 def repr_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -5,12 +5,25 @@ from math import prod
 from typing import ClassVar, Literal, Union
 
 from ..dims import Dim
-from .base import Op, ShapeError, known, need_float, need_rank, ntuple, torch_uniform
+from .base import Op, ShapeError, known, need_float, need_rank, ntuple, torch_uniform, variant
 from .window import axis_name, check_fits, out_size, pads
 
 IntOrTuple = Union[int, tuple[int, ...]]
 Padding = Union[int, str, tuple[int, ...], tuple[tuple[int, int], ...]]
 _ONNX_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def check_channels(op, x) -> None:
+    """Rank n+2, floating point, known input channels, groups dividing both channel counts."""
+    layout = "[N, C, " + ", ".join(axis_name(i, op.n)[0].upper() for i in range(op.n)) + "]"
+    need_rank(x, op.n + 2, op.kind, layout)
+    need_float(x, op.kind)
+    c = known(x.shape[1], f"the input channels of {op.kind}")
+    for what, v in (("input channels", c), ("out_channels", op.out_channels)):
+        if v % op.groups:
+            raise ShapeError("E305", f"{op.kind}: groups={op.groups} does not divide the {what} "
+                             f"({v})", expected=f"a multiple of {op.groups}", got=str(v),
+                             culprits=(0,) if what == "input channels" else ())
 
 
 class _Conv(Op):
@@ -38,15 +51,7 @@ class _Conv(Op):
         return ks, ss, ds, pads(self.padding, self.n, ks, ss, ds, x.shape[2:])
 
     def shape(self, x):
-        layout = "[N, C, " + ", ".join(axis_name(i, self.n)[0].upper() for i in range(self.n)) + "]"
-        need_rank(x, self.n + 2, self.kind, layout)
-        need_float(x, self.kind)
-        c = known(x.shape[1], f"the input channels of {self.kind}")
-        for what, v in (("input channels", c), ("out_channels", self.out_channels)):
-            if v % self.groups:
-                raise ShapeError("E305", f"{self.kind}: groups={self.groups} does not divide the "
-                                 f"{what} ({v})", expected=f"a multiple of {self.groups}",
-                                 got=str(v), culprits=(0,) if what == "input channels" else ())
+        check_channels(self, x)
         ks, ss, ds, ps = self.geometry(x)
         spatial = []
         for i, (size, p, k, s, d) in enumerate(zip(x.shape[2:], ps, ks, ss, ds)):
@@ -102,23 +107,6 @@ class _Conv(Op):
         b.node("Conv", [src, w] + bias, outs, name=node.name, **attrs)
 
 
-class Conv1d(_Conv):
-    __doc__ = _Conv.__doc__
-    kind: ClassVar[str] = "conv1d"
-    n: ClassVar[int] = 1
-
-
-class Conv2d(_Conv):
-    __doc__ = _Conv.__doc__
-    kind: ClassVar[str] = "conv2d"
-    n: ClassVar[int] = 2
-
-
-class Conv3d(_Conv):
-    __doc__ = _Conv.__doc__
-    kind: ClassVar[str] = "conv3d"
-    n: ClassVar[int] = 3
-
 
 
 class _ConvTranspose(Op):
@@ -151,14 +139,7 @@ class _ConvTranspose(Op):
         return ks, ss, ds, ps, ops
 
     def shape(self, x):
-        layout = "[N, C, " + ", ".join(axis_name(i, self.n)[0].upper() for i in range(self.n)) + "]"
-        need_rank(x, self.n + 2, self.kind, layout)
-        need_float(x, self.kind)
-        c = known(x.shape[1], f"the input channels of {self.kind}")
-        for what, v in (("input channels", c), ("out_channels", self.out_channels)):
-            if v % self.groups:
-                raise ShapeError("E305", f"{self.kind}: groups={self.groups} does not divide the "
-                                 f"{what} ({v})", expected=f"a multiple of {self.groups}", got=str(v))
+        check_channels(self, x)
         ks, ss, ds, ps, ops = self.geometry()
         spatial = []
         for i, (size, k, s, d, p, o) in enumerate(zip(x.shape[2:], ks, ss, ds, ps, ops)):
@@ -208,22 +189,6 @@ class _ConvTranspose(Op):
                pads=[p[0] for p in ps] + [p[1] for p in ps], output_padding=list(ops))
 
 
-class ConvTranspose1d(_ConvTranspose):
-    __doc__ = _ConvTranspose.__doc__
-    kind: ClassVar[str] = "conv_transpose1d"
-    n: ClassVar[int] = 1
 
-
-class ConvTranspose2d(_ConvTranspose):
-    __doc__ = _ConvTranspose.__doc__
-    kind: ClassVar[str] = "conv_transpose2d"
-    n: ClassVar[int] = 2
-
-
-class ConvTranspose3d(_ConvTranspose):
-    __doc__ = _ConvTranspose.__doc__
-    kind: ClassVar[str] = "conv_transpose3d"
-    n: ClassVar[int] = 3
-
-
-OPS = (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)
+OPS = tuple(variant(_Conv, f"conv{n}d", n=n) for n in (1, 2, 3)) + \
+    tuple(variant(_ConvTranspose, f"conv_transpose{n}d", n=n) for n in (1, 2, 3))

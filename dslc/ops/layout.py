@@ -1,9 +1,10 @@
 """Layout ops: flatten, reshape, permute, transpose. No parameters; the data is unchanged."""
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import ClassVar, Union
 
-from ..dims import Dim, fmt_shape
+from ..dims import Dim, condition_for_equal, fmt_shape
 from .base import Op, ShapeError, Unsupported, axis_index
 
 Size = Union[int, Dim]
@@ -68,6 +69,15 @@ class Flatten(_Reshaping):
                              f"{self.end_dim} for a rank-{x.rank} input")
         return x.with_shape(x.shape[:a] + (_product(x.shape[a:e + 1]),) + x.shape[e + 1:])
 
+    def onnx(self, b, node, ins, outs):
+        rank = node.in_types[0].rank
+        # ONNX Flatten always yields [prod(dims before axis), prod(the rest)]: torch's result
+        # only when the range runs from axis 1 to the end; any other range is a Reshape.
+        if self.start_dim % rank == 1 and self.end_dim % rank == rank - 1:
+            b.node("Flatten", ins, outs, name=node.name, axis=1)
+        else:
+            super().onnx(b, node, ins, outs)
+
 
 class Reshape(_Reshaping):
     """reshape(*shape): the full target shape, batch included (`reshape(N, -1)`); at most one
@@ -86,37 +96,48 @@ class Reshape(_Reshaping):
                              f"{fmt_shape(target)}")
         total, rest = _product(x.shape), _product(d for d in target if d != -1)
         if holes:
-            if not rest.is_const() and not (rest == total or rest.is_atom()):
-                raise ShapeError("E304", f"reshape: cannot infer -1 from {fmt_shape(x.shape)}",
-                                 got=fmt_shape(target))
-            hole = total // rest.value if rest.is_const() else _divide(total, rest)
-            if hole is None or hole * rest != total:
-                raise ShapeError("E302", f"reshape: {fmt_shape(x.shape)} cannot be viewed as "
-                                 f"{fmt_shape(target)}", expected=f"a multiple of {rest} elements",
-                                 got=f"{total} elements", culprits=(0,))
+            hole = _quotient(total, rest)
+            if hole is None:
+                raise ShapeError("E304", f"reshape: cannot infer -1 from {fmt_shape(x.shape)}: "
+                                 f"the other sizes multiply to {rest}, not a single product",
+                                 got=fmt_shape(target), culprits=(0,),
+                                 help="write the size in place of -1")
             target[holes[0]] = hole
-        elif rest != total:
+        if _product(target) != total:
+            # An opaque floor in the hole or the target may become exact under a `where` fact.
+            cond = condition_for_equal(_product(target), total)
+            has = f"a multiple of {rest}" if holes else str(rest)
             raise ShapeError("E302", f"reshape: {fmt_shape(x.shape)} has {total} elements, the "
-                             f"target {fmt_shape(target)} has {rest}", expected=str(total),
-                             got=str(rest), culprits=(0,))
+                             f"target {fmt_shape(self.target)} has {has}"
+                             + (f"; they agree only when {cond}" if cond else ""),
+                             expected=f"{total} elements", got=f"{has} elements", culprits=(0,),
+                             help=f"declare it on the input: `where {cond}`" if cond else None)
         return x.with_shape(target)
 
     def describe(self) -> str:
         return f"reshape({', '.join(str(d) for d in self.target)})"
 
 
-def _divide(total: Dim, atom: Dim):
-    """total / atom for a single-symbol divisor that appears in every term of total."""
-    (mono,) = atom.terms
-    sym = mono[0]
+def _quotient(total: Dim, rest: Dim) -> Dim | None:
+    """total / rest, the size a -1 stands for, when rest is a number or one product c*X*Y*..
+    whose symbols divide every term of total; the number c goes through Dim's `//`, so it is
+    exact under the input's `where` facts and an opaque floor otherwise (the caller then
+    finds hole * rest != total). None when rest is a sum that is not total itself."""
+    if rest == total:
+        return Dim.of(1)
+    if len(rest.terms) != 1:
+        return None
+    ((atoms, c),) = rest.terms.items()
     out = {}
-    for m, c in total.terms.items():
-        if sym not in m:
-            return None
-        rest = list(m)
-        rest.remove(sym)
-        out[tuple(rest)] = c
-    return Dim(out)
+    for mono, coef in total.terms.items():
+        left = list(mono)
+        for a in atoms:
+            if a not in left:
+                return None
+            left.remove(a)
+        out[tuple(left)] = coef
+    c = Fraction(c)
+    return (Dim(out) * c.denominator) // c.numerator
 
 
 class Permute(Op):

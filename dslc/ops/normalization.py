@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import ClassVar, Optional, Union
 
 from ..dims import fmt_shape
-from .base import Op, ShapeError, Unsupported, known, need_float, need_rank
+from .base import Op, ShapeError, Unsupported, known, need_float, need_rank, variant
 
 
 class _BatchNorm(Op):
@@ -45,21 +45,24 @@ class _BatchNorm(Op):
                                              self.affine, self.track_running_stats)
 
     def onnx(self, b, node, ins, outs):
-        if not self.track_running_stats:
-            raise Unsupported("without running statistics BatchNorm normalises by batch "
-                              "statistics at inference; keep track_running_stats=true to deploy")
         import numpy as np
-        c = node.in_types[0].shape[1].value
-        w, bias = ((b.param(f"{node.name}.weight"), b.param(f"{node.name}.bias")) if self.affine
+        n, x = node.name, node.in_types[0]
+        c = x.shape[1].value
+        w, bias = ((b.param(f"{n}.weight"), b.param(f"{n}.bias")) if self.affine
                    else (b.const(np.ones(c, np.float32), "ones"), b.const(np.zeros(c, np.float32), "zeros")))
-        b.node("BatchNormalization", [ins[0], w, bias, b.param(f"{node.name}.running_mean"),
-                                      b.param(f"{node.name}.running_var")], outs, name=node.name,
-               epsilon=self.eps)
-
-
-def _bn(kind: str, n: int):
-    return type(kind, (_BatchNorm,), {"__module__": __name__, "__doc__": _BatchNorm.__doc__,
-                                      "kind": kind, "n": n})
+        if self.track_running_stats:
+            mean, var = b.param(f"{n}.running_mean"), b.param(f"{n}.running_var")
+        else:
+            # Without running statistics torch normalises by the batch's own statistics even
+            # in eval(): the mean and the biased variance over every axis but the channels,
+            # fed to the inference-mode operator in place of running ones.
+            axes = b.ints([0] + list(range(2, x.rank)))
+            kept = b.node("ReduceMean", [ins[0], axes], name=f"{n}.mean", keepdims=1)[0]
+            dev = b.node("Sub", [ins[0], kept], name=f"{n}.dev")[0]
+            sq = b.node("Mul", [dev, dev], name=f"{n}.sq")[0]
+            var = b.node("ReduceMean", [sq, axes], name=f"{n}.var", keepdims=0)[0]
+            mean = b.node("Squeeze", [kept, axes], name=f"{n}.mean")[0]
+        b.node("BatchNormalization", [ins[0], w, bias, mean, var], outs, name=n, epsilon=self.eps)
 
 
 class LayerNorm(Op):
@@ -132,5 +135,5 @@ class Dropout(Op):
         b.node("Identity", ins, outs, name=node.name)
 
 
-OPS = (_bn("batchnorm", 0), _bn("batchnorm1d", 1), _bn("batchnorm2d", 2), _bn("batchnorm3d", 3),
+OPS = (*(variant(_BatchNorm, "batchnorm" + (f"{n}d" if n else ""), n=n) for n in (0, 1, 2, 3)),
        LayerNorm, Dropout)

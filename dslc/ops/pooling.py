@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import ClassVar, Optional, Union
 
 from ..dims import Dim
-from .base import Op, ShapeError, need_float, need_rank, ntuple
+from .base import Op, ShapeError, need_float, need_rank, ntuple, variant
 from .window import axis_name, check_fits, out_size, pads
 
 IntOrTuple = Union[int, tuple[int, ...]]
@@ -147,18 +147,12 @@ class _AdaptiveMax(_Adaptive):
     reduce: ClassVar[str] = "max"
 
 
-def _variant(base, kind: str, **classvars):
-    """A concrete op of a family: pydantic knows `kind`, `n`, `reduce` as class variables."""
-    return type(kind, (base,), {"__module__": __name__, "__doc__": base.__doc__, "kind": kind,
-                                **classvars})
-
-
 def _family(base, prefix: str) -> tuple:
     """The rank-inferring op and its 1d/2d/3d forms: maxpool, maxpool1d, maxpool2d, maxpool3d."""
-    return tuple(_variant(base, prefix + (f"{n}d" if n else ""), n=n) for n in (0, 1, 2, 3))
+    return tuple(variant(base, prefix + (f"{n}d" if n else ""), n=n) for n in (0, 1, 2, 3))
 
 
 OPS = (*_family(_MaxPool, "maxpool"), *_family(_AvgPool, "avgpool"),
        *_family(_AdaptiveAvg, "adaptive_avgpool"), *_family(_AdaptiveMax, "adaptive_maxpool"),
-       _variant(_Global, "global_avgpool", reduce="mean"),
-       _variant(_Global, "global_maxpool", reduce="max"))
+       variant(_Global, "global_avgpool", reduce="mean"),
+       variant(_Global, "global_maxpool", reduce="max"))
