@@ -20,7 +20,7 @@ from .passes.domain import check_domain
 from .passes.weights import INIT_FUNCS, check_init
 from .values import POISON, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, show
 
-LAYER_KWARGS = ("name", "init", "frozen")   # understood by every op, not hyperparameters
+LAYER_KWARGS = ("name", "init", "frozen", "tie")   # understood by every op, not hyperparameters
 SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
                 "tuple": (tuple,), "any": (object,)}
 
@@ -492,7 +492,30 @@ class Elaborator:
         if not isinstance(frozen, bool):
             raise self.error("E205", f"`frozen` must be true or false, got {kind_of(frozen)}", fspan)
         init = self._init(op, tuple(v.type for v in inputs), special.get("init"), span)
-        return self.emit(name, op, inputs, outs, span, frozen=frozen, init=init)
+        tied = self._tie(op, tuple(v.type for v in inputs), special.get("tie"))
+        return self.emit(name, op, inputs, outs, span, frozen=frozen, init=init, tied_to=tied)
+
+    def _tie(self, op: Op, in_types, spec) -> str | None:
+        """`tie=wte`: use the parameters of the layer named wte (GPT-2's LM head and its token
+        embedding): one tensor, counted once, emitted once."""
+        if spec is None:
+            return None
+        owner_name, s = spec
+        if not isinstance(owner_name, str):
+            raise self.error("E205", f"`tie` names a layer, got {kind_of(owner_name)}", s)
+        owner = next((n for n in reversed(self.graph.nodes)
+                      if n.name in (self.scope.prefix + owner_name, owner_name)), None)
+        if owner is None:
+            raise self.error("E201", f"`tie`: no layer named `{owner_name}` before this one", s,
+                             help=did_you_mean(owner_name, [n.name for n in self.graph.nodes]))
+        mine, theirs = op.params(*in_types), owner.op.params(*owner.in_types)
+        for local, shape in mine.items():
+            if theirs.get(local) != shape:
+                raise self.error("E302", f"`tie`: this layer's `{local}` is {list(shape)}, "
+                                 f"`{owner.name}` has " + (f"{list(theirs[local])}" if local in theirs
+                                                           else "no such parameter"), s,
+                                 notes=[(owner.span, f"`{owner.name}` is defined here")])
+        return owner.tied_to or owner.name
 
     def emit(self, name: str, op: Op, inputs: list, outs, span: Span, **extra):
         """Add a node to the graph; its outputs become tensor values."""

@@ -62,16 +62,21 @@ class Node(_Frozen):
     blocks: tuple[str, ...] = ()        # the blocks those calls instantiate
     frozen: bool = False
     init: dict[str, Any] = {}           # param name -> init spec (see passes/weights.py)
+    tied_to: str | None = None          # a node whose parameters this one uses (`tie=`)
 
     @property
     def kind(self) -> str:
         return self.op.kind
 
+    def pname(self, local: str) -> str:
+        """The full name of a parameter or buffer: under the owner's name when tied."""
+        return f"{self.tied_to or self.name}.{local}"
+
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {f"{self.name}.{k}": v for k, v in self.op.params(*self.in_types).items()}
+        return {self.pname(k): v for k, v in self.op.params(*self.in_types).items()}
 
     def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {f"{self.name}.{k}": v for k, v in self.op.buffers(*self.in_types).items()}
+        return {self.pname(k): v for k, v in self.op.buffers(*self.in_types).items()}
 
     def params(self) -> int:
         return sum(prod(s) for s in self.param_shapes().values())
@@ -108,7 +113,8 @@ class Model(_Frozen):
 
     @property
     def trainable_params(self) -> int:
-        return sum(n.params() for n in self.nodes if not n.frozen)
+        frozen = {k for n in self.nodes if n.frozen for k in n.param_shapes()}
+        return sum(prod(s) for k, s in self.param_shapes().items() if k not in frozen)
 
     @property
     def buffers(self) -> int:

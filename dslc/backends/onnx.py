@@ -52,8 +52,10 @@ class Builder:
                                            name=self.fresh(name or op_type), **attrs))
         return outputs
 
-    def param(self, full_name: str) -> str:
-        """The initializer for a parameter or buffer, named as in the torch state_dict."""
+    def param(self, node, local: str) -> str:
+        """The initializer for a node's parameter or buffer, named as in the torch state_dict
+        (a tied node reads its owner's)."""
+        full_name = node.pname(local)
         if full_name not in self.inits:
             if full_name not in self.weights:
                 raise KeyError(f"no weight named `{full_name}`")

@@ -44,11 +44,11 @@ def lower(op, b, node, ins, outs) -> None:
     hs, cs = [], []
     for layer in range(op.layers):
         sfx = [f"l{layer}"] + ([f"l{layer}_reverse"] if D == 2 else [])
-        w = _stack(b, node, [b.param(f"{name}.weight_ih_{s}") for s in sfx], idx, f"W{layer}")
-        r = _stack(b, node, [b.param(f"{name}.weight_hh_{s}") for s in sfx], idx, f"R{layer}")
+        w = _stack(b, node, [b.param(node, f"weight_ih_{s}") for s in sfx], idx, f"W{layer}")
+        r = _stack(b, node, [b.param(node, f"weight_hh_{s}") for s in sfx], idx, f"R{layer}")
         inputs = [x, w, r]
         if op.bias:
-            both = [b.node("Concat", [b.param(f"{name}.bias_ih_{s}"), b.param(f"{name}.bias_hh_{s}")],
+            both = [b.node("Concat", [b.param(node, f"bias_ih_{s}"), b.param(node, f"bias_hh_{s}")],
                            name=f"{name}.B{layer}", axis=0)[0] for s in sfx]
             idx2 = b.ints(np.concatenate([_gate_index(kind, H), _gate_index(kind, H) + op.gates * H]),
                           f"{name}.bias_order")
@@ -64,7 +64,7 @@ def lower(op, b, node, ins, outs) -> None:
             if not initial:
                 inputs += ["", ""]
             pidx = b.ints(_gate_index(kind, H, _PEEP), f"{name}.peephole_order")
-            inputs.append(_stack(b, node, [b.param(f"{name}.weight_ph_{s}") for s in sfx], pidx, f"P{layer}"))
+            inputs.append(_stack(b, node, [b.param(node, f"weight_ph_{s}") for s in sfx], pidx, f"P{layer}"))
         n_out = 3 if kind == "lstm" else 2
         res = b.node(kind.upper(), inputs, n_out, name=f"{name}.layer{layer}", **attrs)
         y, hs_l = res[0], res[1]

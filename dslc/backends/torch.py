@@ -72,8 +72,23 @@ def load_weights(module: nn.Module, model, weights: dict) -> None:
             state[k].copy_(src.reshape(state[k].shape).to(state[k].dtype))
 
 
+def _tie(module: nn.Module, model) -> None:
+    """A tied node uses its owner's Parameter objects: not registered twice, so parameters()
+    and the state_dict hold each tensor once, and gradients reach the one tensor."""
+    for n in model.nodes:
+        if not n.tied_to:
+            continue
+        mod, owner = module.get_submodule(n.name), module.get_submodule(n.tied_to)
+        for local in n.op.params(*n.in_types):
+            *path, leaf = local.split(".")
+            target = mod.get_submodule(".".join(path)) if path else mod
+            del target._parameters[leaf]
+            object.__setattr__(target, leaf, owner.get_parameter(local))
+
+
 def build_module(model, weights: dict) -> DslcModule:
     module = DslcModule(model)
+    _tie(module, model)
     load_weights(module, model, weights)
     frozen = {n.name for n in model.nodes if n.frozen}
     for name, p in module.named_parameters():

@@ -197,7 +197,7 @@ class PReLU(Elementwise):
         return nn.PReLU(self.num_parameters, self.init_value)
 
     def onnx(self, b, node, ins, outs):
-        w = b.param(f"{node.name}.weight")
+        w = b.param(node, "weight")
         rank = node.in_types[0].rank
         if self.num_parameters != 1 and rank > 2:   # broadcast [C] over [N, C, *spatial]
             w = b.node("Reshape", [w, b.ints([self.num_parameters] + [1] * (rank - 2))],

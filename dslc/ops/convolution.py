@@ -102,8 +102,8 @@ class _Conv(Op):
             attrs["pads"] = [0] * (2 * self.n)
         else:
             attrs["pads"] = [p[0] for p in ps] + [p[1] for p in ps]
-        w = b.param(f"{node.name}.weight")
-        bias = [b.param(f"{node.name}.bias")] if self.bias else []
+        w = b.param(node, "weight")
+        bias = [b.param(node, "bias")] if self.bias else []
         b.node("Conv", [src, w] + bias, outs, name=node.name, **attrs)
 
 
@@ -182,8 +182,8 @@ class _ConvTranspose(Op):
 
     def onnx(self, b, node, ins, outs):
         ks, ss, ds, ps, ops = self.geometry()
-        w = b.param(f"{node.name}.weight")
-        bias = [b.param(f"{node.name}.bias")] if self.bias else []
+        w = b.param(node, "weight")
+        bias = [b.param(node, "bias")] if self.bias else []
         b.node("ConvTranspose", [ins[0], w] + bias, outs, name=node.name, kernel_shape=list(ks),
                strides=list(ss), dilations=list(ds), group=self.groups,
                pads=[p[0] for p in ps] + [p[1] for p in ps], output_padding=list(ops))

@@ -46,8 +46,8 @@ class Dense(Op):
         return nn.Linear(node.in_types[0].shape[-1].value, self.out_features, bias=self.bias)
 
     def onnx(self, b, node, ins, outs):
-        w = b.param(f"{node.name}.weight")
-        bias = [b.param(f"{node.name}.bias")] if self.bias else []
+        w = b.param(node, "weight")
+        bias = [b.param(node, "bias")] if self.bias else []
         if node.in_types[0].rank == 2:
             b.node("Gemm", [ins[0], w] + bias, outs, name=node.name, transB=1)
             return

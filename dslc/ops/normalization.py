@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import ClassVar, Optional, Union
 
 from ..dims import fmt_shape
-from .base import Op, ShapeError, Unsupported, known, need_float, need_rank, variant
+from .base import Op, ShapeError, known, need_float, need_rank, variant
 
 
 class _BatchNorm(Op):
@@ -48,10 +48,10 @@ class _BatchNorm(Op):
         import numpy as np
         n, x = node.name, node.in_types[0]
         c = x.shape[1].value
-        w, bias = ((b.param(f"{n}.weight"), b.param(f"{n}.bias")) if self.affine
+        w, bias = ((b.param(node, "weight"), b.param(node, "bias")) if self.affine
                    else (b.const(np.ones(c, np.float32), "ones"), b.const(np.zeros(c, np.float32), "zeros")))
         if self.track_running_stats:
-            mean, var = b.param(f"{n}.running_mean"), b.param(f"{n}.running_var")
+            mean, var = b.param(node, "running_mean"), b.param(node, "running_var")
         else:
             # Without running statistics torch normalises by the batch's own statistics even
             # in eval(): the mean and the biased variance over every axis but the channels,
@@ -110,8 +110,8 @@ class LayerNorm(Op):
         import numpy as np
         ns = self.dims(node.in_types[0])
         p = self.params(node.in_types[0])
-        w = b.param(f"{node.name}.weight") if "weight" in p else b.const(np.ones(ns, np.float32), "ones")
-        inputs = [ins[0], w] + ([b.param(f"{node.name}.bias")] if "bias" in p else [])
+        w = b.param(node, "weight") if "weight" in p else b.const(np.ones(ns, np.float32), "ones")
+        inputs = [ins[0], w] + ([b.param(node, "bias")] if "bias" in p else [])
         b.node("LayerNormalization", inputs, outs, name=node.name, axis=-len(ns), epsilon=self.eps)
 
 

@@ -44,7 +44,7 @@ class Embedding(Op):
         return nn.Embedding(self.num_embeddings, self.embedding_dim, self.padding_idx)
 
     def onnx(self, b, node, ins, outs):
-        b.node("Gather", [b.param(f"{node.name}.weight"), ins[0]], outs, name=node.name, axis=0)
+        b.node("Gather", [b.param(node, "weight"), ins[0]], outs, name=node.name, axis=0)
 
 
 class _Recurrent(Op):

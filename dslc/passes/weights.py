@@ -135,7 +135,7 @@ def init_weights(model, seed: int = 0) -> dict:
     for node in leaf_nodes(model.nodes):
         shapes = {**node.op.params(*node.in_types), **node.op.buffers(*node.in_types)}
         for local, shape in shapes.items():
-            full = f"{node.name}.{local}"
+            full = node.pname(local)
             if full in out:
                 continue
             rng = _rng(seed, full)
