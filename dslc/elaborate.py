@@ -386,7 +386,11 @@ class Elaborator:
             return InitVal(func.fn, {a.name or f"_{i}": self._value(a.value)
                                      for i, a in enumerate(e.args)})
         if not isinstance(func, LayerVal) or func.args or func.kwargs:
-            raise self.error("E209", f"{kind_of(func)} cannot be called", e.func.span)
+            hidden = isinstance(e.func, ast.Name) and (e.func.id in OPS or e.func.id in self.blocks)
+            raise self.error("E209", f"{kind_of(func)} cannot be called", e.func.span,
+                             help=f"the name `{e.func.id}` is bound here, which hides the "
+                                  f"{'op' if e.func.id in OPS else 'block'} of that name; "
+                                  "rename the variable" if hidden else None)
         tensors, args, kwargs = [], [], []
         for a in e.args:
             if a.name is not None:

@@ -38,6 +38,21 @@ def dim_values(path: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def int_ranges(path: Path) -> dict[str, int]:
+    """`# ints types=2`: integer inputs drawn from [0, 2) instead of [0, 10)."""
+    out = {}
+    for m in re.finditer(r"^#\s*ints\s+(.*)$", path.read_text(), re.M):
+        for item in m.group(1).split():
+            name, high = item.split("=")
+            out[name] = int(high)
+    return out
+
+
+def ir_only(path: Path) -> bool:
+    """`# ir-only`: a spec checked in the IR alone (its weights are never allocated)."""
+    return re.search(r"^#\s*ir-only\s*$", path.read_text(), re.M) is not None
+
+
 def envs(model, path: Path) -> list[dict[str, int]]:
     given = dim_values(path)
     syms = model.symbols()

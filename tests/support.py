@@ -31,7 +31,8 @@ def concrete(shape, env: dict[str, int]) -> tuple[int, ...]:
     return tuple(Dim.of(d).evaluate(env) for d in shape)
 
 
-def make_inputs(model, env: dict[str, int], seed: int = 0, high: int = 10) -> list[np.ndarray]:
+def make_inputs(model, env: dict[str, int], seed: int = 0, high: int = 10,
+                highs: dict[str, int] | None = None) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     xs = []
     for p in model.inputs:
@@ -42,7 +43,8 @@ def make_inputs(model, env: dict[str, int], seed: int = 0, high: int = 10) -> li
                      if not d.is_const()] or [high]
             xs.append(rng.integers(1, min(times) + 1, size=shape).astype(_NP[p.type.dtype]))
         elif p.type.dtype.startswith(("i", "u")):
-            xs.append(rng.integers(0, high, size=shape).astype(_NP[p.type.dtype]))
+            top = (highs or {}).get(p.name, high)
+            xs.append(rng.integers(0, top, size=shape).astype(_NP[p.type.dtype]))
         elif p.type.dtype == "bool":
             xs.append(rng.integers(0, 2, size=shape).astype(bool))
         else:

@@ -88,6 +88,12 @@ ROWS = [
     ("pad((1, 1), mode=circular)", (1, 2, 5, 5), lambda nn: nn.CircularPad2d(1)),
     ("pad(1, value=0.5)", (1, 2, 3, 3, 3), lambda nn: nn.ConstantPad3d(1, 0.5)),
     ("channel_shuffle(3)", (2, 6, 4, 5), lambda nn: nn.ChannelShuffle(3)),
+    ("silu", (2, 6), lambda nn: nn.SiLU()),
+    ("rmsnorm", (2, 3, 6), lambda nn: nn.RMSNorm(6, eps=1e-6)),
+    ("positional(8)", (2, 5, 6), None),
+    ("positional(8, encoding=sinusoidal)", (2, 5, 6), None),
+    ("class_token", (2, 5, 6), None),
+    ("select(2)", (2, 5, 6), None),
     ("flatten", (2, 3, 4, 5), lambda nn: nn.Flatten()),
     ("flatten(start_dim=2)", (2, 3, 4, 5), lambda nn: nn.Flatten(2)),
     ("reshape(2, 4, 15)", (2, 3, 4, 5), lambda nn: nn.Sequential(nn.Flatten(), nn.Unflatten(1, (4, 15)))),
@@ -136,7 +142,8 @@ def test_every_op_is_complete(op):
 # Ops whose rows live in their family's own test module (multi-input or needing arguments).
 EXTRA_ROWS = {"add": "test_language", "mul": "test_language", "concat": "test_language",
               "split": "test_language", "embedding": "test_recurrent", "rnn": "test_recurrent",
-              "gru": "test_recurrent", "lstm": "test_recurrent", "scan": "test_scan"}
+              "gru": "test_recurrent", "lstm": "test_recurrent", "scan": "test_scan",
+              "attention": "test_transformer"}
 
 
 def test_every_op_appears_in_a_spec():

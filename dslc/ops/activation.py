@@ -41,6 +41,16 @@ class Sigmoid(_Simple):
     onnx_type: ClassVar[str] = "Sigmoid"
 
 
+class SiLU(_Simple):
+    """silu (swish): x * sigmoid(x); LLaMA's SwiGLU gate."""
+    kind: ClassVar[str] = "silu"
+    torch_name: ClassVar[str] = "SiLU"
+
+    def onnx(self, b, node, ins, outs):
+        sig = b.node("Sigmoid", ins, name=f"{node.name}.sigmoid")[0]
+        b.node("Mul", [ins[0], sig], outs, name=node.name)
+
+
 class Tanh(_Simple):
     kind: ClassVar[str] = "tanh"
     torch_name: ClassVar[str] = "Tanh"

@@ -1,0 +1,111 @@
+"""ONNX lowering of multi-head attention as the standard MatMul/Softmax subgraph (the form
+onnxruntime's transformer optimizer recognises), kept in one place so that a fused lowering
+can replace it."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _split_heads(b, name: str, x: str, heads: int, d: int) -> str:
+    """[N, T, heads*d] -> [N, heads, T, d]."""
+    r = b.node("Reshape", [x, b.ints([0, 0, heads, d], "heads_shape")], name=f"{name}.split")[0]
+    return b.node("Transpose", [r], name=f"{name}.heads", perm=[0, 2, 1, 3])[0]
+
+
+def _project(b, name: str, x: str, w: str, bias: str | None) -> str:
+    wt = b.node("Transpose", [w], name=f"{name}.wt", perm=[1, 0])[0]
+    y = b.node("MatMul", [x, wt], name=f"{name}.matmul")[0]
+    return b.node("Add", [y, bias], name=f"{name}.bias")[0] if bias else y
+
+
+def _rope(b, node, q: str, k: str, d: int, base: float):
+    """Rotary embedding on [N, h, T, d]: x*cos + rotate_half(x)*sin, positions 0..T-1."""
+    n = node.name
+    t = b.node("Shape", [q], name=f"{n}.t", start=2, end=3)[0]
+    t = b.node("Cast", [b.node("Squeeze", [t, b.ints([0])], name=f"{n}.t0")[0]], name=f"{n}.tf", to=1)[0]
+    pos = b.node("Range", [b.const(np.asarray(0, np.float32), "zero_f"), t,
+                           b.const(np.asarray(1, np.float32), "one_f")], name=f"{n}.positions")[0]
+    inv = (1.0 / base ** (np.arange(0, d, 2, dtype=np.float64) / d)).astype(np.float32)
+    freqs = b.node("Mul", [b.node("Unsqueeze", [pos, b.ints([1])], name=f"{n}.col")[0],
+                           b.const(inv[None, :], f"{n}.inv_freq")], name=f"{n}.freqs")[0]
+    emb = b.node("Concat", [freqs, freqs], name=f"{n}.emb", axis=1)[0]
+    cos = b.node("Cos", [emb], name=f"{n}.cos")[0]
+    sin = b.node("Sin", [emb], name=f"{n}.sin")[0]
+    out = []
+    for x in (q, k):
+        lo, hi = b.node("Split", [x], 2, name=f"{n}.halves", axis=-1, num_outputs=2)
+        rot = b.node("Concat", [b.node("Neg", [hi], name=f"{n}.neg")[0], lo], name=f"{n}.rot", axis=-1)[0]
+        out.append(b.node("Add", [b.node("Mul", [x, cos], name=f"{n}.xcos")[0],
+                                  b.node("Mul", [rot, sin], name=f"{n}.xsin")[0]], name=f"{n}.rope")[0])
+    return out
+
+
+def attention(op, b, node, ins, outs) -> None:
+    n, xs = node.name, node.in_types
+    e, d, ekv, _, _ = op.dims(*xs)
+    kvh = op.kv_heads or op.heads
+    n_t = len(xs) - op.key_padding_mask
+    q_in = ins[0]
+    k_in = ins[1] if n_t >= 2 else q_in
+    v_in = ins[2] if n_t >= 3 else k_in
+    if op.packed(*xs):
+        w = b.param(node, "in_proj_weight")
+        wq, wk, wv = b.node("Split", [w, b.ints([e, ekv, ekv])], 3, name=f"{n}.in_proj", axis=0)
+    else:
+        wq, wk, wv = (b.param(node, f"{c}_proj_weight") for c in "qkv")
+    bq = bk = bv = None
+    if op.bias:
+        bq, bk, bv = b.node("Split", [b.param(node, "in_proj_bias"), b.ints([e, ekv, ekv])], 3,
+                            name=f"{n}.in_bias", axis=0)
+    q = _split_heads(b, f"{n}.q", _project(b, f"{n}.q", q_in, wq, bq), op.heads, d)
+    k = _split_heads(b, f"{n}.k", _project(b, f"{n}.k", k_in, wk, bk), kvh, d)
+    v = _split_heads(b, f"{n}.v", _project(b, f"{n}.v", v_in, wv, bv), kvh, d)
+    if op.rotary:
+        q, k = _rope(b, node, q, k, d, op.rope_base)
+    if kvh != op.heads:      # grouped-query: each kv head serves heads/kvh query heads
+        rep = op.heads // kvh
+        k, v = (_repeat_heads(b, n, t, kvh, rep, d) for t in (k, v))
+    kt = b.node("Transpose", [k], name=f"{n}.kt", perm=[0, 1, 3, 2])[0]
+    scores = b.node("Mul", [b.node("MatMul", [q, kt], name=f"{n}.qk")[0],
+                            b.const(np.asarray(1 / math.sqrt(d), np.float32), f"{n}.scale")],
+                    name=f"{n}.scores")[0]
+    allowed = None
+    if op.key_padding_mask:
+        pad = b.node("Unsqueeze", [ins[n_t], b.ints([1, 2])], name=f"{n}.pad")[0]
+        allowed = b.node("Not", [pad], name=f"{n}.keep")[0]
+    if op.causal:
+        shape = b.node("Shape", [scores], name=f"{n}.scores_shape", start=2, end=4)[0]
+        ones = b.node("ConstantOfShape", [shape], name=f"{n}.ones", value=_bool_one())[0]
+        tril = b.node("Trilu", [ones], name=f"{n}.tril", upper=0)[0]
+        allowed = tril if allowed is None else b.node("And", [allowed, tril], name=f"{n}.allowed")[0]
+    if allowed is not None:
+        neg = b.const(np.asarray(-np.inf, np.float32), "neg_inf")
+        scores = b.node("Where", [allowed, scores, neg], name=f"{n}.masked")[0]
+    probs = b.node("Softmax", [scores], name=f"{n}.softmax", axis=-1)[0]
+    ctx = b.node("MatMul", [probs, v], name=f"{n}.context")[0]
+    ctx = b.node("Transpose", [ctx], name=f"{n}.merge", perm=[0, 2, 1, 3])[0]
+    ctx = b.node("Reshape", [ctx, b.ints([0, 0, e], "merge_shape")], name=f"{n}.merged")[0]
+    out_w = b.param(node, "out_proj.weight")
+    out_b = b.param(node, "out_proj.bias") if op.bias else None
+    y = _project(b, f"{n}.out", ctx, out_w, None)
+    if out_b:
+        b.node("Add", [y, out_b], outs, name=n)
+    else:
+        b.node("Identity", [y], outs, name=n)
+
+
+def _repeat_heads(b, n: str, x: str, kvh: int, rep: int, d: int) -> str:
+    """[N, kvh, T, d] -> [N, kvh*rep, T, d], each head repeated rep times in place."""
+    u = b.node("Unsqueeze", [x, b.ints([2])], name=f"{n}.rep_axis")[0]
+    t = b.node("Shape", [x], name=f"{n}.rep_t", start=2, end=3)[0]
+    nb = b.node("Shape", [x], name=f"{n}.rep_n", start=0, end=1)[0]
+    shape = b.node("Concat", [nb, b.ints([kvh, rep]), t, b.ints([d])], name=f"{n}.rep_shape", axis=0)[0]
+    e = b.node("Expand", [u, shape], name=f"{n}.repeat")[0]
+    return b.node("Reshape", [e, b.ints([0, kvh * rep, -1, d], "rep_merge")], name=f"{n}.rep_heads")[0]
+
+
+def _bool_one():
+    from onnx import TensorProto, helper
+    return helper.make_tensor("one", TensorProto.BOOL, [1], [True])

@@ -1,0 +1,255 @@
+"""Attention and the pieces of Transformers: multi-head attention, positional encodings, a
+class token, token selection, RMSNorm. Sequences are [N, T, D]."""
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal, Optional
+
+from ..dims import Dim, fmt_shape
+from .base import Op, ShapeError, known, need_float, need_rank, torch_uniform
+
+
+class Attention(Op):
+    """attention(heads): multi-head scaled dot-product attention, torch's nn.MultiheadAttention
+    layout. Inputs: x (self-attention), (query, memory) or (query, key, value); each [N, T, *].
+    Output [N, Tq, E], E = the query width. heads must divide E; kv_heads (grouped-query) must
+    divide heads. Optional: causal=true, key_padding_mask= a bool [N, Tk] tensor (true = pad),
+    rotary=true (rotary position embedding on q and k, rotate-half form). Parameters:
+    in_proj_weight [3E, E] when key and value are E wide and kv_heads == heads, else
+    q_proj_weight [E, E], k_proj_weight [Ekv, kdim], v_proj_weight [Ekv, vdim]; in_proj_bias;
+    out_proj.weight [E, E], out_proj.bias [E]."""
+    kind: ClassVar[str] = "attention"
+    positional: ClassVar[tuple[str, ...]] = ("heads",)
+    arity: ClassVar[tuple[int, int | None]] = (1, 4)
+    tensor_args: ClassVar[tuple[str, ...]] = ("key_padding_mask",)
+    heads: int
+    kv_heads: Optional[int] = None
+    bias: bool = True
+    causal: bool = False
+    rotary: bool = False
+    rope_base: float = 10000.0
+    dropout: float = 0.0
+    key_padding_mask: int = 0
+
+    def parts(self, *xs):
+        """(query, key, value, mask) types from the inputs."""
+        n = len(xs) - self.key_padding_mask
+        q = xs[0]
+        k = xs[1] if n >= 2 else q
+        v = xs[2] if n >= 3 else k
+        return q, k, v, (xs[n] if self.key_padding_mask else None)
+
+    def dims(self, *xs) -> tuple[int, int, int, int, int]:
+        """(E, head_dim, kv width, kdim, vdim)."""
+        q, k, v, _ = self.parts(*xs)
+        e = q.shape[2].value
+        kvh = self.kv_heads or self.heads
+        return e, e // self.heads, kvh * (e // self.heads), k.shape[2].value, v.shape[2].value
+
+    def packed(self, *xs) -> bool:
+        e, _, ekv, kd, vd = self.dims(*xs)
+        return ekv == e and kd == e and vd == e
+
+    def shape(self, *xs):
+        if len(xs) - self.key_padding_mask > 3:
+            raise ShapeError("E208", "attention takes x, (query, memory) or (query, key, value)")
+        q, k, v, mask = self.parts(*xs)
+        for i, t in enumerate((q, k, v)[:len(xs) - self.key_padding_mask]):
+            need_rank(t, 3, "attention", "[N, T, features]", index=i)
+            need_float(t, "attention", index=i)
+            known(t.shape[2], "the width of attention's inputs", index=i)
+        e = q.shape[2].value
+        kvh = self.kv_heads or self.heads
+        if self.heads < 1 or e % self.heads:
+            raise ShapeError("E305", f"attention: {self.heads} heads do not divide the width {e}",
+                             expected=f"a width divisible by {self.heads}", got=str(e), culprits=(0,),
+                             help=f"choose heads among the divisors of {e}")
+        if kvh < 1 or self.heads % kvh:
+            raise ShapeError("E305", f"attention: kv_heads={kvh} must divide heads={self.heads}")
+        if self.rotary and (e // self.heads) % 2:
+            raise ShapeError("E305", f"attention: rotary embedding needs an even head size, got {e // self.heads}")
+        if k.shape[:2] != v.shape[:2] or k.shape[0] != q.shape[0]:
+            raise ShapeError("E302", f"attention: key {fmt_shape(k.shape)} and value "
+                             f"{fmt_shape(v.shape)} must share batch and length with the query's batch",
+                             expected=f"[{q.shape[0]}, Tk, ...] for both", got=f"{k} and {v}")
+        if self.causal and q.shape[1] != k.shape[1]:
+            raise ShapeError("E302", "attention: a causal mask needs queries and keys of one length",
+                             expected=str(q.shape[1]), got=str(k.shape[1]))
+        if mask is not None and (mask.dtype != "bool" or mask.shape != (k.shape[0], k.shape[1])):
+            raise ShapeError("E306" if mask.dtype != "bool" else "E302",
+                             f"attention: key_padding_mask must be bool[{k.shape[0]}, {k.shape[1]}], "
+                             f"got {mask}", expected=f"bool[{k.shape[0]}, {k.shape[1]}]", got=str(mask),
+                             culprits=(len(xs) - 1,))
+        return q
+
+    def params(self, *xs):
+        e, _, ekv, kd, vd = self.dims(*xs)
+        p = {"in_proj_weight": (3 * e, e)} if self.packed(*xs) else {
+            "q_proj_weight": (e, e), "k_proj_weight": (ekv, kd), "v_proj_weight": (ekv, vd)}
+        if self.bias:
+            p["in_proj_bias"] = (e + 2 * ekv,)
+        p["out_proj.weight"] = (e, e)
+        if self.bias:
+            p["out_proj.bias"] = (e,)
+        return p
+
+    def init(self, name, shape, xs, rng):
+        import numpy as np
+        if name.endswith("bias"):
+            return np.zeros(shape, np.float32)          # torch zeroes both biases
+        if name == "out_proj.weight":
+            return torch_uniform(shape, shape[1], rng)
+        bound = math.sqrt(6.0 / (shape[0] + shape[1]))   # xavier_uniform on the whole matrix, as torch
+        return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+    def macs(self, xs, ys):
+        q, k, v, _ = self.parts(*xs)
+        e, _, ekv, kd, vd = self.dims(*xs)
+        n, tq, tk = q.shape[0], q.shape[1], k.shape[1]
+        proj = n * (tq * e * e + tk * ekv * (kd + vd) + tq * e * e)
+        return proj + n * tq * tk * (2 * e)
+
+    def torch(self, node):
+        from ..backends.torch_attention import AttentionModule
+        return AttentionModule(self, node)
+
+    def onnx(self, b, node, ins, outs):
+        from ..backends.onnx_attention import attention
+        attention(self, b, node, ins, outs)
+
+
+class Positional(Op):
+    """positional(max_len, kind=learned|sinusoidal): [N, T, D] -> [N, T, D], adds the position
+    table's first T rows (T <= max_len); learned: weight [max_len, D]; sinusoidal: no
+    parameters, the table of Vaswani et al."""
+    kind: ClassVar[str] = "positional"
+    positional: ClassVar[tuple[str, ...]] = ("max_len",)
+    max_len: int
+    encoding: Literal["learned", "sinusoidal"] = "learned"
+
+    def shape(self, x):
+        need_rank(x, 3, self.kind, "[N, T, features]")
+        need_float(x, self.kind)
+        known(x.shape[2], "the width of positional's input")
+        t = x.shape[1]
+        if t.is_const() and t.value > self.max_len:
+            raise ShapeError("E303", f"positional: {t} positions but the table has {self.max_len}",
+                             expected=f"T <= {self.max_len}", got=str(t), culprits=(0,))
+        return x
+
+    def params(self, x):
+        return {"weight": (self.max_len, x.shape[2].value)} if self.encoding == "learned" else {}
+
+    def init(self, name, shape, xs, rng):
+        import numpy as np
+        return rng.standard_normal(shape).astype(np.float32)     # as nn.Embedding
+
+    def table(self, d: int):
+        """The sinusoidal table [max_len, d]: sin on even features, cos on odd ones."""
+        import numpy as np
+        pos = np.arange(self.max_len, dtype=np.float64)[:, None]
+        div = np.exp(np.arange(0, d, 2, dtype=np.float64) * (-math.log(10000.0) / d))
+        pe = np.zeros((self.max_len, d))
+        pe[:, 0::2] = np.sin(pos * div)
+        pe[:, 1::2] = np.cos(pos * div)[:, : d // 2]
+        return pe.astype(np.float32)
+
+    def torch(self, node):
+        from ..backends.torch_attention import PositionalModule
+        return PositionalModule(self, node)
+
+    def onnx(self, b, node, ins, outs):
+        d = node.in_types[0].shape[2].value
+        table = b.param(node, "weight") if self.encoding == "learned" else \
+            b.const(self.table(d), f"{node.name}.table")
+        t = b.node("Shape", [ins[0]], name=f"{node.name}.length", start=1, end=2)[0]
+        rows = b.node("Slice", [table, b.ints([0]), t, b.ints([0])], name=f"{node.name}.rows")[0]
+        b.node("Add", [ins[0], rows], outs, name=node.name)
+
+
+class ClassToken(Op):
+    """class_token: [N, T, D] -> [N, T + 1, D], a learned token prepended (ViT); weight [1, 1, D]."""
+    kind: ClassVar[str] = "class_token"
+
+    def shape(self, x):
+        need_rank(x, 3, self.kind, "[N, T, features]")
+        known(x.shape[2], "the width of class_token's input")
+        return x.with_shape((x.shape[0], x.shape[1] + 1, x.shape[2]))
+
+    def params(self, x):
+        return {"weight": (1, 1, x.shape[2].value)}
+
+    def init(self, name, shape, xs, rng):
+        import numpy as np
+        return np.zeros(shape, np.float32)                        # torchvision's init
+
+    def torch(self, node):
+        from ..backends.torch_attention import ClassTokenModule
+        return ClassTokenModule(node.in_types[0].shape[2].value)
+
+    def onnx(self, b, node, ins, outs):
+        n = b.node("Shape", [ins[0]], name=f"{node.name}.batch", start=0, end=1)[0]
+        shape = b.node("Concat", [n, b.ints([1, 1])], name=f"{node.name}.shape", axis=0)[0]
+        tok = b.node("Expand", [b.param(node, "weight"), shape], name=f"{node.name}.expand")[0]
+        b.node("Concat", [tok, ins[0]], outs, name=node.name, axis=1)
+
+
+class Select(Op):
+    """select(index, axis=1): drops `axis`, keeping position `index`: [N, T, D] -> [N, D]
+    (BERT's pooler and ViT's head read token 0)."""
+    kind: ClassVar[str] = "select"
+    positional: ClassVar[tuple[str, ...]] = ("index", "axis")
+    index: int = 0
+    axis: int = 1
+
+    def shape(self, x):
+        from .base import axis_index
+        ax = axis_index(self.axis, x.rank, "select")
+        size = x.shape[ax]
+        if size.is_const() and not -size.value <= self.index < size.value:
+            raise ShapeError("E303", f"select: index {self.index} is outside axis {ax} of size {size}")
+        return x.with_shape(x.shape[:ax] + x.shape[ax + 1:])
+
+    def torch(self, node):
+        from ..backends.torch_attention import SelectModule
+        return SelectModule(self.index, self.axis)
+
+    def onnx(self, b, node, ins, outs):
+        import numpy as np
+        b.node("Gather", [ins[0], b.const(np.asarray(self.index, np.int64), "index")], outs,
+               name=node.name, axis=self.axis)
+
+
+class RMSNorm(Op):
+    """rmsnorm(eps=1e-6): x / sqrt(mean(x^2 over the last dim) + eps) * weight; weight [D]."""
+    kind: ClassVar[str] = "rmsnorm"
+    eps: float = 1e-6
+
+    def shape(self, x):
+        need_float(x, self.kind)
+        known(x.shape[-1], "the last dim of rmsnorm's input")
+        return x
+
+    def params(self, x):
+        return {"weight": (x.shape[-1].value,)}
+
+    def init(self, name, shape, xs, rng):
+        import numpy as np
+        return np.ones(shape, np.float32)
+
+    def torch(self, node):
+        from torch import nn
+        return nn.RMSNorm(node.in_types[0].shape[-1].value, eps=self.eps)
+
+    def onnx(self, b, node, ins, outs):
+        import numpy as np
+        n = node.name
+        sq = b.node("Mul", [ins[0], ins[0]], name=f"{n}.square")[0]
+        ms = b.node("ReduceMean", [sq, b.ints([-1])], name=f"{n}.mean", keepdims=1)[0]
+        eps = b.const(np.asarray(self.eps, np.float32), "eps")
+        rms = b.node("Sqrt", [b.node("Add", [ms, eps], name=f"{n}.eps")[0]], name=f"{n}.rms")[0]
+        normed = b.node("Div", [ins[0], rms], name=f"{n}.normed")[0]
+        b.node("Mul", [normed, b.param(node, "weight")], outs, name=n)
+
+
+OPS = (Attention, Positional, ClassToken, Select, RMSNorm)
