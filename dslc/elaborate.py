@@ -590,10 +590,22 @@ class Elaborator:
         b: ast.BlockDef = layer.target
         if self.depth > 50:
             raise self.error("E205", f"block `{b.name}` recurses too deeply", span)
-        ports, hyper = b.ports, b.hyper
+        hyper = b.hyper
+        # Tensor ports may be given by keyword (`DecoderLayer(memory=m)`); the piped tensors
+        # fill the other ports in order, so such a layer can be repeated.
+        by_name = {k: (v, s) for k, v, s in layer.kwargs if k in {p.name for p in b.ports}}
+        for k, (v, s) in by_name.items():
+            if v is POISON:
+                return POISON
+            if not isinstance(v, TensorVal):
+                raise self.error("E209", f"port `{k}` of block {b.name} takes a tensor, got "
+                                 f"{kind_of(v)}", s)
+        ports = [p for p in b.ports if p.name not in by_name]
         if len(inputs) != len(ports):
             raise self.error("E208", f"block {b.name} takes {len(ports)} tensor input(s), got "
                              f"{len(inputs)}", span, expected=str(len(ports)), got=str(len(inputs)))
+        ports += [p for p in b.ports if p.name in by_name]
+        inputs = list(inputs) + [by_name[p.name][0] for p in b.ports if p.name in by_name]
         special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
         bound = self._bind_hyper(b, hyper, layer, span)
         name = self._node_name(b.name, special.get("name", (None,))[0], span)
@@ -623,7 +635,7 @@ class Elaborator:
         given = {p.name: v for p, (v, _) in zip(hyper, layer.args)}
         names = [p.name for p in hyper]
         for k, v, s in layer.kwargs:
-            if k in LAYER_KWARGS:
+            if k in LAYER_KWARGS or k in {p.name for p in b.ports}:
                 continue
             if k not in names:
                 raise self.error("E203", f"block {b.name} has no parameter `{k}`", s,

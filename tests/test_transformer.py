@@ -149,3 +149,20 @@ def test_attention_errors_are_located(body, code, fragment):
     p = dslc.check_text(f"model M {{ input x: f32[N, T, 64]\n output y = {body} }}")
     assert [d.code for d in p.errors] == [code] and fragment in p.errors[0].message
     assert p.errors[0].span.line == 2
+
+
+def test_attention_op_equals_attention_written_by_hand():
+    hand = dslc.load(ROOT / "specs" / "ops" / "hand_attention.dl").models["HandAttention"]
+    op = dslc.load("model M { input x: f32[N, T, 32]\n output y = x -> attention(4, causal=true) }").models["M"]
+    w = random_weights(op)
+    wq, wk, wv = np.split(w["attention_1.in_proj_weight"], 3)
+    bq, bk, bv = np.split(w["attention_1.in_proj_bias"], 3)
+    mapped = {"Heads_1.dense_1.weight": wq, "Heads_1.dense_1.bias": bq,
+              "Heads_2.dense_1.weight": wk, "Heads_2.dense_1.bias": bk,
+              "Heads_3.dense_1.weight": wv, "Heads_3.dense_1.bias": bv,
+              "dense_1.weight": w["attention_1.out_proj.weight"], "dense_1.bias": w["attention_1.out_proj.bias"]}
+    assert set(mapped) == set(hand.param_shapes())
+    x = np.random.default_rng(2).standard_normal((2, 6, 32)).astype(np.float32)
+    want, _ = _both(op, w, [x])
+    for got in _both(hand, mapped, [x]):
+        _close(got[0], want[0], atol=1e-5)

@@ -42,6 +42,27 @@ def _rope(b, node, q: str, k: str, d: int, base: float):
     return out
 
 
+def attend(b, n: str, q: str, k: str, v: str, scale: float, causal: bool, keep: str | None,
+           rank: int, out: str | None = None) -> str:
+    """softmax(q k^T * scale, masked) v on [..., T, d] tensors; `keep` is a bool mask that
+    broadcasts over the scores (true = attend)."""
+    perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+    kt = b.node("Transpose", [k], name=f"{n}.kt", perm=perm)[0]
+    scores = b.node("Mul", [b.node("MatMul", [q, kt], name=f"{n}.qk")[0],
+                            b.const(np.asarray(scale, np.float32), f"{n}.scale")],
+                    name=f"{n}.scores")[0]
+    if causal:
+        shape = b.node("Shape", [scores], name=f"{n}.scores_shape", start=rank - 2, end=rank)[0]
+        ones = b.node("ConstantOfShape", [shape], name=f"{n}.ones", value=_bool_one())[0]
+        tril = b.node("Trilu", [ones], name=f"{n}.tril", upper=0)[0]
+        keep = tril if keep is None else b.node("And", [keep, tril], name=f"{n}.allowed")[0]
+    if keep is not None:
+        neg = b.const(np.asarray(-np.inf, np.float32), "neg_inf")
+        scores = b.node("Where", [keep, scores, neg], name=f"{n}.masked")[0]
+    probs = b.node("Softmax", [scores], name=f"{n}.softmax", axis=-1)[0]
+    return b.node("MatMul", [probs, v], [out] if out else None, name=f"{n}.context")[0]
+
+
 def attention(op, b, node, ins, outs) -> None:
     n, xs = node.name, node.in_types
     e, d, ekv, _, _ = op.dims(*xs)
@@ -67,24 +88,11 @@ def attention(op, b, node, ins, outs) -> None:
     if kvh != op.heads:      # grouped-query: each kv head serves heads/kvh query heads
         rep = op.heads // kvh
         k, v = (_repeat_heads(b, n, t, kvh, rep, d) for t in (k, v))
-    kt = b.node("Transpose", [k], name=f"{n}.kt", perm=[0, 1, 3, 2])[0]
-    scores = b.node("Mul", [b.node("MatMul", [q, kt], name=f"{n}.qk")[0],
-                            b.const(np.asarray(1 / math.sqrt(d), np.float32), f"{n}.scale")],
-                    name=f"{n}.scores")[0]
-    allowed = None
+    keep = None
     if op.key_padding_mask:
         pad = b.node("Unsqueeze", [ins[n_t], b.ints([1, 2])], name=f"{n}.pad")[0]
-        allowed = b.node("Not", [pad], name=f"{n}.keep")[0]
-    if op.causal:
-        shape = b.node("Shape", [scores], name=f"{n}.scores_shape", start=2, end=4)[0]
-        ones = b.node("ConstantOfShape", [shape], name=f"{n}.ones", value=_bool_one())[0]
-        tril = b.node("Trilu", [ones], name=f"{n}.tril", upper=0)[0]
-        allowed = tril if allowed is None else b.node("And", [allowed, tril], name=f"{n}.allowed")[0]
-    if allowed is not None:
-        neg = b.const(np.asarray(-np.inf, np.float32), "neg_inf")
-        scores = b.node("Where", [allowed, scores, neg], name=f"{n}.masked")[0]
-    probs = b.node("Softmax", [scores], name=f"{n}.softmax", axis=-1)[0]
-    ctx = b.node("MatMul", [probs, v], name=f"{n}.context")[0]
+        keep = b.node("Not", [pad], name=f"{n}.keep")[0]
+    ctx = attend(b, n, q, k, v, 1 / math.sqrt(d), op.causal, keep, rank=4)
     ctx = b.node("Transpose", [ctx], name=f"{n}.merge", perm=[0, 2, 1, 3])[0]
     ctx = b.node("Reshape", [ctx, b.ints([0, 0, e], "merge_shape")], name=f"{n}.merged")[0]
     out_w = b.param(node, "out_proj.weight")

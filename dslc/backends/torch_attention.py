@@ -67,6 +67,15 @@ class AttentionModule(nn.Module):
         return self.out_proj(out.transpose(1, 2).reshape(n, tq, self.e))
 
 
+class SDPAModule(nn.Module):
+    def __init__(self, causal: bool, scale: float):
+        super().__init__()
+        self.causal, self.scale = causal, scale
+
+    def forward(self, q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=self.scale)
+
+
 class PositionalModule(nn.Module):
     def __init__(self, op, node):
         super().__init__()

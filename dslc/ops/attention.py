@@ -118,6 +118,46 @@ class Attention(Op):
         attention(self, b, node, ins, outs)
 
 
+class SDPA(Op):
+    """sdpa(q, k, v): scaled dot-product attention without projections, softmax(q k^T / sqrt(d))
+    v over the last two axes: q [..., Tq, d], k [..., Tk, d], v [..., Tk, dv] -> [..., Tq, dv]
+    (leading axes equal); causal=true masks later keys; scale defaults to 1/sqrt(d)."""
+    kind: ClassVar[str] = "sdpa"
+    arity: ClassVar[tuple[int, int | None]] = (3, 3)
+    causal: bool = False
+    scale: Optional[float] = None
+
+    def shape(self, q, k, v):
+        for i, t in enumerate((q, k, v)):
+            need_rank(t, range(2, 9), "sdpa", "[..., T, d]", index=i)
+            need_float(t, "sdpa", index=i)
+        if not (q.rank == k.rank == v.rank) or q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
+            raise ShapeError("E302", f"sdpa: q {fmt_shape(q.shape)}, k {fmt_shape(k.shape)} and v "
+                             f"{fmt_shape(v.shape)} must share their leading axes",
+                             expected=fmt_shape(q.shape[:-2] + ("T", "d")), got=f"{k} and {v}")
+        if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+            raise ShapeError("E302", f"sdpa: q and k need one width and k and v one length, got "
+                             f"{fmt_shape(q.shape)}, {fmt_shape(k.shape)}, {fmt_shape(v.shape)}",
+                             expected="q [..., Tq, d], k [..., Tk, d], v [..., Tk, dv]",
+                             got=f"{q}, {k}, {v}")
+        if self.causal and q.shape[-2] != k.shape[-2]:
+            raise ShapeError("E302", "sdpa: a causal mask needs queries and keys of one length")
+        known(q.shape[-1], "sdpa's head width")
+        return v.with_shape(q.shape[:-1] + (v.shape[-1],))
+
+    def factor(self, q) -> float:
+        return self.scale if self.scale is not None else 1 / math.sqrt(q.shape[-1].value)
+
+    def torch(self, node):
+        from ..backends.torch_attention import SDPAModule
+        return SDPAModule(self.causal, self.factor(node.in_types[0]))
+
+    def onnx(self, b, node, ins, outs):
+        from ..backends.onnx_attention import attend
+        attend(b, node.name, *ins, self.factor(node.in_types[0]), self.causal, None,
+               node.in_types[0].rank, out=outs[0])
+
+
 class Positional(Op):
     """positional(max_len, kind=learned|sinusoidal): [N, T, D] -> [N, T, D], adds the position
     table's first T rows (T <= max_len); learned: weight [max_len, D]; sinusoidal: no
@@ -252,4 +292,4 @@ class RMSNorm(Op):
         b.node("Mul", [normed, b.param(node, "weight")], outs, name=n)
 
 
-OPS = (Attention, Positional, ClassToken, Select, RMSNorm)
+OPS = (Attention, SDPA, Positional, ClassToken, Select, RMSNorm)
