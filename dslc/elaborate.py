@@ -328,10 +328,14 @@ class Elaborator:
         a, b = _norm(a), _norm(b)
         if isinstance(a, Dim) or isinstance(b, Dim):
             return self._dim_binop(e, a, b)
+        if e.op == "**" and isinstance(b, (int, float)) and abs(b) > 64:
+            raise self.error("E205", f"exponent {b} is too large for a size or hyperparameter",
+                             e.span)
         try:
             return self._CMP[e.op](a, b) if e.op in self._CMP else self._ARITH[e.op](a, b)
-        except ZeroDivisionError:
-            raise self.error("E205", "division by zero", e.span)
+        except (ZeroDivisionError, OverflowError) as err:
+            raise self.error("E205", "division by zero" if isinstance(err, ZeroDivisionError)
+                             else "the number is too large", e.span)
 
     def _dim_binop(self, e, a, b):
         if e.op in ("+", "-", "*") and not isinstance(a, float) and not isinstance(b, float):

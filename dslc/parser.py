@@ -14,7 +14,7 @@ _TOKEN_WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
     "RBRACE": "`}`", "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`",
-    "CMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`",
+    "CMP_OP": "a comparison", "POW": "`**`", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`",
     "$END": "end of file",
 }
 
@@ -119,7 +119,7 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def pow_op(self, meta, c):
-        return ast.BinOp(self._span(meta), "**", c[0], c[1])
+        return ast.BinOp(self._span(meta), "**", c[0], c[2])
 
     @v_args(meta=True)
     def not_op(self, meta, c):
