@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,19 @@ def test_every_op_appears_in_a_spec():
 def test_registry_has_unique_kinds():
     kinds = [op.kind for op in ALL_OPS]
     assert len(kinds) == len(set(kinds))
+
+
+def test_the_index_names_every_family_op_where_it_lives():
+    from dslc.ops import INDEX, family_ops
+    found = {op.kind: family for family in set(INDEX.values()) for op in family_ops(family)}
+    assert found == INDEX
+
+
+def test_check_imports_only_the_families_it_uses():
+    import subprocess
+    import sys
+    code = ("import sys, dslc; dslc.load('specs/seeds/mlp.dl'); "
+            "print(sorted(m.split('.')[-1] for m in sys.modules if m.startswith('dslc.ops.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout
+    assert out.strip() == "['activation', 'base', 'linear']"

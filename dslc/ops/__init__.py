@@ -1,23 +1,72 @@
-"""The op registry. `ALL_OPS` is the index of ops: adding an op = write its class, list it here,
-add a row to the op table test (tests/test_ops_table.py)."""
+"""The op registry. `INDEX` is the index of ops (kind -> family module); a family is imported
+on first use, so `dslc check` pays only for the ops a spec uses. Adding an op = write its class
+in a family's `OPS`, list its kind here, add a row to tests/test_ops_table.py (which also
+checks this index against the classes)."""
 from __future__ import annotations
 
-from .activation import (ELU, GELU, LeakyReLU, LogSoftmax, PReLU, ReLU, ReLU6, SELU, Hardtanh,
-                         Sigmoid, SiLU, Softmax, Softplus, Step, Tanh)
+import importlib
+from collections.abc import Iterator, Mapping
+
 from .base import Op, ShapeError, Unsupported
-from .combine import Add, Concat, Mul, Split
-from .linear import Dense
-from . import attention, convolution, layout, normalization, pooling, recurrent, resample, scan
 
-ALL_OPS: tuple[type[Op], ...] = (
-    Dense,
-    ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, SiLU, Tanh, Hardtanh, Softplus, Step,
-    Softmax, LogSoftmax,
-    Add, Mul, Concat, Split,
-    *convolution.OPS, *pooling.OPS, *layout.OPS, *normalization.OPS, *resample.OPS,
-    *recurrent.OPS, *scan.OPS, *attention.OPS,
-)
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "linear": ("dense",),
+    "activation": ("relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "sigmoid",
+                   "silu", "tanh", "hardtanh", "softplus", "step", "softmax", "log_softmax"),
+    "combine": ("add", "mul", "concat", "split"),
+    "convolution": ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                    "conv_transpose3d"),
+    "pooling": ("maxpool", "maxpool1d", "maxpool2d", "maxpool3d", "avgpool", "avgpool1d",
+                "avgpool2d", "avgpool3d", "adaptive_avgpool", "adaptive_avgpool1d",
+                "adaptive_avgpool2d", "adaptive_avgpool3d", "adaptive_maxpool",
+                "adaptive_maxpool1d", "adaptive_maxpool2d", "adaptive_maxpool3d",
+                "global_avgpool", "global_maxpool"),
+    "layout": ("flatten", "reshape", "permute", "transpose"),
+    "normalization": ("batchnorm", "batchnorm1d", "batchnorm2d", "batchnorm3d", "layernorm",
+                      "dropout"),
+    "resample": ("upsample", "pad", "channel_shuffle"),
+    "recurrent": ("embedding", "rnn", "gru", "lstm"),
+    "scan": ("scan",),
+    "attention": ("attention", "sdpa", "positional", "class_token", "select", "rmsnorm"),
+}
+INDEX: dict[str, str] = {kind: family for family, kinds in _FAMILIES.items() for kind in kinds}
 
-OPS: dict[str, type[Op]] = {op.kind: op for op in ALL_OPS}
 
-__all__ = ["ALL_OPS", "OPS", "Op", "ShapeError", "Unsupported"]
+def family_ops(family: str) -> tuple[type[Op], ...]:
+    return importlib.import_module(f"{__name__}.{family}").OPS
+
+
+class _Registry(Mapping):
+    """kind -> op class, importing the op's family on first lookup."""
+
+    def __getitem__(self, kind: str) -> type[Op]:
+        for op in family_ops(INDEX[kind]):
+            if op.kind == kind:
+                return op
+        raise KeyError(kind)
+
+    def __contains__(self, kind) -> bool:
+        return kind in INDEX
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(INDEX)
+
+    def __len__(self) -> int:
+        return len(INDEX)
+
+
+OPS: Mapping[str, type[Op]] = _Registry()
+
+
+def all_ops() -> tuple[type[Op], ...]:
+    """Every op class (imports every family), in index order."""
+    return tuple(OPS[kind] for kind in INDEX)
+
+
+def __getattr__(name: str):
+    if name == "ALL_OPS":
+        return all_ops()
+    raise AttributeError(name)
+
+
+__all__ = ["ALL_OPS", "INDEX", "OPS", "Op", "ShapeError", "Unsupported", "all_ops"]

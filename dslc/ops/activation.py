@@ -246,3 +246,7 @@ def _f32(v: float):
 def _onnx_dtype(dtype: str) -> int:
     from ..backends.onnx import onnx_dtype
     return onnx_dtype(dtype)
+
+
+OPS = (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, SiLU, Tanh, Hardtanh, Softplus,
+       Step, Softmax, LogSoftmax)

@@ -129,3 +129,6 @@ class Split(Op):
 
     def onnx(self, b, node, ins, outs):
         b.node("Split", ins, outs, name=node.name, axis=self.axis, num_outputs=self.parts)
+
+
+OPS = (Add, Mul, Concat, Split)

@@ -57,3 +57,6 @@ class Dense(Op):
             return
         mm = b.node("MatMul", [ins[0], wt[0]], name=f"{node.name}.matmul")
         b.node("Add", [mm[0], bias[0]], outs, name=node.name)
+
+
+OPS = (Dense,)
