@@ -57,9 +57,6 @@ class _ToAst(Transformer):
             return Span(self.file, 1, 1, 1, 1)
         return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
 
-    def _tok(self, t: Token) -> Span:
-        return Span(self.file, t.line, t.column, t.end_line, t.end_column)
-
     # ---- atoms ----
     @v_args(meta=True)
     def name(self, meta, c):

@@ -68,19 +68,6 @@ def grouped_rows(model, depth: int | None) -> list[dict]:
     return out
 
 
-def activation_elements(model, batch: int, dims: dict[str, int]) -> Dim:
-    """Elements of every layer output (what a training step keeps), at the given sizes."""
-    env = {**{s: batch for s in batch_symbols(model)}, **dims}
-    total = Dim.of(0)
-    for n in model.nodes:
-        for t in n.out_types:
-            size = Dim.of(1)
-            for d in t.shape:
-                size = size * d
-            total = total + size.subs(env)
-    return total
-
-
 _BYTES = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8, "i8": 1, "u8": 1, "i32": 4, "i64": 8, "bool": 1}
 
 

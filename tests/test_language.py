@@ -181,3 +181,13 @@ def test_power_and_its_limits():
     assert str(m.models["M"].outputs[0].type) == "f32[N, 16]"
     p = dslc.check_text("model M { input x: f32[N, 2]\n output y = x -> dense(2 ** 2 ** 30) }")
     assert [d.code for d in p.errors] == ["E205"] and "too large" in p.errors[0].message
+
+
+def test_every_code_used_is_registered():
+    """Diagnostic codes are stable and documented in one registry."""
+    import re
+    from pathlib import Path
+    from dslc.diagnostics import CODES
+    src = "\n".join(p.read_text() for p in Path(dslc.__file__).parent.rglob("*.py"))
+    used = set(re.findall(r'"(E\d{3})"', src))
+    assert used <= set(CODES), used - set(CODES)

@@ -70,7 +70,6 @@ class LoopRecurrent(_Outputs, nn.Module):
         self._setup(op)
         for name, shape in op.params(_Feat(features)).items():
             self.register_parameter(name, nn.Parameter(torch.empty(shape)))
-        self.has_bias, self.peephole = op.bias, getattr(op, "peephole", False)
 
     def _p(self, name):
         return getattr(self, name, None)

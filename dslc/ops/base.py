@@ -44,7 +44,6 @@ class Op(BaseModel):
     # after the piped ones, in this order, and its field holds how many tensors were given.
     tensor_args: ClassVar[tuple[str, ...]] = ()
     arity: ClassVar[tuple[int, int | None]] = (1, 1)   # min, max tensor inputs (None: any)
-    doc_shape: ClassVar[str] = ""
 
     # ---- the IR side ----
     def shape(self, *xs: TensorType):

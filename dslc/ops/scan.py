@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..dims import Dim
-from .base import Op, ShapeError
+from .base import Op, ShapeError, need_rank
 
 
 class Scan(Op):
@@ -31,16 +31,11 @@ class Scan(Op):
         return len(self.body.inputs) - 1
 
     def shape(self, x, *initial):
-        if x.rank < 2:
-            from .base import need_rank
-            need_rank(x, range(2, 9), "scan", "[N, T, ...]")
+        need_rank(x, range(3, 9), "scan", "[N, T, ...]")
         y = self.body.outputs[0].type
         first = y.with_shape((x.shape[0], x.shape[1], *y.shape[1:]))
         states = tuple(p.type for p in self.body.outputs[1:]) if self.state else ()
         return (first, *states)
-
-    def _prefix(self, node) -> int:
-        return len(node.name) + 1
 
     def params(self, *xs):
         out = {}
