@@ -630,6 +630,8 @@ class Elaborator:
         vals = inner.returned
         if any(v is POISON for v in vals):
             return POISON
+        # Seen from the caller, a block's results come from its call.
+        vals = tuple(TensorVal(v.value, v.type, span) if isinstance(v, TensorVal) else v for v in vals)
         return vals[0] if len(vals) == 1 else vals
 
     def _bind_hyper(self, b: ast.BlockDef, hyper, layer: LayerVal, span) -> dict:

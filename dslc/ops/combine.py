@@ -20,10 +20,10 @@ def broadcast(a, b, what: str):
         raise ShapeError("E306", f"{what} needs tensors of one dtype, got {a.dtype} and {b.dtype}",
                          expected=a.dtype, got=b.dtype)
     out = []
-    ra, rb = a.shape[::-1], b.shape[::-1]
-    for i in range(max(len(ra), len(rb))):
-        da = ra[i] if i < len(ra) else Dim.of(1)
-        db = rb[i] if i < len(rb) else Dim.of(1)
+    rank = max(len(a.shape), len(b.shape))
+    pa = (Dim.of(1),) * (rank - len(a.shape)) + a.shape      # numpy: align on the right
+    pb = (Dim.of(1),) * (rank - len(b.shape)) + b.shape
+    for axis, (da, db) in enumerate(zip(pa, pb)):             # the first mismatch is reported
         if da == db or db == 1:
             out.append(da)
         elif da == 1:
@@ -31,11 +31,11 @@ def broadcast(a, b, what: str):
         else:
             cond = _condition(da, db)
             raise ShapeError("E302", f"{what}: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} "
-                             f"do not match (size {da} vs {db})" + cond[0],
+                             f"do not match at axis {axis} (size {da} vs {db})" + cond[0],
                              expected=fmt_shape(a.shape), got=fmt_shape(b.shape),
                              help=cond[1] or "sizes must be equal, or 1 to broadcast; a projection "
                                              "(conv or dense) can make them agree")
-    return a.with_shape(tuple(reversed(out)))
+    return a.with_shape(tuple(out))
 
 
 class _Binary(Op):
