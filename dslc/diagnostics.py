@@ -29,6 +29,7 @@ CODES: dict[str, str] = {
     "E305": "divisibility",
     "E306": "dtype mismatch",
     "E401": "backend cannot express this",
+    "W201": "a layer whose result is never used",
 }
 
 

@@ -76,7 +76,7 @@ class Elaborator:
             model = self._model(m)
             if model is not None:
                 found = check_domain(model, self.constraints)
-                self.diags += found
+                self.diags += found + _unused(model)
                 return None if found else model
         return None
 
@@ -690,6 +690,21 @@ class Elaborator:
                 raise self.error("E302", f"`{port.name}` expects size {want} where the input has "
                                  f"{actual}", d.span, expected=str(want), got=str(actual),
                                  notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
+
+
+def _unused(model: Model) -> list[Diagnostic]:
+    """Warnings for layers none of whose results reach an output: their parameters still
+    count and still exist in both backends, which is rarely what was meant."""
+    used = {p.value for p in model.outputs} | {v for n in model.nodes for v in n.inputs}
+    out = []
+    for n in model.nodes:
+        if not used.intersection(n.outputs):
+            extra = f" (its {n.params():,} parameters are still counted)" if n.params() else ""
+            out.append(Diagnostic("W201", f"the result of `{n.name}` ({n.op.describe()}) is never "
+                                  f"used{extra}", n.span, severity="warning",
+                                  notes=tuple((s, "in the block called here") for s in reversed(n.call_sites)),
+                                  help="use it in an output, or remove it"))
+    return out
 
 
 def _pattern_text(p: ast.TensorTypeExpr) -> str:

@@ -191,3 +191,10 @@ def test_every_code_used_is_registered():
     src = "\n".join(p.read_text() for p in Path(dslc.__file__).parent.rglob("*.py"))
     used = set(re.findall(r'"(E\d{3})"', src))
     assert used <= set(CODES), used - set(CODES)
+
+
+def test_unused_layers_are_warned_about_not_rejected():
+    p = dslc.check_text("model M { input x: f32[N, 4]\n h = x -> dense(3)\n output y = x -> relu }")
+    assert not p.errors and [d.code for d in p.diagnostics] == ["W201"]
+    assert p.diagnostics[0].severity == "warning" and "15 parameters" in p.diagnostics[0].message
+    assert p.models["M"].params == 15
