@@ -35,6 +35,7 @@ class Scope:
     prefix: str = ""
     call_sites: tuple[Span, ...] = ()
     blocks: tuple[str, ...] = ()          # the block of each enclosing scope, outermost first
+    tie: tuple[str, str] | None = None    # (this instance's prefix, the owner instance's prefix)
     counters: dict[str, int] = field(default_factory=dict)
     returned: tuple | None = None
 
@@ -500,7 +501,12 @@ class Elaborator:
         if not isinstance(frozen, bool):
             raise self.error("E205", f"`frozen` must be true or false, got {kind_of(frozen)}", fspan)
         init = self._init(op, tuple(v.type for v in inputs), special.get("init"), span)
-        tied = self._tie(op, tuple(v.type for v in inputs), special.get("tie"))
+        in_types = tuple(v.type for v in inputs)
+        tie = special.get("tie")
+        if tie is None and self.scope.tie and op.params(*in_types):
+            own, owner = self.scope.tie        # inside a tied block: the same layer of the owner
+            tie = (owner + name[len(own):], span)
+        tied = self._tie(op, in_types, tie)
         return self.emit(name, op, inputs, outs, span, frozen=frozen, init=init, tied_to=tied)
 
     def _tie(self, op: Op, in_types, spec) -> str | None:
@@ -513,6 +519,9 @@ class Elaborator:
             raise self.error("E205", f"`tie` names a layer, got {kind_of(owner_name)}", s)
         owner = next((n for n in reversed(self.graph.nodes)
                       if n.name in (self.scope.prefix + owner_name, owner_name)), None)
+        if owner is None and self.scope.tie:
+            raise self.error("E302", f"the tied block has no layer `{owner_name}` matching this one",
+                             s, help="a block shares weights with another call of the same block")
         if owner is None:
             raise self.error("E201", f"`tie`: no layer named `{owner_name}` before this one", s,
                              help=did_you_mean(owner_name, [n.name for n in self.graph.nodes]))
@@ -615,7 +624,8 @@ class Elaborator:
         name = self._node_name(b.name, special.get("name", (None,))[0], span)
         outer = self.scope
         inner = Scope(vars=dict(bound), prefix=name + ".", call_sites=outer.call_sites + (span,),
-                      blocks=outer.blocks + (b.name,))
+                      blocks=outer.blocks + (b.name,),
+                      tie=self._block_tie(special.get("tie"), name) or outer.tie)
         self.scope, self.depth = inner, self.depth + 1
         try:
             for port, v in zip(ports, inputs):
@@ -633,6 +643,20 @@ class Elaborator:
         # Seen from the caller, a block's results come from its call.
         vals = tuple(TensorVal(v.value, v.type, span) if isinstance(v, TensorVal) else v for v in vals)
         return vals[0] if len(vals) == 1 else vals
+
+    def _block_tie(self, spec, name: str) -> tuple[str, str] | None:
+        """`Tower(tie=left)`: every layer of this call uses the parameters of the same layer in
+        the earlier call named `left` (Siamese branches)."""
+        if spec is None:
+            return None
+        owner, s = spec
+        if not isinstance(owner, str):
+            raise self.error("E205", f"`tie` names a block call, got {kind_of(owner)}", s)
+        full = self.scope.prefix + owner + "."
+        if not any(n.name.startswith(full) for n in self.graph.nodes):
+            raise self.error("E201", f"`tie`: no block call named `{owner}` before this one", s,
+                             help="name the first call: `x -> Tower(name=left)`")
+        return (name + ".", full)
 
     def _bind_hyper(self, b: ast.BlockDef, hyper, layer: LayerVal, span) -> dict:
         if len(layer.args) > len(hyper):

@@ -166,3 +166,24 @@ def test_attention_op_equals_attention_written_by_hand():
     want, _ = _both(op, w, [x])
     for got in _both(hand, mapped, [x]):
         _close(got[0], want[0], atol=1e-5)
+
+
+def test_siamese_towers_share_one_set_of_weights():
+    model = dslc.load(ROOT / "specs" / "ops" / "siamese.dl").models["Siamese"]
+    assert not any(k.startswith("Tower_") for k in model.param_shapes())
+    module = model.to_torch()
+    assert module.get_submodule("Tower_1.dense_1").weight is module.get_submodule("tower.dense_1").weight
+    x = torch.randn(3, 784)
+    with torch.no_grad():
+        a = module.get_submodule("tower.dense_2")(torch.relu(module.get_submodule("tower.dense_1")(x)))
+        b = module.get_submodule("Tower_1.dense_2")(torch.relu(module.get_submodule("Tower_1.dense_1")(x)))
+    assert torch.equal(a, b)
+    inits = [t.name for t in model.to_onnx().graph.initializer]
+    assert len(inits) == len(set(inits)) == 6
+
+
+def test_tie_to_a_missing_block_call():
+    p = dslc.check_text("""block T(x: [N, 4]) { return x -> dense(2) }
+    model M { input x: f32[N, 4]
+              output y = x -> T(tie=nowhere) }""")
+    assert [d.code for d in p.errors] == ["E201"] and "no block call named `nowhere`" in p.errors[0].message
