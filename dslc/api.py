@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic, SourceMap, Span, SpecError
 from .elaborate import elaborate
+from .imports import resolve
 from .ir import Program
 from .parser import parse
 
@@ -25,12 +26,15 @@ def check_text(text: str, file: str = "<spec>") -> Program:
     tree, diags = parse(text, file)
     if tree is None:
         return Program(models={}, diagnostics=tuple(diags), sources=sources)
-    models, diags = elaborate(tree)
+    imported, import_diags = resolve(tree, file, sources)
+    models, diags = elaborate(tree, imported)
+    diags = import_diags + diags
     models = {k: m.model_copy(update={"sources": sources}) for k, m in models.items()}
-    if not tree.models and not diags:
-        diags = [Diagnostic("E210", "the file defines no model", Span(file, 1, 1, 1, 2),
+    if not tree.models and not tree.blocks and not diags:
+        diags = [Diagnostic("E210", "the file defines no model or block", Span(file, 1, 1, 1, 2),
                             help="add `model Name { input x: f32[N, 4]  output y = x -> dense(2) }`")]
-    return Program(models=models, diagnostics=tuple(diags), sources=sources)
+    return Program(models=models, blocks=tuple(b.name for b in tree.blocks),
+                   diagnostics=tuple(diags), sources=sources)
 
 
 def load(path_or_text: str | os.PathLike) -> Program:

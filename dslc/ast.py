@@ -141,6 +141,12 @@ class BlockDef(Node):
 
 
 @dataclass(frozen=True)
+class Import(Node):
+    path: str
+
+
+@dataclass(frozen=True)
 class File(Node):
     models: tuple
     blocks: tuple
+    imports: tuple = ()

@@ -103,6 +103,8 @@ def cmd_check(args) -> int:
     from .summary import one_line
     for m in program.models.values():
         print(one_line(m))
+    if not program.models:
+        print(f"{args.spec}: no models; blocks {', '.join(program.blocks)}")
     return 0
 
 

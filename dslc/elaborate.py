@@ -744,11 +744,13 @@ def _to_field(v):
     return _norm(v)
 
 
-def elaborate(file: ast.File) -> tuple[dict[str, Model], list[Diagnostic]]:
+def elaborate(file: ast.File, imported: tuple = ()) -> tuple[dict[str, Model], list[Diagnostic]]:
+    """Elaborate every model of `file`; `imported` are the blocks of the files it imports."""
     el = Elaborator(file)
+    el.blocks = {b.name: b for b in list(imported) + list(file.blocks)}
     models: dict[str, Model] = {}
     seen: dict[str, Span] = {}
-    for d in list(file.blocks) + list(file.models):
+    for d in list(imported) + list(file.blocks) + list(file.models):
         if d.name in seen:
             el.diags.append(Diagnostic("E206", f"`{d.name}` is defined twice", d.span,
                                        notes=((seen[d.name], "first defined here"),)))

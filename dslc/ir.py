@@ -143,6 +143,7 @@ class Model(_Frozen):
 
 class Program(_Frozen):
     models: dict[str, Model]
+    blocks: tuple[str, ...] = ()        # the blocks the file itself defines
     diagnostics: tuple[Diagnostic, ...] = ()
     sources: Any = None
 

@@ -191,9 +191,14 @@ class _ToAst(Transformer):
         return ast.BlockDef(self._span(meta), str(c[0]), c[1] or (), tuple(c[2:]))
 
     @v_args(meta=True)
+    def import_stmt(self, meta, c):
+        return ast.Import(self._span(meta), str(c[0])[1:-1])
+
+    @v_args(meta=True)
     def start(self, meta, c):
         return ast.File(self._span(meta), tuple(i for i in c if isinstance(i, ast.ModelDef)),
-                        tuple(i for i in c if isinstance(i, ast.BlockDef)))
+                        tuple(i for i in c if isinstance(i, ast.BlockDef)),
+                        tuple(i for i in c if isinstance(i, ast.Import)))
 
 
 def parse(text: str, file: str = "<spec>") -> tuple[ast.File | None, list[Diagnostic]]:
