@@ -1,10 +1,9 @@
 """AST -> IR. Resolves names, expands blocks and repeats, builds ops from hyperparameters,
 infers every shape, and collects every diagnostic of the phase (a failed value is POISON and
-silences its dependents)."""
+silences its dependents). Operators live in elab_operators.py, block calls in elab_blocks.py."""
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,15 +17,11 @@ from .ops import OPS
 from .ops.base import Op, ShapeError
 from .passes.domain import check_domain
 from .passes.weights import INIT_FUNCS, check_init
-from .values import POISON, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, show
+from .elab_blocks import BlockMixin
+from .elab_operators import OperatorMixin
+from .values import POISON, Fail, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm, show
 
 LAYER_KWARGS = ("name", "init", "frozen", "tie")   # understood by every op, not hyperparameters
-SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
-                "tuple": (tuple,), "any": (object,)}
-
-
-class Fail(Exception):
-    """A diagnostic already recorded; unwind to the statement."""
 
 
 @dataclass
@@ -46,14 +41,8 @@ class GraphState:
     names: set[str] = field(default_factory=set)
 
 
-def _norm(v):
-    """Sizes that are known numbers are plain ints."""
-    if isinstance(v, Dim) and v.is_const():
-        return v.value
-    return v
 
-
-class Elaborator:
+class Elaborator(OperatorMixin, BlockMixin):
     def __init__(self, file: ast.File):
         self.blocks = {b.name: b for b in file.blocks}
         self.diags: list[Diagnostic] = []
@@ -277,92 +266,11 @@ class Elaborator:
             raise Fail()
         return v
 
-    def _e_Neg(self, e):
-        v = self.eval(e.operand)
-        if isinstance(v, (int, float, Dim)) and not isinstance(v, bool):
-            return _norm(-v)
-        raise self.error("E205", f"cannot negate {kind_of(v)}", e.span)
-
-    def _e_Not(self, e):
-        v = self.eval(e.operand)
-        if isinstance(v, bool):
-            return not v
-        raise self.error("E205", f"`not` needs a bool, got {kind_of(v)}", e.span)
-
     def _e_IfExpr(self, e):
         c = self.eval(e.cond)
         if not isinstance(c, bool):
             raise self.error("E205", f"an `if` condition must be a bool, got {kind_of(c)}", e.cond.span)
         return self.eval(e.then if c else e.other)
-
-    def _e_BinOp(self, e):
-        if e.op in ("and", "or"):
-            left = self.eval(e.left)
-            if not isinstance(left, bool):
-                raise self.error("E205", f"`{e.op}` needs bools, got {kind_of(left)}", e.left.span)
-            if (e.op == "and" and not left) or (e.op == "or" and left):
-                return left
-            right = self.eval(e.right)
-            if not isinstance(right, bool):
-                raise self.error("E205", f"`{e.op}` needs bools, got {kind_of(right)}", e.right.span)
-            return right
-        a, b = self.eval(e.left), self.eval(e.right)
-        if a is POISON or b is POISON:
-            return POISON
-        if isinstance(a, TensorVal) or isinstance(b, TensorVal):
-            return self._tensor_binop(e, a, b)
-        if isinstance(a, (LayerVal, RepeatVal)) and e.op == "*":
-            return self._repeat(e, a, b)
-        return self._scalar_binop(e, a, b)
-
-    _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
-              "/": operator.truediv, "%": operator.mod, "**": operator.pow}
-    _CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-            ">": operator.gt, ">=": operator.ge}
-
-    def _scalar_binop(self, e, a, b):
-        num = (int, float, Dim)
-        if e.op in ("==", "!="):
-            return self._CMP[e.op](_norm(a), _norm(b))
-        if not (isinstance(a, num) and isinstance(b, num)) or isinstance(a, bool) or isinstance(b, bool):
-            raise self.error("E205", f"cannot apply `{e.op}` to {kind_of(a)} and {kind_of(b)}", e.span)
-        a, b = _norm(a), _norm(b)
-        if isinstance(a, Dim) or isinstance(b, Dim):
-            return self._dim_binop(e, a, b)
-        if e.op == "**" and isinstance(b, (int, float)) and abs(b) > 64:
-            raise self.error("E205", f"exponent {b} is too large for a size or hyperparameter",
-                             e.span)
-        try:
-            return self._CMP[e.op](a, b) if e.op in self._CMP else self._ARITH[e.op](a, b)
-        except (ZeroDivisionError, OverflowError) as err:
-            raise self.error("E205", "division by zero" if isinstance(err, ZeroDivisionError)
-                             else "the number is too large", e.span)
-
-    def _dim_binop(self, e, a, b):
-        if e.op in ("+", "-", "*") and not isinstance(a, float) and not isinstance(b, float):
-            return _norm(self._ARITH[e.op](Dim.of(a), Dim.of(b)))
-        if e.op in ("//", "/") and isinstance(b, int) and isinstance(a, Dim):
-            if e.op == "/" and (a // b) * b != a:
-                raise self.error("E305", f"`{a}` is not known to divide by {b}", e.span,
-                                 help="use `//` for floor division")
-            return _norm(a // b)
-        raise self.error("E304", f"cannot compute `{a} {e.op} {b}` on a symbolic size", e.span,
-                         help="conditions and divisions need known sizes here")
-
-    def _tensor_binop(self, e, a, b):
-        kinds = {"+": "add", "*": "mul"}
-        if e.op not in kinds or not (isinstance(a, TensorVal) and isinstance(b, TensorVal)):
-            raise self.error("E205", f"cannot apply `{e.op}` to {kind_of(a)} and {kind_of(b)}", e.span,
-                             help="tensors combine with `+`, `*` and `concat(a, b, axis=...)`")
-        return self.apply(LayerVal(kinds[e.op], OPS[kinds[e.op]], span=e.span), [a, b], e.span)
-
-    def _repeat(self, e, layer, n):
-        if isinstance(layer, RepeatVal):
-            raise self.error("E205", "a repeat cannot be repeated again", e.span)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise self.error("E205", f"a layer repeats a positive number of times, got {n!r}",
-                             e.right.span)
-        return RepeatVal(layer, n, e.span)
 
     def _e_Pipe(self, e):
         src = self.eval(e.source)
@@ -598,124 +506,6 @@ class Elaborator:
         return self.error(err.code, err.message, span, expected=err.expected, got=err.got,
                           help=err.help, notes=notes)
 
-    # ---------------- blocks ----------------
-    def _apply_block(self, layer: LayerVal, inputs: list, span: Span):
-        b: ast.BlockDef = layer.target
-        if self.depth > 50:
-            raise self.error("E205", f"block `{b.name}` recurses too deeply", span)
-        hyper = b.hyper
-        # Tensor ports may be given by keyword (`DecoderLayer(memory=m)`); the piped tensors
-        # fill the other ports in order, so such a layer can be repeated.
-        by_name = {k: (v, s) for k, v, s in layer.kwargs if k in {p.name for p in b.ports}}
-        for k, (v, s) in by_name.items():
-            if v is POISON:
-                return POISON
-            if not isinstance(v, TensorVal):
-                raise self.error("E209", f"port `{k}` of block {b.name} takes a tensor, got "
-                                 f"{kind_of(v)}", s)
-        ports = [p for p in b.ports if p.name not in by_name]
-        if len(inputs) != len(ports):
-            raise self.error("E208", f"block {b.name} takes {len(ports)} tensor input(s), got "
-                             f"{len(inputs)}", span, expected=str(len(ports)), got=str(len(inputs)))
-        ports += [p for p in b.ports if p.name in by_name]
-        inputs = list(inputs) + [by_name[p.name][0] for p in b.ports if p.name in by_name]
-        special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
-        bound = self._bind_hyper(b, hyper, layer, span)
-        name = self._node_name(b.name, special.get("name", (None,))[0], span)
-        outer = self.scope
-        inner = Scope(vars=dict(bound), prefix=name + ".", call_sites=outer.call_sites + (span,),
-                      blocks=outer.blocks + (b.name,),
-                      tie=self._block_tie(special.get("tie"), name) or outer.tie)
-        self.scope, self.depth = inner, self.depth + 1
-        try:
-            for port, v in zip(ports, inputs):
-                self._bind_pattern(port, v)
-                inner.vars[port.name] = v
-            for st in b.body:
-                self._guard(lambda st=st: self._stmt(st))
-        finally:
-            self.scope, self.depth = outer, self.depth - 1
-        if inner.returned is None:
-            raise self.error("E210", f"block `{b.name}` has no `return`", b.span)
-        vals = inner.returned
-        if any(v is POISON for v in vals):
-            return POISON
-        # Seen from the caller, a block's results come from its call.
-        vals = tuple(TensorVal(v.value, v.type, span) if isinstance(v, TensorVal) else v for v in vals)
-        return vals[0] if len(vals) == 1 else vals
-
-    def _block_tie(self, spec, name: str) -> tuple[str, str] | None:
-        """`Tower(tie=left)`: every layer of this call uses the parameters of the same layer in
-        the earlier call named `left` (Siamese branches)."""
-        if spec is None:
-            return None
-        owner, s = spec
-        if not isinstance(owner, str):
-            raise self.error("E205", f"`tie` names a block call, got {kind_of(owner)}", s)
-        full = self.scope.prefix + owner + "."
-        if not any(n.name.startswith(full) for n in self.graph.nodes):
-            raise self.error("E201", f"`tie`: no block call named `{owner}` before this one", s,
-                             help="name the first call: `x -> Tower(name=left)`")
-        return (name + ".", full)
-
-    def _bind_hyper(self, b: ast.BlockDef, hyper, layer: LayerVal, span) -> dict:
-        if len(layer.args) > len(hyper):
-            raise self.error("E207", f"block {b.name} takes {len(hyper)} hyperparameter(s), got "
-                             f"{len(layer.args)}", layer.args[len(hyper)][1])
-        given = {p.name: v for p, (v, _) in zip(hyper, layer.args)}
-        names = [p.name for p in hyper]
-        for k, v, s in layer.kwargs:
-            if k in LAYER_KWARGS or k in {p.name for p in b.ports}:
-                continue
-            if k not in names:
-                raise self.error("E203", f"block {b.name} has no parameter `{k}`", s,
-                                 expected=", ".join(names), got=k, help=did_you_mean(k, names))
-            given[k] = v
-        out = {}
-        for p in hyper:
-            if p.name in given:
-                out[p.name] = self._typed_param(p, given[p.name], span)
-            elif p.default is not None:
-                out[p.name] = self._typed_param(p, self.eval(p.default), p.span)
-            else:
-                raise self.error("E204", f"block {b.name} needs parameter `{p.name}`", span,
-                                 notes=[(p.span, "declared here")])
-        return out
-
-    def _typed_param(self, p: ast.Param, v, span=None):
-        want = SCALAR_TYPES.get(p.type) if isinstance(p.type, str) else None
-        if isinstance(p.type, str) and want is None:
-            raise self.error("E205", f"unknown parameter type `{p.type}`", p.span,
-                             expected=", ".join(SCALAR_TYPES), help=did_you_mean(p.type, SCALAR_TYPES))
-        if want and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
-            raise self.error("E205", f"parameter `{p.name}` is {p.type}, got {kind_of(v)}",
-                             span or p.span, expected=p.type, got=show(v))
-        return v
-
-    def _bind_pattern(self, port: ast.Param, v: TensorVal) -> None:
-        pat: ast.TensorTypeExpr = port.type
-        if pat.dtype and pat.dtype != v.type.dtype:
-            raise self.error("E306", f"`{port.name}` must be {pat.dtype}, got {v.type.dtype}",
-                             port.span, expected=pat.dtype, got=str(v.type),
-                             notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
-        if len(pat.dims) != v.type.rank:
-            raise self.error("E301", f"`{port.name}` expects a rank-{len(pat.dims)} tensor "
-                             f"{_pattern_text(pat)}, got {fmt_shape(v.type.shape)}", port.span,
-                             expected=f"rank {len(pat.dims)}", got=f"rank {v.type.rank}",
-                             notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
-        for d, actual in zip(pat.dims, v.type.shape):
-            if isinstance(d, ast.Name) and d.id == "_":
-                continue
-            if isinstance(d, ast.Name) and d.id not in self.scope.vars:
-                self.scope.vars[d.id] = _norm(actual)
-                continue
-            want = _norm(self.eval(d))
-            if Dim.of(want) != actual:
-                raise self.error("E302", f"`{port.name}` expects size {want} where the input has "
-                                 f"{actual}", d.span, expected=str(want), got=str(actual),
-                                 notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
-
-
 def _unused(model: Model) -> list[Diagnostic]:
     """Warnings for layers none of whose results reach an output: their parameters still
     count and still exist in both backends, which is rarely what was meant."""
@@ -729,10 +519,6 @@ def _unused(model: Model) -> list[Diagnostic]:
                                   notes=tuple((s, "in the block called here") for s in reversed(n.call_sites)),
                                   help="use it in an output, or remove it"))
     return out
-
-
-def _pattern_text(p: ast.TensorTypeExpr) -> str:
-    return "[" + ", ".join(d.id if isinstance(d, ast.Name) else "…" for d in p.dims) + "]"
 
 
 def _to_field(v):

@@ -4,7 +4,8 @@ from __future__ import annotations
 from . import ast
 from .diagnostics import did_you_mean
 from .dims import Dim, fmt_shape
-from .elaborate import Fail, GraphState, Scope
+from .elaborate import GraphState, Scope
+from .values import Fail
 from .ir import Model, Port, TensorType
 from .ops.scan import check_zero_states
 from .ops.base import ShapeError

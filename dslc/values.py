@@ -18,6 +18,18 @@ class _Poison:
 POISON = _Poison()
 
 
+class Fail(Exception):
+    """A diagnostic already recorded; unwind to the statement."""
+
+
+def norm(v):
+    """Sizes that are known numbers are plain ints."""
+    from .dims import Dim
+    if isinstance(v, Dim) and v.is_const():
+        return v.value
+    return v
+
+
 @dataclass(frozen=True)
 class TensorVal:
     value: str            # value name in the graph
