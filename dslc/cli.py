@@ -18,6 +18,8 @@ from .diagnostics import SpecError, render
 class Usage(Exception):
     """A usage or I/O problem: one line on stderr, exit 2."""
 
+    prefix = "dslc"
+
 
 def _reason(e: Exception) -> str:
     return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
@@ -133,13 +135,14 @@ def cmd_compile(args) -> int:
     out = Path(args.output) if args.output else Path(stem + suffix)
     if args.target == "onnx":
         _need("onnx", "onnx")
-        proto = model.to_onnx(seed=args.seed)
+        proto = model.to_onnx(seed=args.seed, dtype=args.dtype)
         _atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
     else:
         torch = _need("torch", "torch")
-        module = model.to_torch(seed=args.seed)
+        module = model.to_torch(seed=args.seed, dtype=args.dtype)
         _atomic_write(out, lambda tmp: torch.save(module, tmp))
-    print(f"wrote {out} ({model.name}, {model.params:,} parameters, {args.target})")
+    print(f"wrote {out} ({model.name}, {model.params:,} parameters, {args.target}"
+          + (f", {args.dtype}" if args.dtype else "") + ")")
     return 0
 
 
@@ -171,7 +174,7 @@ def _feeds(sess, args):
         except ValueError as e:
             raise Usage(f"cannot read '{file}' as a .npy array: {e}")
         want = NUMPY_DTYPES.get(metas[name].type)
-        if want is not None and x.dtype != want and np.can_cast(x.dtype, want, "same_kind"):
+        if want is not None and x.dtype != want and _same_kind(x.dtype, np.dtype(want)):
             x = x.astype(want)          # np.save of Python floats gives float64 for an f32 input
         given[name] = x
     dims = _dims(args.dim)
@@ -183,23 +186,44 @@ def _feeds(sess, args):
     return {**random_inputs(sess, dims, args.seed, skip=given), **given}
 
 
+def _same_kind(have, want) -> bool:
+    """An --input array of another precision of the same kind (float64 for an f16 input)."""
+    import numpy as np
+    if want.name == "bfloat16" or have.name == "bfloat16":
+        return have.kind in "fV" and want.kind in "fV"
+    return bool(np.can_cast(have, want, "same_kind"))
+
+
+class NoKernelUsage(Usage):
+    """onnxruntime lacks a kernel for an op at the graph's dtype: one located line, exit 2."""
+
+    prefix = "dslc run"
+
+
 def cmd_run(args) -> int:
     if args.repeat < 1:
         raise Usage("--repeat must be >= 1")
     _need("onnxruntime", "onnx")
-    from .backends.ort import RunError, session, timed_run
+    from .backends.ort import NoKernel, RunError, session, timed_run
+    spec = None
     if args.model_file.endswith(".onnx"):
+        if args.dtype:
+            raise Usage("--dtype recompiles a spec; an .onnx file keeps the dtypes it was compiled with")
         data = _read_bytes(args.model_file)
     else:
         program = _program(args.model_file)
         if program.errors:
             return 1
         _need("onnx", "onnx")
-        data = _pick(program, args.model).to_onnx(seed=args.seed).SerializeToString()
+        spec = _pick(program, args.model)
+        spec = spec.with_dtype(args.dtype) if args.dtype else spec
+        data = spec.to_onnx(seed=args.seed).SerializeToString()
     try:
-        sess = session(data, args.provider)
+        sess = session(data, args.provider, spec)
         feeds = _feeds(sess, args)
         outputs, ms = timed_run(sess, feeds, args.repeat)
+    except NoKernel as e:
+        raise NoKernelUsage(str(e))
     except RunError as e:
         raise Usage(str(e))
     except Exception as e:      # onnxruntime's own errors: a bad file, a wrong input shape
@@ -212,6 +236,9 @@ def cmd_run(args) -> int:
         print(f"output {meta.name}: {y.dtype}{list(y.shape)}")
     print(f"latency: {ms:.3f} ms (median of {args.repeat}, {args.provider})")
     return 0
+
+
+DTYPE_CHOICES = ("f16", "bf16", "f64")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -236,6 +263,8 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("-o", "--output")
     k.add_argument("--model")
     k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--dtype", choices=DTYPE_CHOICES,
+                   help="compile an f32 spec in this precision (precise ops stay f32)")
     k.set_defaults(fn=cmd_compile)
     r = sub.add_parser("run", help="run a spec or an .onnx file once on onnxruntime")
     r.add_argument("model_file", metavar="SPEC|MODEL.onnx")
@@ -245,6 +274,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dim", action="append", metavar="NAME=SIZE", help="size of a symbolic dim")
     r.add_argument("--input", action="append", metavar="NAME=FILE.npy", help="an input's values")
     r.add_argument("--repeat", type=int, default=10)
+    r.add_argument("--dtype", choices=DTYPE_CHOICES,
+                   help="run an f32 spec in this precision (a spec, not an .onnx file)")
     r.set_defaults(fn=cmd_run)
     return p
 
@@ -254,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except Usage as e:
-        print(f"dslc: {e}", file=sys.stderr)
+        print(f"{e.prefix}: {e}", file=sys.stderr)
         return 2
     except SpecError as e:     # a backend that cannot express a node (E401)
         for d in e.diagnostics:

@@ -14,6 +14,7 @@ from .dims import Dim, fmt_shape
 
 DTYPES = ("f16", "f32", "f64", "bf16", "i8", "i32", "i64", "u8", "bool")
 FLOAT_DTYPES = ("f16", "f32", "f64", "bf16")
+HALF_DTYPES = ("f16", "bf16")
 
 
 class _Frozen(BaseModel):
@@ -84,6 +85,25 @@ class Node(_Frozen):
     def macs(self) -> Dim:
         return Dim.of(self.op.macs(self.in_types, self.out_types))
 
+    @property
+    def upcast(self) -> bool:
+        """True when the op is computed in f32 for precision (`Op.precise`) and its floating
+        tensors are half precision (f16 or bf16): both backends cast around it."""
+        return bool(getattr(self.op, "precise", False)) and any(
+            t.dtype in HALF_DTYPES for t in (*self.in_types, *self.out_types))
+
+    @property
+    def param_dtype(self) -> str:
+        """The dtype of this node's parameters and buffers in both backends: f32 for a precise
+        op on half-precision tensors; else the first floating dtype among out_types, then
+        in_types; else f32. (The weights themselves are drawn in f32; backends cast them.)"""
+        if self.upcast:
+            return "f32"
+        for t in (*self.out_types, *self.in_types):
+            if t.dtype in FLOAT_DTYPES:
+                return t.dtype
+        return "f32"
+
 
 class Model(_Frozen):
     name: str
@@ -127,18 +147,60 @@ class Model(_Frozen):
                 seen += [s for s in sorted(d.symbols()) if s not in seen]
         return seen
 
+    # ---- precision ----
+    def with_dtype(self, dtype: str) -> "Model":
+        """The same model with every f32 tensor type turned into `dtype` (a floating dtype):
+        inputs, outputs, every node's input and output types, scan bodies, and any op field
+        named `dtype` that says f32 (`cast(f32)`). Other dtypes (integer ids, bool masks, an
+        explicit f64) stay. Names, parameter shapes and counts are unchanged."""
+        if dtype not in FLOAT_DTYPES:
+            raise ValueError(f"with_dtype takes a floating dtype ({', '.join(FLOAT_DTYPES)}), "
+                             f"got {dtype!r}")
+        if dtype == "f32":
+            return self
+        return _retyped(self, dtype)
+
     # ---- backends (imported lazily: the core never imports torch or onnx) ----
     def weights(self, seed: int = 0) -> dict:
         from .passes.weights import init_weights
         return init_weights(self, seed)
 
-    def to_torch(self, seed: int = 0, weights: dict | None = None):
+    def to_torch(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None):
+        """An nn.Module; `dtype` (f16, bf16, f64) recompiles an f32 model in that precision
+        (`with_dtype`): parameters in that dtype, precise ops in f32."""
         from .backends.torch import build_module
-        return build_module(self, weights if weights is not None else self.weights(seed))
+        model = self.with_dtype(dtype) if dtype else self
+        return build_module(model, weights if weights is not None else model.weights(seed))
 
-    def to_onnx(self, seed: int = 0, weights: dict | None = None):
+    def to_onnx(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None):
+        """An onnx.ModelProto (checked); `dtype` as for `to_torch`."""
         from .backends.onnx import build_onnx
-        return build_onnx(self, weights if weights is not None else self.weights(seed))
+        model = self.with_dtype(dtype) if dtype else self
+        return build_onnx(model, weights if weights is not None else model.weights(seed))
+
+
+def _retype(t: TensorType, dtype: str) -> TensorType:
+    return t.model_copy(update={"dtype": dtype}) if t.dtype == "f32" else t
+
+
+def _retyped_op(op, dtype: str):
+    update = {}
+    if getattr(op, "dtype", None) == "f32" and "dtype" in getattr(type(op), "model_fields", {}):
+        update["dtype"] = dtype
+    body = getattr(op, "body", None)
+    if isinstance(body, Model):
+        update["body"] = _retyped(body, dtype)
+    return op.model_copy(update=update) if update else op
+
+
+def _retyped(model: Model, dtype: str) -> Model:
+    ports = lambda ps: tuple(p.model_copy(update={"type": _retype(p.type, dtype)}) for p in ps)
+    nodes = tuple(n.model_copy(update={
+        "op": _retyped_op(n.op, dtype),
+        "in_types": tuple(_retype(t, dtype) for t in n.in_types),
+        "out_types": tuple(_retype(t, dtype) for t in n.out_types)}) for n in model.nodes)
+    return model.model_copy(update={"inputs": ports(model.inputs), "outputs": ports(model.outputs),
+                                    "nodes": nodes})
 
 
 class Program(_Frozen):
@@ -160,4 +222,5 @@ class Program(_Frozen):
         return self.models[name]
 
 
-__all__ = ["TensorType", "tensor", "Port", "Node", "Model", "Program", "SourceMap", "DTYPES"]
+__all__ = ["TensorType", "tensor", "Port", "Node", "Model", "Program", "SourceMap", "DTYPES",
+           "FLOAT_DTYPES", "HALF_DTYPES"]

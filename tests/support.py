@@ -24,7 +24,12 @@ def random_weights(model, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 _NP = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "i64": np.int64, "i32": np.int32,
-       "bool": np.bool_}
+       "i8": np.int8, "u8": np.uint8, "bool": np.bool_}
+try:                                   # numpy's bfloat16 comes with onnx
+    from ml_dtypes import bfloat16 as _bf16
+    _NP["bf16"] = _bf16
+except ImportError:                    # pragma: no cover
+    pass
 
 
 def concrete(shape, env: dict[str, int]) -> tuple[int, ...]:

@@ -256,3 +256,97 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     command = "pip install torch==2.13.0 && pip install -e '.[test]' && python -m pytest -q"
     assert command in readme and command in (ROOT / ".ci" / "run").read_text()
+
+
+# ---- --dtype ----
+def _at(path: str, fragment: str) -> str:
+    """`path:line:col` of the first occurrence of `fragment` in the file (1-based)."""
+    text = Path(path).read_text()
+    at = text.index(fragment)
+    return f"{path}:{text.count(chr(10), 0, at) + 1}:{at - text.rfind(chr(10), 0, at)}"
+
+
+def test_compile_dtype_f16_onnx_and_run(capsys, tmp_path):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    half, full = tmp_path / "mlp16.onnx", tmp_path / "mlp32.onnx"
+    code, out, _ = run(capsys, "compile", MLP, "--target", "onnx", "--dtype", "f16", "-o", str(half))
+    assert code == 0 and "f16" in out
+    assert run(capsys, "compile", MLP, "--target", "onnx", "-o", str(full))[0] == 0
+    graph = onnx.load(str(half)).graph
+    assert [i.type.tensor_type.elem_type for i in graph.input] == [onnx.TensorProto.FLOAT16]
+    assert [o.type.tensor_type.elem_type for o in graph.output] == [onnx.TensorProto.FLOAT16]
+    assert {t.data_type for t in graph.initializer if t.name.endswith((".weight", ".bias"))} == \
+        {onnx.TensorProto.FLOAT16}
+    code, out, _ = run(capsys, "run", str(half), "--dim", "N=2", "--repeat", "1")
+    assert code == 0 and "input  x: float16[2, 1000]" in out and "output y: float16[2, 1]" in out
+    x = np.random.default_rng(0).standard_normal((4, 1000)).astype(np.float16)
+    y16 = ort.InferenceSession(str(half)).run(None, {"x": x})[0]
+    y32 = ort.InferenceSession(str(full)).run(None, {"x": x.astype(np.float32)})[0]
+    assert y16.dtype == np.float16
+    assert np.abs(y16 - y32).max() <= 1e-2 * max(1.0, np.abs(y32).max())
+
+
+def test_compile_dtype_torch(capsys, tmp_path):
+    import torch
+    out_file = tmp_path / "m.pt"
+    code, _, _ = run(capsys, "compile", MLP, "--target", "torch", "--dtype", "f64", "-o", str(out_file))
+    module = torch.load(out_file, weights_only=False)
+    assert code == 0 and {p.dtype for p in module.parameters()} == {torch.float64}
+    assert module(torch.zeros(3, 1000, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_run_dtype_bf16_is_one_located_line(capsys):
+    code, out, err = run(capsys, "run", MLP, "--dtype", "bf16")
+    assert code == 2 and out == ""
+    assert err == ("dslc run: onnxruntime's CPU provider has no bf16 kernel for Gemm "
+                   f"(layer dense_1 at {_at(MLP, 'dense(300)')})\n")
+    p = _proc("run", "specs/seeds/mlp.dl", "--dtype", "bf16")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "dslc run: onnxruntime's CPU provider has no bf16 kernel for Gemm "
+        f"(layer dense_1 at {_at('specs/seeds/mlp.dl', 'dense(300)')})"]
+
+
+def test_run_dtype_f64_kernel_missing_at_run_time_is_one_line(tmp_path):
+    spec = tmp_path / "lstm.dl"
+    spec.write_text("model L {\n    input x: f32[N, T, 3]\n    output y = x -> lstm(4)\n}\n")
+    p = _proc("run", str(spec), "--dtype", "f64", "--dim", "T=5")
+    if p.returncode == 0:
+        pytest.skip("this onnxruntime runs f64 LSTMs")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip().splitlines() == [
+        f"dslc run: onnxruntime's CPU provider has no f64 kernel for LSTM (layer lstm_1 at "
+        f"{_at(str(spec), 'lstm(4)')})"]
+
+
+def test_run_dtype_f16_with_integer_ids(capsys, tmp_path):
+    import numpy as np
+    import torch
+    spec = tmp_path / "emb.dl"
+    spec.write_text("model Tagger {\n    input ids: i64[N, T]\n"
+                    "    output y = ids -> embedding(20, 8) -> gru(6) -> layernorm -> dense(3)\n}\n")
+    code, out, _ = run(capsys, "run", str(spec), "--dtype", "f16", "--dim", "T=4", "--repeat", "1")
+    assert code == 0 and "input  ids: int64[1, 4]" in out and "output y: float16[1, 4, 3]" in out
+    ids = tmp_path / "ids.npy"
+    np.save(ids, np.array([[0, 5, 19, 3]], dtype=np.int64))
+    code, out, _ = run(capsys, "run", str(spec), "--dtype", "f16", "--input", f"ids={ids}",
+                       "--repeat", "1")
+    assert code == 0 and "output y: float16[1, 4, 3]" in out
+    pt = tmp_path / "emb.pt"
+    assert run(capsys, "compile", str(spec), "--target", "torch", "--dtype", "f16", "-o", str(pt))[0] == 0
+    module = torch.load(pt, weights_only=False)
+    assert module.embedding_1.weight.dtype == torch.float16
+    assert module.gru_1.weight_ih_l0.dtype == torch.float32      # computed in f32
+    y = module(torch.tensor([[0, 5, 19, 3]]))
+    assert y.dtype == torch.float16 and y.shape == (1, 4, 3)
+
+
+def test_dtype_arguments(capsys, tmp_path):
+    out_file = tmp_path / "mlp.onnx"
+    assert run(capsys, "compile", MLP, "--target", "onnx", "-o", str(out_file))[0] == 0
+    code, _, err = run(capsys, "run", str(out_file), "--dtype", "f16")
+    assert code == 2 and "--dtype" in err and len(err.strip().splitlines()) == 1
+    p = _proc("compile", MLP, "--target", "onnx", "--dtype", "i64")
+    assert p.returncode == 2 and "invalid choice" in p.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import FLOAT_DTYPES
 from ..ops.base import Unsupported
 from . import BackendError, unsupported
 
@@ -19,6 +20,19 @@ def onnx_dtype(dtype: str) -> int:
     return getattr(TensorProto, _DTYPES[dtype])
 
 
+def np_dtype(dtype: str):
+    """The numpy dtype of an IR dtype (bf16 through ml_dtypes, which onnx depends on)."""
+    if dtype == "bf16":
+        import ml_dtypes
+        return ml_dtypes.bfloat16
+    return {"f16": np.float16, "f32": np.float32, "f64": np.float64, "i8": np.int8,
+            "i32": np.int32, "i64": np.int64, "u8": np.uint8, "bool": np.bool_}[dtype]
+
+
+def _floating(dtype) -> bool:
+    return np.issubdtype(dtype, np.floating) or np.dtype(dtype).name == "bfloat16"
+
+
 class Builder:
     """A small tape: nodes, initializers and fresh names, with the model's weights at hand."""
 
@@ -27,13 +41,94 @@ class Builder:
         self.inits: dict = {}
         self.weights = weights
         self._names: set[str] = set()
+        self._casts: dict = {}      # (initializer, dtype) -> its Cast (this graph's own)
+        self._known: dict = {}      # value name -> ValueInfoProto (IR values, Casts)
+        self._store: dict = {}      # node name -> the dtype its initializers are stored in
 
     def sub(self) -> "Builder":
         """A builder for a subgraph (a Scan body): its own nodes; initializers, constants and
         names shared with the main graph, whose values a subgraph may read."""
         s = Builder(self.weights)
-        s.inits, s._names = self.inits, self._names
+        s.inits, s._names, s._store = self.inits, self._names, self._store
         return s
+
+    # ---- precision ----
+    def lower(self, node, ins: list[str], outs: list[str]) -> None:
+        """Emit one IR node. A precise op on half-precision tensors (Node.upcast) is computed
+        in f32 between Casts, its parameters f32. An op whose ONNX lowering uses an operator
+        the ONNX standard defines without this dtype (Conv, ConvTranspose, AveragePool, Elu,
+        ... take no bf16 at opset 21) is computed in f32 the same way, its initializers kept
+        in the node's param_dtype and cast up in the graph."""
+        if node.upcast:
+            self._in_f32(node, ins, outs)
+            return
+        narrow = {t.dtype for t in (*node.in_types, *node.out_types)} & {"f16", "bf16", "f64"}
+        if not narrow:
+            node.op.onnx(self, node, ins, outs)
+            return
+        mark = (len(self.nodes), set(self.inits), dict(self._casts), dict(self._known))
+        node.op.onnx(self, node, ins, outs)
+        if not self._lacks_dtype(node, ins, outs, mark[0], narrow):
+            return
+        del self.nodes[mark[0]:]
+        for k in set(self.inits) - mark[1]:
+            del self.inits[k]
+            self._names.discard(k)
+        self._casts, self._known = mark[2], mark[3]
+        self._in_f32(node, ins, outs, store=node.param_dtype)
+
+    def _in_f32(self, node, ins, outs, store: str | None = None) -> None:
+        """Lower `node` on f32 copies of its floating inputs; Cast its outputs back. `store`:
+        the dtype its initializers keep (else f32)."""
+        up = lambda t: t.dtype in FLOAT_DTYPES and t.dtype != "f32"
+        f32 = lambda t: t.model_copy(update={"dtype": "f32"}) if up(t) else t
+        up_ins = [self.node("Cast", [x], name=f"{node.name}.to_f32", to=onnx_dtype("f32"))[0]
+                  if up(t) else x for x, t in zip(ins, node.in_types)]
+        up_outs = [self.fresh(f"{y}.f32") if up(t) else y for y, t in zip(outs, node.out_types)]
+        inner = node.model_copy(update={
+            "in_types": tuple(f32(t) for t in node.in_types),
+            "out_types": tuple(f32(t) for t in node.out_types),
+            "inputs": tuple(up_ins), "outputs": tuple(up_outs)})
+        if store is not None:
+            self._store[node.tied_to or node.name] = store
+        try:
+            node.op.onnx(self, inner, up_ins, up_outs)
+        finally:
+            self._store.pop(node.tied_to or node.name, None)
+        for y, y32, t in zip(outs, up_outs, node.out_types):
+            if y32 != y:
+                self.node("Cast", [y32], [y], name=f"{node.name}.from_f32", to=onnx_dtype(t.dtype))
+
+    def _lacks_dtype(self, node, ins, outs, first: int, narrow) -> bool:
+        """Whether the nodes emitted since `first` use an ONNX operator whose type constraints
+        exclude one of `narrow` (strict type inference on just those nodes)."""
+        import re
+
+        import onnx
+        from onnx import helper
+        emitted = self.nodes[first:]
+        made = {o for n in emitted for o in n.output}
+        known = {**self._known, **{x: value_info(x, t) for x, t in zip(ins, node.in_types)}}
+        inputs = []
+        for name in dict.fromkeys(i for n in emitted for i in n.input if i and i not in made):
+            if name in self.inits:
+                t = self.inits[name]
+                inputs.append(helper.make_tensor_value_info(name, t.data_type, list(t.dims)))
+            elif name in known:
+                inputs.append(known[name])
+            else:
+                return False          # a value from elsewhere: leave it to the model's check
+        graph = helper.make_graph(emitted, "node", inputs,
+                                  [value_info(y, t) for y, t in zip(outs, node.out_types)])
+        proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        proto.ir_version = IR_VERSION
+        try:
+            onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+        except Exception as e:
+            names = {"f16": "float16", "bf16": "bfloat16", "f64": "double"}
+            wanted = "|".join(names[d] for d in narrow)
+            return re.search(rf"unsupported type: tensor\(({wanted})\)", str(e)) is not None
+        return False
 
     def fresh(self, hint: str) -> str:
         name, i = hint, 1
@@ -54,13 +149,26 @@ class Builder:
 
     def param(self, node, local: str) -> str:
         """The initializer for a node's parameter or buffer, named as in the torch state_dict
-        (a tied node reads its owner's)."""
+        (a tied node reads its owner's), in the node's param_dtype (integer buffers keep their
+        dtype). A tied node whose param_dtype differs from its owner's reads a Cast of it."""
+        from onnx import helper
         full_name = node.pname(local)
         if full_name not in self.inits:
             if full_name not in self.weights:
                 raise KeyError(f"no weight named `{full_name}`")
-            self.const(np.asarray(self.weights[full_name], dtype=np.float32), full_name)
-        return full_name
+            w = np.asarray(self.weights[full_name])
+            store = self._store.get(node.tied_to or node.name, node.param_dtype)
+            self.const(w.astype(np_dtype(store)) if _floating(w.dtype) else w, full_name)
+        init = self.inits[full_name]
+        want = onnx_dtype(node.param_dtype)
+        if init.data_type == want or not _floating(helper.tensor_dtype_to_np_dtype(init.data_type)):
+            return full_name
+        key = (full_name, node.param_dtype)
+        if key not in self._casts:
+            out = self.node("Cast", [full_name], name=f"{node.name}.{local}.cast", to=want)[0]
+            self._casts[key] = out
+            self._known[out] = helper.make_tensor_value_info(out, want, list(init.dims))
+        return self._casts[key]
 
     def const(self, array, hint: str = "const") -> str:
         from onnx import numpy_helper
@@ -68,6 +176,10 @@ class Builder:
         self._names.add(name)
         self.inits[name] = numpy_helper.from_array(np.asarray(array), name)
         return name
+
+    def scalar(self, value, dtype: str, hint: str = "const") -> str:
+        """A rank-0 constant of an IR dtype (`x * 0.5` on an f16 tensor needs an f16 0.5)."""
+        return self.const(np.asarray(value, dtype=np_dtype(dtype)), hint)
 
     def ints(self, values, hint: str = "shape") -> str:
         return self.const(np.asarray(values, dtype=np.int64), hint)
@@ -80,10 +192,14 @@ def value_info(name: str, t):
 
 
 def _as_numpy(weights: dict) -> dict:
+    """numpy arrays of torch tensors or arrays: float64 stays float64 (an f64 module's trained
+    weights keep their precision), bfloat16 goes through float32 (numpy has no bfloat16)."""
     out = {}
     for k, v in weights.items():
         if hasattr(v, "detach"):
-            v = v.detach().cpu().float().numpy()
+            v = v.detach().cpu()
+            import torch
+            v = (v.float() if v.dtype == torch.bfloat16 else v).numpy()
         out[k] = np.asarray(v)
     return out
 
@@ -104,14 +220,15 @@ def build_onnx(model, weights: dict, check: bool = True):
     problems = []
     for n in model.nodes:
         try:
-            n.op.onnx(b, n, list(n.inputs), list(n.outputs))
+            b.lower(n, list(n.inputs), list(n.outputs))
         except Unsupported as e:
             problems.append(unsupported(n, "ONNX", str(e)))
     if problems:
         raise BackendError(problems, model.sources)
     outputs = []
     for p in model.outputs:
-        b.node("Identity", [p.value], [p.name], name=f"output_{p.name}")
+        if p.value != p.name:       # `output mu` of a value already named mu: no copy needed
+            b.node("Identity", [p.value], [p.name], name=f"output_{p.name}")
         outputs.append(value_info(p.name, p.type))
     graph = helper.make_graph(b.nodes, model.name, [value_info(p.name, p.type) for p in model.inputs],
                               outputs, initializer=list(b.inits.values()))

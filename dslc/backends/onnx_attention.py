@@ -20,19 +20,27 @@ def _project(b, name: str, x: str, w: str, bias: str | None) -> str:
     return b.node("Add", [y, bias], name=f"{name}.bias")[0] if bias else y
 
 
-def _rope(b, node, q: str, k: str, d: int, base: float):
-    """Rotary embedding on [N, h, T, d]: x*cos + rotate_half(x)*sin, positions 0..T-1."""
+def _rope(b, node, q: str, k: str, d: int, base: float, dtype: str = "f32"):
+    """Rotary embedding on [N, h, T, d] tensors of `dtype`: x*cos + rotate_half(x)*sin,
+    positions 0..T-1. The tables are computed in f64 for an f64 query, else in f32 and cast
+    to its dtype (as the torch module does)."""
+    from .onnx import np_dtype, onnx_dtype
     n = node.name
+    table = "f64" if dtype == "f64" else "f32"
     t = b.node("Shape", [q], name=f"{n}.t", start=2, end=3)[0]
-    t = b.node("Cast", [b.node("Squeeze", [t, b.ints([0])], name=f"{n}.t0")[0]], name=f"{n}.tf", to=1)[0]
-    pos = b.node("Range", [b.const(np.asarray(0, np.float32), "zero_f"), t,
-                           b.const(np.asarray(1, np.float32), "one_f")], name=f"{n}.positions")[0]
-    inv = (1.0 / base ** (np.arange(0, d, 2, dtype=np.float64) / d)).astype(np.float32)
+    t = b.node("Cast", [b.node("Squeeze", [t, b.ints([0])], name=f"{n}.t0")[0]], name=f"{n}.tf",
+               to=onnx_dtype(table))[0]
+    pos = b.node("Range", [b.scalar(0, table, "zero_f"), t, b.scalar(1, table, "one_f")],
+                 name=f"{n}.positions")[0]
+    inv = (1.0 / base ** (np.arange(0, d, 2, dtype=np.float64) / d)).astype(np_dtype(table))
     freqs = b.node("Mul", [b.node("Unsqueeze", [pos, b.ints([1])], name=f"{n}.col")[0],
                            b.const(inv[None, :], f"{n}.inv_freq")], name=f"{n}.freqs")[0]
     emb = b.node("Concat", [freqs, freqs], name=f"{n}.emb", axis=1)[0]
     cos = b.node("Cos", [emb], name=f"{n}.cos")[0]
     sin = b.node("Sin", [emb], name=f"{n}.sin")[0]
+    if table != dtype:
+        cos = b.node("Cast", [cos], name=f"{n}.cos_cast", to=onnx_dtype(dtype))[0]
+        sin = b.node("Cast", [sin], name=f"{n}.sin_cast", to=onnx_dtype(dtype))[0]
     out = []
     for x in (q, k):
         lo, hi = b.node("Split", [x], 2, name=f"{n}.halves", axis=-1, num_outputs=2)
@@ -43,13 +51,13 @@ def _rope(b, node, q: str, k: str, d: int, base: float):
 
 
 def attend(b, n: str, q: str, k: str, v: str, scale: float, causal: bool, keep: str | None,
-           rank: int, out: str | None = None) -> str:
-    """softmax(q k^T * scale, masked) v on [..., T, d] tensors; `keep` is a bool mask that
-    broadcasts over the scores (true = attend)."""
+           rank: int, out: str | None = None, dtype: str = "f32") -> str:
+    """softmax(q k^T * scale, masked) v on [..., T, d] tensors of `dtype`; `keep` is a bool
+    mask that broadcasts over the scores (true = attend)."""
     perm = list(range(rank - 2)) + [rank - 1, rank - 2]
     kt = b.node("Transpose", [k], name=f"{n}.kt", perm=perm)[0]
     scores = b.node("Mul", [b.node("MatMul", [q, kt], name=f"{n}.qk")[0],
-                            b.const(np.asarray(scale, np.float32), f"{n}.scale")],
+                            b.scalar(scale, dtype, f"{n}.scale")],
                     name=f"{n}.scores")[0]
     if causal:
         shape = b.node("Shape", [scores], name=f"{n}.scores_shape", start=rank - 2, end=rank)[0]
@@ -57,7 +65,7 @@ def attend(b, n: str, q: str, k: str, v: str, scale: float, causal: bool, keep: 
         tril = b.node("Trilu", [ones], name=f"{n}.tril", upper=0)[0]
         keep = tril if keep is None else b.node("And", [keep, tril], name=f"{n}.allowed")[0]
     if keep is not None:
-        neg = b.const(np.asarray(-np.inf, np.float32), "neg_inf")
+        neg = b.scalar(-np.inf, dtype, "neg_inf")
         scores = b.node("Where", [keep, scores, neg], name=f"{n}.masked")[0]
     probs = b.node("Softmax", [scores], name=f"{n}.softmax", axis=-1)[0]
     return b.node("MatMul", [probs, v], [out] if out else None, name=f"{n}.context")[0]
@@ -65,6 +73,7 @@ def attend(b, n: str, q: str, k: str, v: str, scale: float, causal: bool, keep: 
 
 def attention(op, b, node, ins, outs) -> None:
     n, xs = node.name, node.in_types
+    dtype = xs[0].dtype
     e, d, ekv, _, _ = op.dims(*xs)
     kvh = op.kv_heads or op.heads
     n_t = len(xs) - op.key_padding_mask
@@ -84,7 +93,7 @@ def attention(op, b, node, ins, outs) -> None:
     k = _split_heads(b, f"{n}.k", _project(b, f"{n}.k", k_in, wk, bk), kvh, d)
     v = _split_heads(b, f"{n}.v", _project(b, f"{n}.v", v_in, wv, bv), kvh, d)
     if op.rotary:
-        q, k = _rope(b, node, q, k, d, op.rope_base)
+        q, k = _rope(b, node, q, k, d, op.rope_base, dtype)
     if kvh != op.heads:      # grouped-query: each kv head serves heads/kvh query heads
         rep = op.heads // kvh
         k, v = (_repeat_heads(b, n, t, kvh, rep, d) for t in (k, v))
@@ -92,7 +101,7 @@ def attention(op, b, node, ins, outs) -> None:
     if op.key_padding_mask:
         pad = b.node("Unsqueeze", [ins[n_t], b.ints([1, 2])], name=f"{n}.pad")[0]
         keep = b.node("Not", [pad], name=f"{n}.keep")[0]
-    ctx = attend(b, n, q, k, v, 1 / math.sqrt(d), op.causal, keep, rank=4)
+    ctx = attend(b, n, q, k, v, 1 / math.sqrt(d), op.causal, keep, rank=4, dtype=dtype)
     ctx = b.node("Transpose", [ctx], name=f"{n}.merge", perm=[0, 2, 1, 3])[0]
     ctx = b.node("Reshape", [ctx, b.ints([0, 0, e], "merge_shape")], name=f"{n}.merged")[0]
     out_w = b.param(node, "out_proj.weight")

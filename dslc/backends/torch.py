@@ -6,8 +6,36 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..ir import FLOAT_DTYPES
 from ..ops.base import Unsupported
 from . import BackendError, unsupported
+
+_TORCH_DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64",
+                 "i8": "int8", "i32": "int32", "i64": "int64", "u8": "uint8", "bool": "bool"}
+
+
+def torch_dtype(dtype: str) -> torch.dtype:
+    """The torch dtype of an IR dtype."""
+    return getattr(torch, _TORCH_DTYPES[dtype])
+
+
+class InF32(nn.Module):
+    """Runs a precise op's module (Op.precise) in float32 on half-precision tensors: floating
+    inputs cast to float32, floating outputs cast back to their IR dtypes. The wrapped module
+    stays registered at the node's own name (state_dict keys unchanged); this wrapper lives
+    only in the run plan and registers nothing."""
+
+    def __init__(self, module: nn.Module, out_dtypes):
+        super().__init__()
+        object.__setattr__(self, "inner", module)     # not a child: no prefix, no second copy
+        self.out_dtypes = [torch_dtype(d) if d in FLOAT_DTYPES else None for d in out_dtypes]
+
+    def forward(self, *xs):
+        res = self.inner(*[x.float() if x.is_floating_point() else x for x in xs])
+        many = isinstance(res, tuple)
+        res = tuple(r.to(d) if d is not None and r.is_floating_point() else r
+                    for r, d in zip(res if many else (res,), self.out_dtypes))
+        return res if many else res[0]
 
 
 def _place(root: nn.Module, path: str, module: nn.Module) -> None:
@@ -23,7 +51,10 @@ def _place(root: nn.Module, path: str, module: nn.Module) -> None:
 class DslcModule(nn.Module):
     """Runs the model's nodes in order. forward(*inputs in declaration order) returns the
     outputs in declaration order: one tensor, or a tuple. `strip` drops a prefix from the node
-    names (a scan body sits under its scan node)."""
+    names (a scan body sits under its scan node).
+
+    Each node's module is cast to the node's param_dtype (its parameters and buffers in the
+    model's precision); a precise op on half-precision tensors runs in float32 (InF32)."""
 
     def __init__(self, model, strip: str = ""):
         super().__init__()
@@ -39,8 +70,11 @@ class DslcModule(nn.Module):
             except Unsupported as e:
                 problems.append(unsupported(n, "torch", str(e)))
                 continue
+            if getattr(n.op, "body", None) is None:   # a scan's body nodes are cast inside it
+                mod = mod.to(torch_dtype(n.param_dtype))
             _place(self, n.name[len(strip):], mod)
-            self._plan.append((n.inputs, n.outputs, mod))
+            run = InF32(mod, [t.dtype for t in n.out_types]) if n.upcast else mod
+            self._plan.append((n.inputs, n.outputs, run))
         if problems:
             raise BackendError(problems, model.sources)
 
@@ -68,8 +102,14 @@ def load_weights(module: nn.Module, model, weights: dict) -> None:
     with torch.no_grad():
         for k in expected:
             src = weights[k]
-            src = src.detach() if isinstance(src, torch.Tensor) else torch.from_numpy(np.asarray(src))
+            src = src.detach() if isinstance(src, torch.Tensor) else torch.from_numpy(_plain(src))
             state[k].copy_(src.reshape(state[k].shape).to(state[k].dtype))
+
+
+def _plain(a) -> np.ndarray:
+    """A numpy array torch can take (ml_dtypes' bfloat16 goes through float32)."""
+    a = np.asarray(a)
+    return a.astype(np.float32) if a.dtype.name == "bfloat16" else a
 
 
 def _tie(module: nn.Module, model) -> None:

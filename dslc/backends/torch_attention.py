@@ -12,10 +12,14 @@ def rotate_half(x):
 
 
 def rope(q, k, base: float):
-    """Rotary embedding on [N, h, T, d] tensors (the rotate-half form of GPT-NeoX and LLaMA)."""
+    """Rotary embedding on [N, h, T, d] tensors (the rotate-half form of GPT-NeoX and LLaMA).
+    The tables are computed in float64 for a float64 query, else in float32, then cast to the
+    query's dtype (as the ONNX lowering does)."""
     d, t = q.shape[-1], q.shape[-2]
-    inv = 1.0 / base ** (torch.arange(0, d, 2, device=q.device, dtype=torch.float32) / d)
-    freqs = torch.outer(torch.arange(t, device=q.device, dtype=torch.float32), inv)
+    table = torch.float64 if q.dtype == torch.float64 else torch.float32
+    inv = 1.0 / base ** (torch.arange(0, d, 2, device=q.device, dtype=torch.float64) / d)
+    inv = inv.to(table)
+    freqs = torch.outer(torch.arange(t, device=q.device, dtype=table), inv)
     emb = torch.cat([freqs, freqs], dim=-1)
     cos, sin = emb.cos().to(q.dtype), emb.sin().to(q.dtype)
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
@@ -83,7 +87,9 @@ class PositionalModule(nn.Module):
         if op.encoding == "learned":
             self.weight = nn.Parameter(torch.empty(op.max_len, d))
         else:       # a constant, not state: the IR has no parameter or buffer for it
-            self.register_buffer("table", torch.from_numpy(op.table(d)), persistent=False)
+            from .torch import torch_dtype
+            table = torch.from_numpy(op.table(d)).to(torch_dtype(node.in_types[0].dtype))
+            self.register_buffer("table", table, persistent=False)
 
     def forward(self, x):
         table = self.weight if hasattr(self, "weight") else self.table

@@ -78,7 +78,8 @@ class ReLU6(Elementwise):
         return nn.ReLU6()
 
     def onnx(self, b, node, ins, outs):
-        b.node("Clip", [ins[0], b.const(_f32(0.0), "zero"), b.const(_f32(6.0), "six")], outs,
+        dt = node.in_types[0].dtype
+        b.node("Clip", [ins[0], b.scalar(0.0, dt, "zero"), b.scalar(6.0, dt, "six")], outs,
                name=node.name)
 
 
@@ -140,7 +141,8 @@ class Hardtanh(Elementwise):
         return nn.Hardtanh(self.min_val, self.max_val)
 
     def onnx(self, b, node, ins, outs):
-        b.node("Clip", [ins[0], b.const(_f32(self.min_val), "min"), b.const(_f32(self.max_val), "max")],
+        dt = node.in_types[0].dtype
+        b.node("Clip", [ins[0], b.scalar(self.min_val, dt, "min"), b.scalar(self.max_val, dt, "max")],
                outs, name=node.name)
 
 
@@ -156,11 +158,11 @@ class Softplus(Elementwise):
         return nn.Softplus(self.beta, self.threshold)
 
     def onnx(self, b, node, ins, outs):
-        n = node.name
-        bx = b.node("Mul", [ins[0], b.const(_f32(self.beta), "beta")], name=f"{n}.scale")[0]
+        n, dt = node.name, node.in_types[0].dtype
+        bx = b.node("Mul", [ins[0], b.scalar(self.beta, dt, "beta")], name=f"{n}.scale")[0]
         sp = b.node("Softplus", [bx], name=f"{n}.softplus")[0]
-        soft = b.node("Div", [sp, b.const(_f32(self.beta), "beta")], name=f"{n}.unscale")[0]
-        big = b.node("Greater", [bx, b.const(_f32(self.threshold), "threshold")], name=f"{n}.linear")[0]
+        soft = b.node("Div", [sp, b.scalar(self.beta, dt, "beta")], name=f"{n}.unscale")[0]
+        big = b.node("Greater", [bx, b.scalar(self.threshold, dt, "threshold")], name=f"{n}.linear")[0]
         b.node("Where", [big, ins[0], soft], outs, name=n)
 
 
@@ -173,7 +175,8 @@ class Step(Elementwise):
         return Step()
 
     def onnx(self, b, node, ins, outs):
-        ge = b.node("GreaterOrEqual", [ins[0], b.const(_f32(0.0), "zero")], name=f"{node.name}.ge")[0]
+        ge = b.node("GreaterOrEqual", [ins[0], b.scalar(0.0, node.in_types[0].dtype, "zero")],
+                    name=f"{node.name}.ge")[0]
         b.node("Cast", [ge], outs, name=node.name, to=_onnx_dtype(node.out_types[0].dtype))
 
 
@@ -219,6 +222,7 @@ class Softmax(Elementwise):
     kind: ClassVar[str] = "softmax"
     positional: ClassVar[tuple[str, ...]] = ("axis",)
     onnx_type: ClassVar[str] = "Softmax"
+    precise: ClassVar[bool] = True
     axis: int = -1
 
     def shape(self, x):
@@ -236,11 +240,6 @@ class Softmax(Elementwise):
 class LogSoftmax(Softmax):
     kind: ClassVar[str] = "log_softmax"
     onnx_type: ClassVar[str] = "LogSoftmax"
-
-
-def _f32(v: float):
-    import numpy as np
-    return np.asarray(v, dtype=np.float32)
 
 
 def _onnx_dtype(dtype: str) -> int:

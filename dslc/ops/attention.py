@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Literal, Optional
 
-from ..dims import Dim, fmt_shape
+from ..dims import fmt_shape
 from .base import Op, ShapeError, known, need_float, need_rank, torch_uniform
 
 
@@ -22,6 +22,7 @@ class Attention(Op):
     positional: ClassVar[tuple[str, ...]] = ("heads",)
     arity: ClassVar[tuple[int, int | None]] = (1, 4)
     tensor_args: ClassVar[tuple[str, ...]] = ("key_padding_mask",)
+    precise: ClassVar[bool] = True
     heads: int
     kv_heads: Optional[int] = None
     bias: bool = True
@@ -124,6 +125,7 @@ class SDPA(Op):
     (leading axes equal); causal=true masks later keys; scale defaults to 1/sqrt(d)."""
     kind: ClassVar[str] = "sdpa"
     arity: ClassVar[tuple[int, int | None]] = (3, 3)
+    precise: ClassVar[bool] = True
     causal: bool = False
     scale: Optional[float] = None
 
@@ -155,7 +157,7 @@ class SDPA(Op):
     def onnx(self, b, node, ins, outs):
         from ..backends.onnx_attention import attend
         attend(b, node.name, *ins, self.factor(node.in_types[0]), self.causal, None,
-               node.in_types[0].rank, out=outs[0])
+               node.in_types[0].rank, out=outs[0], dtype=node.in_types[0].dtype)
 
 
 class Positional(Op):
@@ -185,23 +187,25 @@ class Positional(Op):
         return rng.standard_normal(shape).astype(np.float32)     # as nn.Embedding
 
     def table(self, d: int):
-        """The sinusoidal table [max_len, d]: sin on even features, cos on odd ones."""
+        """The sinusoidal table [max_len, d] in float64 (each backend casts it to the input's
+        dtype): sin on even features, cos on odd ones."""
         import numpy as np
         pos = np.arange(self.max_len, dtype=np.float64)[:, None]
         div = np.exp(np.arange(0, d, 2, dtype=np.float64) * (-math.log(10000.0) / d))
         pe = np.zeros((self.max_len, d))
         pe[:, 0::2] = np.sin(pos * div)
         pe[:, 1::2] = np.cos(pos * div)[:, : d // 2]
-        return pe.astype(np.float32)
+        return pe
 
     def torch(self, node):
         from ..backends.torch_attention import PositionalModule
         return PositionalModule(self, node)
 
     def onnx(self, b, node, ins, outs):
+        from ..backends.onnx import np_dtype
         d = node.in_types[0].shape[2].value
         table = b.param(node, "weight") if self.encoding == "learned" else \
-            b.const(self.table(d), f"{node.name}.table")
+            b.const(self.table(d).astype(np_dtype(node.in_types[0].dtype)), f"{node.name}.table")
         t = b.node("Shape", [ins[0]], name=f"{node.name}.length", start=1, end=2)[0]
         rows = b.node("Slice", [table, b.ints([0]), t, b.ints([0])], name=f"{node.name}.rows")[0]
         b.node("Add", [ins[0], rows], outs, name=node.name)
@@ -263,6 +267,7 @@ class Select(Op):
 class RMSNorm(Op):
     """rmsnorm(eps=1e-6): x / sqrt(mean(x^2 over the last dim) + eps) * weight; weight [D]."""
     kind: ClassVar[str] = "rmsnorm"
+    precise: ClassVar[bool] = True
     eps: float = 1e-6
 
     def shape(self, x):
@@ -282,11 +287,10 @@ class RMSNorm(Op):
         return nn.RMSNorm(node.in_types[0].shape[-1].value, eps=self.eps)
 
     def onnx(self, b, node, ins, outs):
-        import numpy as np
         n = node.name
         sq = b.node("Mul", [ins[0], ins[0]], name=f"{n}.square")[0]
         ms = b.node("ReduceMean", [sq, b.ints([-1])], name=f"{n}.mean", keepdims=1)[0]
-        eps = b.const(np.asarray(self.eps, np.float32), "eps")
+        eps = b.scalar(self.eps, node.in_types[0].dtype, "eps")
         rms = b.node("Sqrt", [b.node("Add", [ms, eps], name=f"{n}.eps")[0]], name=f"{n}.rms")[0]
         normed = b.node("Div", [ins[0], rms], name=f"{n}.normed")[0]
         b.node("Mul", [normed, b.param(node, "weight")], outs, name=n)

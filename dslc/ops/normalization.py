@@ -11,6 +11,7 @@ class _BatchNorm(Op):
     """batchnorm (by rank: [N, C] or [N, C, L] 1d, [N, C, H, W] 2d, [N, C, D, H, W] 3d):
     output shape = input shape; weight, bias [C]; buffers running_mean, running_var [C]."""
     n: ClassVar[int] = 0
+    precise: ClassVar[bool] = True
     eps: float = 1e-5
     momentum: float = 0.1
     affine: bool = True
@@ -46,10 +47,13 @@ class _BatchNorm(Op):
 
     def onnx(self, b, node, ins, outs):
         import numpy as np
+
+        from ..backends.onnx import np_dtype
         n, x = node.name, node.in_types[0]
         c = x.shape[1].value
+        dt = np_dtype(node.param_dtype)
         w, bias = ((b.param(node, "weight"), b.param(node, "bias")) if self.affine
-                   else (b.const(np.ones(c, np.float32), "ones"), b.const(np.zeros(c, np.float32), "zeros")))
+                   else (b.const(np.ones(c, dt), "ones"), b.const(np.zeros(c, dt), "zeros")))
         if self.track_running_stats:
             mean, var = b.param(node, "running_mean"), b.param(node, "running_var")
         else:
@@ -70,6 +74,7 @@ class LayerNorm(Op):
     trailing dims, which must equal normalized_shape; weight and bias of that shape."""
     kind: ClassVar[str] = "layernorm"
     positional: ClassVar[tuple[str, ...]] = ("normalized_shape",)
+    precise: ClassVar[bool] = True
     normalized_shape: Optional[Union[int, tuple[int, ...]]] = None
     eps: float = 1e-5
     elementwise_affine: bool = True
@@ -108,9 +113,12 @@ class LayerNorm(Op):
 
     def onnx(self, b, node, ins, outs):
         import numpy as np
+
+        from ..backends.onnx import np_dtype
         ns = self.dims(node.in_types[0])
         p = self.params(node.in_types[0])
-        w = b.param(node, "weight") if "weight" in p else b.const(np.ones(ns, np.float32), "ones")
+        w = b.param(node, "weight") if "weight" in p else \
+            b.const(np.ones(ns, np_dtype(node.param_dtype)), "ones")
         inputs = [ins[0], w] + ([b.param(node, "bias")] if "bias" in p else [])
         b.node("LayerNormalization", inputs, outs, name=node.name, axis=-len(ns), epsilon=self.eps)
 

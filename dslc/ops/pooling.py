@@ -111,6 +111,7 @@ class _AvgPool(_Pool):
     __doc__ = _Pool.__doc__
     torch_name: ClassVar[str] = "AvgPool"
     onnx_type: ClassVar[str] = "AveragePool"
+    precise: ClassVar[bool] = True       # means accumulate in f32 (torch's CPU lacks f16 3-d)
     count_include_pad: bool = True
 
 
@@ -162,6 +163,7 @@ class _Global(Op):
 class _AdaptiveAvg(_Adaptive):
     __doc__ = _Adaptive.__doc__
     reduce: ClassVar[str] = "mean"
+    precise: ClassVar[bool] = True
 
 
 class _AdaptiveMax(_Adaptive):
@@ -176,5 +178,5 @@ def _family(base, prefix: str) -> tuple:
 
 OPS = (*_family(_MaxPool, "maxpool"), *_family(_AvgPool, "avgpool"),
        *_family(_AdaptiveAvg, "adaptive_avgpool"), *_family(_AdaptiveMax, "adaptive_maxpool"),
-       variant(_Global, "global_avgpool", reduce="mean"),
+       variant(_Global, "global_avgpool", reduce="mean", precise=True),
        variant(_Global, "global_maxpool", reduce="max"))

@@ -13,12 +13,15 @@ from .base import Op, ShapeError, known, need_float, need_rank, torch_uniform
 
 class Embedding(Op):
     """embedding(num_embeddings, embedding_dim): integer ids [*] -> [*, embedding_dim];
-    weight [num_embeddings, embedding_dim], N(0, 1), the padding row zero."""
+    weight [num_embeddings, embedding_dim], N(0, 1), the padding row zero. The vectors are in
+    the model's floating dtype (`dtype`, f32 when the model has no floating input)."""
     kind: ClassVar[str] = "embedding"
     positional: ClassVar[tuple[str, ...]] = ("num_embeddings", "embedding_dim")
+    model_dtype: ClassVar[bool] = True     # `dtype` defaults to the model's floating dtype
     num_embeddings: int
     embedding_dim: int
     padding_idx: Optional[int] = None
+    dtype: Literal["f16", "bf16", "f32", "f64"] = "f32"
 
     def shape(self, x):
         if not x.dtype.startswith(("i", "u")):
@@ -27,7 +30,7 @@ class Embedding(Op):
         if self.padding_idx is not None and not -self.num_embeddings <= self.padding_idx < self.num_embeddings:
             raise ShapeError("E205", f"padding_idx {self.padding_idx} is outside the "
                              f"{self.num_embeddings} embeddings")
-        return x.with_shape(x.shape + (Dim.of(self.embedding_dim),)).model_copy(update={"dtype": "f32"})
+        return x.with_shape(x.shape + (Dim.of(self.embedding_dim),)).model_copy(update={"dtype": self.dtype})
 
     def params(self, x):
         return {"weight": (self.num_embeddings, self.embedding_dim)}
@@ -55,6 +58,7 @@ class _Recurrent(Op):
     Per layer and direction: weight_ih [G*H, in], weight_hh [G*H, H], bias_ih, bias_hh [G*H]."""
     gates: ClassVar[int]
     n_states: ClassVar[int] = 1
+    precise: ClassVar[bool] = True
     arity: ClassVar[tuple[int, int | None]] = (1, 4)
     positional: ClassVar[tuple[str, ...]] = ("hidden_size",)
     tensor_args: ClassVar[tuple[str, ...]] = ("initial", "lengths")

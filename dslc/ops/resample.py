@@ -6,7 +6,7 @@ from typing import ClassVar, Literal, Optional, Union
 import math
 
 from ..dims import Dim, fmt_shape
-from .base import Op, ShapeError, Unsupported, known, need_float, need_rank, ntuple
+from .base import Op, ShapeError, known, need_float, need_rank, ntuple
 from .window import pads
 
 _ONNX_PAD_MODE = {"zeros": "constant", "constant": "constant", "reflect": "reflect",
@@ -106,10 +106,9 @@ class Pad(Op):
                          .replace("edge", "replicate").replace("wrap", "circular"), self.value)
 
     def onnx(self, b, node, ins, outs):
-        import numpy as np
         ps = self.amounts(node.in_types[0])
         full = b.ints([0, 0] + [p for p, _ in ps] + [0, 0] + [p for _, p in ps], "pads")
-        extra = [b.const(np.asarray(self.value, np.float32), "pad_value")] if self.value else []
+        extra = [b.scalar(self.value, node.in_types[0].dtype, "pad_value")] if self.value else []
         b.node("Pad", [ins[0], full] + extra, outs, name=node.name, mode=_ONNX_PAD_MODE[self.mode])
 
 
