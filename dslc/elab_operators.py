@@ -14,12 +14,20 @@ class OperatorMixin:
 
     def _e_Neg(self, e):
         v = self.eval(e.operand)
+        if v is POISON:
+            return POISON
+        if isinstance(v, TensorVal):
+            return self._op_on(e, "neg", [v])
         if isinstance(v, (int, float, Dim)) and not isinstance(v, bool):
             return _norm(-v)
         raise self.error("E205", f"cannot negate {kind_of(v)}", e.span)
 
     def _e_Not(self, e):
         v = self.eval(e.operand)
+        if v is POISON:
+            return POISON
+        if isinstance(v, TensorVal):
+            return self._op_on(e, "logical_not", [v])
         if isinstance(v, bool):
             return not v
         raise self.error("E205", f"`not` needs a bool, got {kind_of(v)}", e.span)
@@ -27,6 +35,8 @@ class OperatorMixin:
     def _e_BinOp(self, e):
         if e.op in ("and", "or"):
             left = self.eval(e.left)
+            if isinstance(left, TensorVal) or left is POISON:     # bool tensors: both sides
+                return self._tensor_binop(e, left, self.eval(e.right))
             if not isinstance(left, bool):
                 raise self.error("E205", f"`{e.op}` needs bools, got {kind_of(left)}", e.left.span)
             if (e.op == "and" and not left) or (e.op == "or" and left):
@@ -78,12 +88,38 @@ class OperatorMixin:
         raise self.error("E304", f"cannot compute `{a} {e.op} {b}` on a symbolic size", e.span,
                          help="conditions and divisions need known sizes here")
 
+    # The op of each operator on tensors; `@` and the logical ones take tensors only.
+    _TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul",
+                   "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge",
+                   "and": "logical_and", "or": "logical_or"}
+
     def _tensor_binop(self, e, a, b):
-        kinds = {"+": "add", "*": "mul"}
-        if e.op not in kinds or not (isinstance(a, TensorVal) and isinstance(b, TensorVal)):
-            raise self.error("E205", f"cannot apply `{e.op}` to {kind_of(a)} and {kind_of(b)}", e.span,
-                             help="tensors combine with `+`, `*` and `concat(a, b, axis=...)`")
-        return self.apply(LayerVal(kinds[e.op], OPS[kinds[e.op]], span=e.span), [a, b], e.span)
+        """`a - b`, `0.5 * logvar`, `1 - z`, `x > 0`, `q @ k`: an op node; a number on
+        either side becomes the op's `scalar` (reverse=true when it is on the left)."""
+        if a is POISON or b is POISON:
+            return POISON
+        kind = self._TENSOR_OPS.get(e.op)
+        if isinstance(a, TensorVal) and isinstance(b, TensorVal) and kind:
+            return self._op_on(e, kind, [a, b])
+        number = b if isinstance(a, TensorVal) else a
+        if kind and "scalar" in OPS[kind].model_fields and isinstance(number, (int, float, Dim)) \
+                and not isinstance(number, bool):
+            number = _norm(number)
+            if isinstance(number, Dim):
+                raise self.error("E304", f"`{e.op}` with the symbolic size `{number}` on a tensor",
+                                 e.span, help="sizes are numbers at run time only; use a known size")
+            tensor = a if isinstance(a, TensorVal) else b
+            kw = (("scalar", number, e.span),) + ((("reverse", True, e.span),) if tensor is b else ())
+            return self.apply(LayerVal(kind, OPS[kind], kwargs=kw, span=e.span), [tensor], e.span)
+        hint = {"//": "write `floor(a / b)`", "%": "no remainder op on tensors yet"}.get(e.op)
+        if isinstance(a, (LayerVal, RepeatVal)) or isinstance(b, (LayerVal, RepeatVal)):
+            hint = f"`->` binds looser than `{e.op}`: write `(x -> layer) {e.op} y`"
+        raise self.error("E205", f"cannot apply `{e.op}` to {kind_of(a)} and {kind_of(b)}", e.span,
+                         help=hint or "tensors combine with tensors or numbers: `+ - * / ** @`, "
+                                      "comparisons, and `and`/`or` on bool tensors")
+
+    def _op_on(self, e, kind: str, tensors: list):
+        return self.apply(LayerVal(kind, OPS[kind], span=e.span), tensors, e.span)
 
     def _repeat(self, e, layer, n):
         if isinstance(layer, RepeatVal):

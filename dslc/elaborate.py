@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from . import ast
 from .diagnostics import Diagnostic, Span, did_you_mean
 from .dims import Dim, facts, fmt_shape
-from .ir import DTYPES, Model, Node, Port, TensorType
+from .ir import DTYPES, FLOAT_DTYPES, Model, Node, Port, TensorType
 from .ops import OPS
 from .ops.base import Op, ShapeError
 from .passes.domain import check_domain
@@ -39,7 +39,6 @@ class Scope:
 class GraphState:
     nodes: list[Node] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
-
 
 
 class Elaborator(OperatorMixin, BlockMixin):
@@ -73,6 +72,9 @@ class Elaborator(OperatorMixin, BlockMixin):
     def _model(self, m: ast.ModelDef) -> Model | None:
         self.graph = GraphState()
         self.scope = Scope(vars={})
+        self.sym_src: dict[str, TensorVal] = {}   # symbol -> an input that has it as a dim
+        self.float_dtype: str | None = None       # the first floating input's dtype
+        self.noise_inputs: list[Port] = []        # `randn_like(x, noise=input)` adds inputs
         before = len(self.diags)
         for p in m.params:
             if p.default is None:
@@ -99,7 +101,7 @@ class Elaborator(OperatorMixin, BlockMixin):
                        help="add a line such as `output y = x -> dense(10)`")
         if len(self.diags) > before:
             return None
-        return Model(name=m.name, inputs=tuple(inputs), outputs=tuple(outputs),
+        return Model(name=m.name, inputs=tuple(inputs + self.noise_inputs), outputs=tuple(outputs),
                      nodes=tuple(self.graph.nodes), span=m.span, constraints=dict(self.constraints))
 
     def _guard(self, fn):
@@ -114,8 +116,13 @@ class Elaborator(OperatorMixin, BlockMixin):
         ttype = self._tensor_type(st.type, bind_symbols=True)
         for c in st.where:
             self._constraint(c, ttype)
-        self.scope.vars[st.name] = TensorVal(st.name, ttype, st.span)
+        val = self.scope.vars[st.name] = TensorVal(st.name, ttype, st.span)
         self.graph.names.add(st.name)
+        for d in ttype.shape:
+            if not d.is_const() and d.is_atom():
+                self.sym_src.setdefault(str(d), val)
+        if self.float_dtype is None and ttype.dtype in FLOAT_DTYPES:
+            self.float_dtype = ttype.dtype
         return Port(name=st.name, value=st.name, type=ttype, span=st.span)
 
     def _output(self, st: ast.Output) -> list[Port]:
@@ -133,6 +140,11 @@ class Elaborator(OperatorMixin, BlockMixin):
         for name, v in zip(st.names, vals):
             if not isinstance(v, TensorVal):
                 raise self.error("E209", f"output `{name}` must be a tensor, got {kind_of(v)}", st.span)
+        for name, v in zip(st.names, vals):
+            if name != v.value and name in self.graph.names:   # ONNX shares one namespace
+                raise self.error("E206", f"output `{name}` has the name of a layer or input "
+                                 "that is not this output", st.span,
+                                 help=f"rename the output or the layer `{name}`")
         return [Port(name=n, value=v.value, type=v.type, span=st.span) for n, v in zip(st.names, vals)]
 
     _FLIP = {">=": "<=", "<=": ">=", ">": "<", "<": ">"}
@@ -232,7 +244,7 @@ class Elaborator(OperatorMixin, BlockMixin):
     def _e_Name(self, e, bare_ok=False):
         if e.id in self.scope.vars:
             return self.scope.vars[e.id]
-        if bare_ok:      # `padding=same`, `approximate=tanh`: a bare word is a string there
+        if bare_ok or e.id in DTYPES:   # `padding=same`, `cast(f16)`: a bare word is a string
             return e.id
         if e.id in OPS:
             return LayerVal(e.id, OPS[e.id], span=e.span)
@@ -305,6 +317,7 @@ class Elaborator(OperatorMixin, BlockMixin):
                                   f"{'op' if e.func.id in OPS else 'block'} of that name; "
                                   "rename the variable" if hidden else None)
         tensors, args, kwargs = [], [], []
+        after_args = False
         for a in e.args:
             if a.name is not None:
                 if a.name in (k for k, _, _ in kwargs):
@@ -314,17 +327,24 @@ class Elaborator(OperatorMixin, BlockMixin):
             v = self.eval(a.value)
             if v is POISON or isinstance(v, TensorVal) or (
                     isinstance(v, tuple) and v and all(isinstance(t, TensorVal) for t in v)):
-                if args:
-                    raise self.error("E205", "tensor inputs come before hyperparameters", a.span)
+                # Tensors come before the hyperparameters or all after them, as in torch's
+                # einsum("ij,jk->ik", a, b); interleaved they are an error.
+                if args and tensors and not after_args:
+                    raise self.error("E205", "tensor inputs come before the hyperparameters "
+                                     "or after all of them, not between", a.span)
+                after_args = bool(args)
                 tensors += list(v) if isinstance(v, tuple) else [v]
             else:
+                if after_args:
+                    raise self.error("E205", "tensor inputs come before the hyperparameters "
+                                     "or after all of them, not between", a.span)
                 args.append((v, a.span))
         for k, v, s in kwargs:
             if v is POISON:
                 return POISON
         layer = LayerVal(func.name, func.target, tuple(args), tuple(kwargs), e.span)
-        if not tensors:
-            return layer
+        if not tensors and not (isinstance(func.target, type) and func.target.arity[0] == 0):
+            return layer            # partially applied; `param([16, 64])` is a value already
         if any(t is POISON for t in tensors):
             return POISON
         return self.apply(layer, tensors, e.span)
@@ -395,6 +415,8 @@ class Elaborator(OperatorMixin, BlockMixin):
             return apply_scan(self, layer, inputs, span)
         special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
         op = self._build_op(cls, layer, span)
+        if getattr(cls, "sized_by", None):
+            inputs = inputs + self._size_sources(op, inputs, span)
         lo, hi = cls.arity
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
@@ -405,6 +427,8 @@ class Elaborator(OperatorMixin, BlockMixin):
         except ShapeError as err:
             raise self._shape_error(err, inputs, span)
         name = self._node_name(cls.kind, special.get("name", (None,))[0], span)
+        if getattr(op, "noise", None) == "input":
+            inputs = inputs + [self._noise_input(op, name, inputs, span)]
         frozen, fspan = special.get("frozen", (False, span))
         if not isinstance(frozen, bool):
             raise self.error("E205", f"`frozen` must be true or false, got {kind_of(frozen)}", fspan)
@@ -416,6 +440,35 @@ class Elaborator(OperatorMixin, BlockMixin):
             tie = (owner + name[len(own):], span)
         tied = self._tie(op, in_types, tie)
         return self.emit(name, op, inputs, outs, span, frozen=frozen, init=init, tied_to=tied)
+
+    def _size_sources(self, op: Op, inputs: list, span: Span) -> list:
+        """`p -> expand(N, 16, 64)`: a size the lowerings must read at run time comes from a
+        model input that has it as a dim; such inputs join the node's inputs."""
+        have = {str(d) for v in inputs for d in v.type.shape if not d.is_const()}
+        extra: list = []
+        for size in getattr(op, type(op).sized_by):
+            for sym in sorted(Dim.of(size).symbols() if isinstance(size, (int, Dim)) else ()):
+                if sym in have:
+                    continue
+                if sym not in self.sym_src:
+                    raise self.error("E304", f"{op.kind}: the size `{sym}` is no dim of a model "
+                                     "input, so its value at run time is unknown", span,
+                                     help="use a size that an input declares, or a number")
+                src = self.sym_src[sym]
+                have |= {str(d) for d in src.type.shape if not d.is_const()}
+                extra.append(src)
+        return extra
+
+    def _noise_input(self, op: Op, name: str, inputs: list, span: Span) -> TensorVal:
+        """`randn_like(x, noise=input)`: the noise is a model input of its own, named after
+        the layer, after the declared inputs (both backends read it; nothing is random)."""
+        port = Port(name=f"{name}_noise", value=f"{name}_noise",
+                    type=op.noise_type(*(v.type for v in inputs)), span=span)
+        if port.name in self.graph.names:
+            raise self.error("E206", f"`{port.name}` is already defined", span)
+        self.graph.names.add(port.name)
+        self.noise_inputs.append(port)
+        return TensorVal(port.value, port.type, span)
 
     def _tie(self, op: Op, in_types, spec) -> str | None:
         """`tie=wte`: use the parameters of the layer named wte (GPT-2's LM head and its token
@@ -475,6 +528,8 @@ class Elaborator(OperatorMixin, BlockMixin):
             if k in values:
                 raise self.error("E206", f"argument `{k}` given twice (positionally and by name)", s)
             values[k] = (v, s)
+        if getattr(cls, "model_dtype", False) and "dtype" not in values:
+            values["dtype"] = (self.float_dtype or "f32", span)   # a free tensor: the model's
         try:
             return cls(**{k: _to_field(v) for k, (v, _) in values.items()})
         except ValidationError as err:
@@ -501,10 +556,12 @@ class Elaborator(OperatorMixin, BlockMixin):
 
     def _shape_error(self, err: ShapeError, inputs, span) -> Fail:
         idx = err.culprits if err.culprits is not None else range(len(inputs))
-        notes = [(inputs[i].origin, f"{fmt_shape(inputs[i].type.shape)} comes from here")
-                 for i in idx if i < len(inputs) and inputs[i].origin and inputs[i].origin != span]
+        notes = dict.fromkeys(      # one note per place, when a tensor is used twice
+            (inputs[i].origin, f"{fmt_shape(inputs[i].type.shape)} comes from here")
+            for i in idx if i < len(inputs) and inputs[i].origin and inputs[i].origin != span)
         return self.error(err.code, err.message, span, expected=err.expected, got=err.got,
-                          help=err.help, notes=notes)
+                          help=err.help, notes=list(notes))
+
 
 def _unused(model: Model) -> list[Diagnostic]:
     """Warnings for layers none of whose results reach an output: their parameters still

@@ -14,7 +14,7 @@ _TOKEN_WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
     "RBRACE": "`}`", "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`",
-    "CMP_OP": "a comparison", "POW": "`**`", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`",
+    "CMP_OP": "a comparison", "POW": "`**`", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//`, `%` or `@`",
     "$END": "end of file",
 }
 

@@ -133,6 +133,9 @@ def compact(model) -> str:
             label = f"{kern}, {op.out_channels}" if hasattr(op, "out_channels") else f"{n.kind} {kern}"
         else:
             label = op.describe()
+        if not n.in_types:        # a free parameter: no batch axis, every dim shown
+            lines.append(f"() -[{label}]-> " + "x".join(str(d) for d in n.out_types[0].shape))
+            continue
         lines.append(f"{_size(n.in_types[0])} -[{label}]-> {_size(n.out_types[0])}")
     return "\n".join(lines)
 

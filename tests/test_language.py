@@ -152,7 +152,7 @@ def test_default_init_follows_torch_bounds():
     ("model M(k: int) { input x: f32[N, 2]\n output y = x }", "E204"),
     ("model M { input x: f32[N, 2]\n output y = x -> add }", "E208"),
     ("model M { input x: f32[N, 2]\n output y = x -> relu(x) }", "E209"),
-    ("model M { input x: f32[N, 2]\n output y = x + 1 }", "E205"),
+    ("model M { input x: f32[N, 2]\n output y = x + \"a\" }", "E205"),
     ("model M { input x: i64[N, 2]\n output y = x -> relu }", "E306"),
 ])
 def test_errors_have_codes(src, code):
@@ -198,3 +198,14 @@ def test_unused_layers_are_warned_about_not_rejected():
     assert not p.errors and [d.code for d in p.diagnostics] == ["W201"]
     assert p.diagnostics[0].severity == "warning" and "15 parameters" in p.diagnostics[0].message
     assert p.models["M"].params == 15
+
+
+@pytest.mark.parametrize("call, ok", [
+    ("concat(x, x, 1)", True), ("concat(1, x, x)", True),      # torch's einsum("ij", a, b) order
+    ("concat(x, 1, x)", False), ("concat(1, x, 1)", False)])
+def test_tensor_arguments_come_before_or_after_the_hyperparameters(call, ok):
+    diags = dslc.check_text(f"model M {{ input x: f32[N, 2]\n output y = {call} }}").errors
+    if ok:
+        assert not diags, diags[0].short()
+    else:
+        assert [d.code for d in diags] == ["E205"] and "not between" in diags[0].message

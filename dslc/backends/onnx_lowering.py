@@ -72,7 +72,7 @@ def scan(op, b, node, ins, outs) -> None:
     body, n = op.body, op.n_states
     sub = b.sub()
     for inner in body.nodes:
-        inner.op.onnx(sub, inner, list(inner.inputs), list(inner.outputs))
+        sub.lower(inner, list(inner.inputs), list(inner.outputs))
     results = []
     for p in list(body.outputs[1:]) + [body.outputs[0]]:      # states first, then y_t
         name = sub.fresh(f"{node.name}.body_out")
@@ -94,11 +94,45 @@ def scan(op, b, node, ins, outs) -> None:
 
 
 def _zeros(b, node, x: str, t) -> str:
-    """Zeros of a state's type; a symbolic dim is the batch size of x."""
+    """Zeros of a state's type (its dtype too); a symbolic dim is the batch size of x."""
     import numpy as np
-    from onnx import helper, TensorProto
+    from onnx import numpy_helper
+
+    from .onnx import np_dtype
     parts = [b.node("Shape", [x], name=f"{node.name}.batch", start=0, end=1)[0] if not d.is_const()
              else b.ints([d.value]) for d in t.shape]
     shape = b.node("Concat", parts, name=f"{node.name}.state_shape", axis=0)[0]
-    return b.node("ConstantOfShape", [shape], name=f"{node.name}.zeros",
-                  value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))[0]
+    zero = numpy_helper.from_array(np.zeros(1, np_dtype(t.dtype)), "zero")
+    return b.node("ConstantOfShape", [shape], name=f"{node.name}.zeros", value=zero)[0]
+
+
+def dims_tensor(b, node, ins, dims) -> str:
+    """A 1-D int64 tensor holding `dims` (Dims, possibly symbolic) at run time: each symbol is
+    read from the input dim that is that symbol (ops.base.symbol_sources), then the polynomial
+    is computed with integer Mul/Add/Div (its divisions are exact or floors, as in the IR)."""
+    from ..ops.base import symbol_sources
+    src = symbol_sources(node.in_types)
+    parts = [_dim_value(b, node, ins, src, d) for d in dims]
+    return parts[0] if len(parts) == 1 else b.node("Concat", parts, name=f"{node.name}.sizes", axis=0)[0]
+
+
+def _dim_value(b, node, ins, src, d) -> str:
+    from fractions import Fraction
+    if d.is_const():
+        return b.ints([d.value])
+    total = None
+    for mono, coef in d.terms.items():
+        c = Fraction(coef)
+        term = b.ints([c.numerator])
+        for atom in mono:
+            if isinstance(atom, str):
+                k, axis = src[atom]
+                v = b.node("Shape", [ins[k]], name=f"{node.name}.dim", start=axis, end=axis + 1)[0]
+            else:   # an opaque floor division
+                v = b.node("Div", [_dim_value(b, node, ins, src, atom.num), b.ints([atom.den])],
+                           name=f"{node.name}.floor")[0]
+            term = b.node("Mul", [term, v], name=f"{node.name}.mul")[0]
+        if c.denominator != 1:    # exact under the input's `where` facts
+            term = b.node("Div", [term, b.ints([c.denominator])], name=f"{node.name}.div")[0]
+        total = term if total is None else b.node("Add", [total, term], name=f"{node.name}.add")[0]
+    return total

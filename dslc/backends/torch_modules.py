@@ -15,13 +15,26 @@ class Step(nn.Module):
         return (x >= 0).to(x.dtype)
 
 
-class Binary(nn.Module):
-    def __init__(self, fn: str):
-        super().__init__()
-        self.fn = fn
+class Elementwise2(nn.Module):
+    """fn(a, b) on two tensors, or on a tensor and a number (on the left when `reverse`)."""
 
-    def forward(self, a, b):
-        return torch.add(a, b) if self.fn == "add" else torch.mul(a, b)
+    def __init__(self, fn, scalar=None, reverse: bool = False):
+        super().__init__()
+        self.fn, self.scalar, self.reverse = fn, scalar, reverse
+
+    def forward(self, *xs):
+        if self.scalar is None:
+            return self.fn(*xs)
+        return self.fn(self.scalar, xs[0]) if self.reverse else self.fn(xs[0], self.scalar)
+
+
+class WhereModule(nn.Module):
+    def __init__(self, other=None):
+        super().__init__()
+        self.other = other
+
+    def forward(self, cond, a, b=None):
+        return torch.where(cond, a, b if b is not None else self.other)
 
 
 class Concat(nn.Module):
@@ -145,3 +158,10 @@ class ScanModule(DslcModule):
             ys[t], states = out[0], list(out[1:])
         y = torch.stack(ys, dim=1)
         return (y, *states) if self.return_state else y
+
+
+def dims_values(in_types, xs, dims) -> list[int]:
+    """`dims` (possibly symbolic) evaluated on the run-time sizes of the node's inputs."""
+    from ..ops.base import symbol_sources
+    env = {s: int(xs[k].shape[axis]) for s, (k, axis) in symbol_sources(in_types).items()}
+    return [d.evaluate(env) for d in dims]

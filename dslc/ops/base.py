@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ..dims import Dim, fmt_shape
+from ..dims import Dim, condition_for_equal, fmt_shape
 from ..ir import FLOAT_DTYPES, TensorType
 
 
@@ -44,6 +44,10 @@ class Op(BaseModel):
     # after the piped ones, in this order, and its field holds how many tensors were given.
     tensor_args: ClassVar[tuple[str, ...]] = ()
     arity: ClassVar[tuple[int, int | None]] = (1, 1)   # min, max tensor inputs (None: any)
+    # Computed in f32 when its tensors are f16/bf16 (normalisations, softmax, attention,
+    # recurrences, reductions): both backends cast the inputs up and the outputs back, and its
+    # parameters and buffers stay f32 (Node.param_dtype).
+    precise: ClassVar[bool] = False
 
     # ---- the IR side ----
     def shape(self, *xs: TensorType):
@@ -149,3 +153,55 @@ def axis_index(axis: int, rank: int, what: str) -> int:
         raise ShapeError("E205", f"{what}: axis {axis} is out of range for a rank-{rank} tensor",
                          expected=f"an axis in [{-rank}, {rank - 1}]", got=str(axis))
     return axis % rank
+
+
+# ---- broadcasting (numpy rules, proved on the IR's dims) ----
+def agree_condition(p: Dim, q: Dim) -> tuple[str, str | None]:
+    """For sizes equal only at some input sizes: (message suffix, help)."""
+    cond = None if p.is_const() and q.is_const() else condition_for_equal(p, q)
+    if cond is None:
+        return "", None
+    return f"; they agree only when {cond}", f"declare it on the input: `where {cond}`"
+
+
+def broadcast_shape(a: tuple, b: tuple, what: str) -> tuple[Dim, ...]:
+    """numpy broadcasting of two shapes: aligned on the right, sizes equal or 1. The first
+    mismatching axis is reported (with the condition under which symbolic sizes agree)."""
+    out = []
+    rank = max(len(a), len(b))
+    pa = (Dim.of(1),) * (rank - len(a)) + tuple(a)
+    pb = (Dim.of(1),) * (rank - len(b)) + tuple(b)
+    for axis, (da, db) in enumerate(zip(pa, pb)):
+        if da == db or db == 1:
+            out.append(da)
+        elif da == 1:
+            out.append(db)
+        else:
+            cond = agree_condition(da, db)
+            raise ShapeError("E302", f"{what}: shapes {fmt_shape(a)} and {fmt_shape(b)} "
+                             f"do not match at axis {axis} (size {da} vs {db})" + cond[0],
+                             expected=fmt_shape(a), got=fmt_shape(b),
+                             help=cond[1] or "sizes must be equal, or 1 to broadcast; a projection "
+                                             "(conv or dense) can make them agree")
+    return tuple(out)
+
+
+def broadcast(a, b, what: str):
+    """Two tensors of one dtype, broadcast: the result's type."""
+    if a.dtype != b.dtype:
+        raise ShapeError("E306", f"{what} needs tensors of one dtype, got {a.dtype} and {b.dtype}",
+                         expected=a.dtype, got=b.dtype,
+                         help=f"convert one first, e.g. `x -> cast({a.dtype})`")
+    return a.with_shape(broadcast_shape(a.shape, b.shape, what))
+
+
+# ---- symbolic sizes at run time ----
+def symbol_sources(in_types) -> dict[str, tuple[int, int]]:
+    """symbol -> (input index, axis) of the first input dim that is exactly that symbol: where
+    a lowering reads the symbol's value at run time (`expand(N, 16, 64)` reads N there)."""
+    out: dict[str, tuple[int, int]] = {}
+    for k, t in enumerate(in_types):
+        for axis, d in enumerate(t.shape):
+            if not d.is_const() and d.is_atom() and not d.symbols() - {str(d)}:
+                out.setdefault(str(d), (k, axis))
+    return out

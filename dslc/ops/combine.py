@@ -1,68 +1,10 @@
-"""Ops that combine tensors: add and mul (numpy broadcasting, proved on the IR's dims), concat."""
+"""Ops that combine tensors along an axis: concat, split (arithmetic lives in ops/arith.py)."""
 from __future__ import annotations
 
 from typing import ClassVar
 
-from ..dims import Dim, condition_for_equal, fmt_shape
-from .base import Op, ShapeError, axis_index
-
-
-def _condition(p: Dim, q: Dim) -> tuple[str, str | None]:
-    """For sizes equal only at some input sizes: (message suffix, help)."""
-    cond = None if p.is_const() and q.is_const() else condition_for_equal(p, q)
-    if cond is None:
-        return "", None
-    return f"; they agree only when {cond}", f"declare it on the input: `where {cond}`"
-
-
-def broadcast(a, b, what: str):
-    if a.dtype != b.dtype:
-        raise ShapeError("E306", f"{what} needs tensors of one dtype, got {a.dtype} and {b.dtype}",
-                         expected=a.dtype, got=b.dtype)
-    out = []
-    rank = max(len(a.shape), len(b.shape))
-    pa = (Dim.of(1),) * (rank - len(a.shape)) + a.shape      # numpy: align on the right
-    pb = (Dim.of(1),) * (rank - len(b.shape)) + b.shape
-    for axis, (da, db) in enumerate(zip(pa, pb)):             # the first mismatch is reported
-        if da == db or db == 1:
-            out.append(da)
-        elif da == 1:
-            out.append(db)
-        else:
-            cond = _condition(da, db)
-            raise ShapeError("E302", f"{what}: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} "
-                             f"do not match at axis {axis} (size {da} vs {db})" + cond[0],
-                             expected=fmt_shape(a.shape), got=fmt_shape(b.shape),
-                             help=cond[1] or "sizes must be equal, or 1 to broadcast; a projection "
-                                             "(conv or dense) can make them agree")
-    return a.with_shape(tuple(out))
-
-
-class _Binary(Op):
-    arity: ClassVar[tuple[int, int | None]] = (2, 2)
-    onnx_type: ClassVar[str]
-
-    def shape(self, a, b):
-        return broadcast(a, b, self.kind)
-
-    def torch(self, node):
-        from ..backends.torch_modules import Binary
-        return Binary(self.kind)
-
-    def onnx(self, b, node, ins, outs):
-        b.node(self.onnx_type, ins, outs, name=node.name)
-
-
-class Add(_Binary):
-    """add(a, b) or `a + b`: elementwise with broadcasting."""
-    kind: ClassVar[str] = "add"
-    onnx_type: ClassVar[str] = "Add"
-
-
-class Mul(_Binary):
-    """mul(a, b) or `a * b`: elementwise with broadcasting."""
-    kind: ClassVar[str] = "mul"
-    onnx_type: ClassVar[str] = "Mul"
+from ..dims import Dim, fmt_shape
+from .base import Op, ShapeError, agree_condition as _condition, axis_index
 
 
 class Concat(Op):
@@ -131,4 +73,4 @@ class Split(Op):
         b.node("Split", ins, outs, name=node.name, axis=self.axis, num_outputs=self.parts)
 
 
-OPS = (Add, Mul, Concat, Split)
+OPS = (Concat, Split)

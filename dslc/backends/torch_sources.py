@@ -1,0 +1,49 @@
+"""torch modules for free parameters and noise (ops/sources.py)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FreeParam(nn.Module):
+    """A learned tensor of its own: forward() returns it."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(*size))
+
+    def forward(self):
+        return self.weight
+
+
+class Noise(nn.Module):
+    """randn_like / rand_like / bernoulli. With a noise input: that noise (bernoulli: u < p).
+    Else in training mode a sample from a generator seeded by dslc (from the layer's name, so
+    a run is reproducible; `reseed` changes it), and in eval mode the mean."""
+
+    def __init__(self, kind: str, seed: int):
+        super().__init__()
+        self.kind, self.seed = kind, seed
+        self._gen = None
+
+    def reseed(self, seed: int) -> None:
+        self.seed, self._gen = seed, None
+
+    def __getstate__(self):              # a torch.Generator does not pickle
+        state = self.__dict__.copy()
+        state["_gen"] = None
+        return state
+
+    def forward(self, x, noise=None):
+        if noise is not None:
+            return (noise < x).to(x.dtype) if self.kind == "bernoulli" else noise
+        if not self.training:
+            return {"randn_like": torch.zeros_like, "rand_like": lambda t: torch.full_like(t, 0.5),
+                    "bernoulli": lambda t: t}[self.kind](x)
+        if self._gen is None or self._gen.device != x.device:
+            self._gen = torch.Generator(device=x.device)
+            self._gen.manual_seed(self.seed)
+        if self.kind == "bernoulli":
+            return torch.bernoulli(x, generator=self._gen)
+        draw = torch.randn if self.kind == "randn_like" else torch.rand
+        return draw(x.shape, generator=self._gen, dtype=x.dtype, device=x.device)

@@ -1,0 +1,384 @@
+"""Elementwise functions of one tensor: exp, log, log1p, sqrt, rsqrt, abs, square, clamp, sin,
+cos, erf, sign, floor, round, reciprocal, softsign, logsigmoid, mish, hardswish, hardsigmoid,
+and the dtype conversion `cast`.
+
+Shape rule for all: the output has the input's shape; its dtype is the input's (cast: the
+dtype asked for). Most are floating-point only (an E306 on an integer or bool tensor, whose
+help names the `cast`); abs, square, sign and clamp also take integer tensors; none takes bool
+except cast. Semantics are torch's, in both backends. MACs: 0 (elementwise)."""
+from __future__ import annotations
+
+from typing import ClassVar, Optional, Union
+
+from pydantic import StrictFloat, StrictInt
+
+from ..diagnostics import did_you_mean
+from ..ir import DTYPES, FLOAT_DTYPES
+from .base import Op, ShapeError, need_float
+
+Number = Union[StrictInt, StrictFloat]
+
+# The ranges of the integer dtypes (a clamp bound must be representable).
+_INT_RANGES = {"i8": (-2 ** 7, 2 ** 7 - 1), "u8": (0, 2 ** 8 - 1), "i32": (-2 ** 31, 2 ** 31 - 1),
+               "i64": (-2 ** 63, 2 ** 63 - 1)}
+
+
+def _floating(x, what: str) -> None:
+    try:
+        need_float(x, what)
+    except ShapeError as err:
+        err.help = f"{what} is defined on real numbers: convert the tensor first, " \
+                   f"`x -> cast(f32) -> {what}`"
+        raise
+
+
+def _numeric(x, what: str) -> None:
+    if x.dtype not in FLOAT_DTYPES and x.dtype not in _INT_RANGES:
+        raise ShapeError("E306", f"{what} expects a numeric (floating-point or integer) tensor, "
+                         f"got the {x.dtype} tensor {x}",
+                         expected="f16, bf16, f32, f64, i8, i32, i64 or u8", got=x.dtype,
+                         culprits=(0,), help="convert it first: `m -> cast(f32)` or "
+                                             "`m -> cast(i64)`")
+
+
+class _Function(Op):
+    """An elementwise function of one tensor: same shape and dtype as the input. One torch
+    function (a dotted name under `torch`) and, by default, one ONNX op. onnxruntime's CPU
+    provider lacks f64 kernels for some of those ops: on `formula_dtypes` the subclass's
+    `formula` emits the same function from basic ops, as torch's own kernel computes it."""
+    torch_fn: ClassVar[str]
+    onnx_type: ClassVar[str]
+    integers: ClassVar[bool] = False      # integer tensors are accepted too
+    formula_dtypes: ClassVar[tuple[str, ...]] = ()
+
+    def shape(self, x):
+        (_numeric if self.integers else _floating)(x, self.kind)
+        return x
+
+    def torch(self, node):
+        from ..backends.torch_elementwise import Function
+        return Function(self.torch_fn)
+
+    def onnx(self, b, node, ins, outs):
+        if node.in_types[0].dtype in self.formula_dtypes:
+            self.formula(b, node, ins[0], outs)
+        else:
+            b.node(self.onnx_type, ins, outs, name=node.name, **self.onnx_attrs())
+
+    def onnx_attrs(self) -> dict:
+        return {}
+
+    def formula(self, b, node, x: str, outs) -> None:
+        raise NotImplementedError
+
+
+class Exp(_Function):
+    """exp: e ** x, elementwise; same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "exp"
+    torch_fn: ClassVar[str] = "exp"
+    onnx_type: ClassVar[str] = "Exp"
+
+
+class Log(_Function):
+    """log: the natural logarithm, elementwise (-inf at 0, NaN below); same shape and dtype
+    (floating-point)."""
+    kind: ClassVar[str] = "log"
+    torch_fn: ClassVar[str] = "log"
+    onnx_type: ClassVar[str] = "Log"
+
+
+class Log1p(_Function):
+    """log1p: log(1 + x), accurate for small |x|; same shape and dtype (floating-point).
+
+    ONNX has no Log1p: the graph uses Kahan's correction, w = 1 + x rounded, then
+    log1p(x) = x where w - 1 == 0, else x * (log(w) / (w - 1)), which keeps full relative
+    precision near 0 (plain log(1 + x) returns 0 for |x| below the dtype's epsilon);
+    x = +inf gives +inf, -1 gives -inf, below -1 NaN."""
+    kind: ClassVar[str] = "log1p"
+    torch_fn: ClassVar[str] = "log1p"
+
+    def onnx(self, b, node, ins, outs):
+        _log1p(b, node, ins[0], outs, node.name)
+
+
+def _log1p(b, node, u: str, outs, name: str) -> list[str]:
+    """Kahan's log1p on the value `u` (of the node's input dtype) into `outs`."""
+    dt = node.in_types[0].dtype
+    one = b.scalar(1, dt, f"{node.name}.one")
+    zero = b.scalar(0, dt, f"{node.name}.zero")
+    w = b.node("Add", [u, one], name=f"{name}.w")[0]                 # 1 + u, rounded
+    d = b.node("Sub", [w, one], name=f"{name}.d")[0]                 # the u that w holds (exact)
+    logw = b.node("Log", [w], name=f"{name}.log")[0]
+    slope = b.node("Div", [logw, d], name=f"{name}.slope")[0]        # log1p(u) / u, to 1 ulp
+    tiny = b.node("Equal", [d, zero], name=f"{name}.tiny")[0]        # 1 + u == 1: log1p(u) ~ u
+    inf = b.node("IsInf", [w], name=f"{name}.inf", detect_negative=0)[0]
+    exact = b.node("Or", [tiny, inf], name=f"{name}.exact")[0]
+    # u * 1 where the slope is 0/0 or inf/inf; multiplying (not a Where on u) keeps log1p(-0) = -0
+    slope = b.node("Where", [exact, one, slope], name=f"{name}.where")[0]
+    return b.node("Mul", [u, slope], outs, name=name)
+
+
+class Sqrt(_Function):
+    """sqrt: the square root, elementwise (NaN below 0); same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "sqrt"
+    torch_fn: ClassVar[str] = "sqrt"
+    onnx_type: ClassVar[str] = "Sqrt"
+
+
+class Rsqrt(_Function):
+    """rsqrt: 1 / sqrt(x), elementwise (inf at 0); same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "rsqrt"
+    torch_fn: ClassVar[str] = "rsqrt"
+
+    def onnx(self, b, node, ins, outs):
+        root = b.node("Sqrt", ins, name=f"{node.name}.sqrt")[0]
+        b.node("Reciprocal", [root], outs, name=node.name)
+
+
+class Abs(_Function):
+    """abs: |x|, elementwise; same shape and dtype (floating-point or integer)."""
+    kind: ClassVar[str] = "abs"
+    torch_fn: ClassVar[str] = "abs"
+    onnx_type: ClassVar[str] = "Abs"
+    integers: ClassVar[bool] = True
+
+
+class Square(_Function):
+    """square: x * x, elementwise; same shape and dtype (floating-point or integer; integers
+    wrap around on overflow, as in torch)."""
+    kind: ClassVar[str] = "square"
+    torch_fn: ClassVar[str] = "square"
+    integers: ClassVar[bool] = True
+
+    def onnx(self, b, node, ins, outs):
+        b.node("Mul", [ins[0], ins[0]], outs, name=node.name)
+
+
+class Sin(_Function):
+    """sin (radians), elementwise; same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "sin"
+    torch_fn: ClassVar[str] = "sin"
+    onnx_type: ClassVar[str] = "Sin"
+
+
+class Cos(_Function):
+    """cos (radians), elementwise; same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "cos"
+    torch_fn: ClassVar[str] = "cos"
+    onnx_type: ClassVar[str] = "Cos"
+
+
+class Erf(_Function):
+    """erf: the Gauss error function, elementwise; same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "erf"
+    torch_fn: ClassVar[str] = "erf"
+    onnx_type: ClassVar[str] = "Erf"
+
+
+class Sign(_Function):
+    """sign: -1, 0 or 1 (sign of 0 is 0), elementwise; same shape and dtype (floating-point or
+    integer)."""
+    kind: ClassVar[str] = "sign"
+    torch_fn: ClassVar[str] = "sign"
+    onnx_type: ClassVar[str] = "Sign"
+    integers: ClassVar[bool] = True
+
+
+class Floor(_Function):
+    """floor: the largest integer <= x, elementwise; same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "floor"
+    torch_fn: ClassVar[str] = "floor"
+    onnx_type: ClassVar[str] = "Floor"
+
+
+class Round(_Function):
+    """round: to the nearest integer, halves to even (0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> -0),
+    elementwise; same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "round"
+    torch_fn: ClassVar[str] = "round"
+    onnx_type: ClassVar[str] = "Round"
+
+
+class Reciprocal(_Function):
+    """reciprocal: 1 / x, elementwise (inf at 0); same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "reciprocal"
+    torch_fn: ClassVar[str] = "reciprocal"
+    onnx_type: ClassVar[str] = "Reciprocal"
+
+
+class Softsign(_Function):
+    """softsign: x / (1 + |x|), elementwise; same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "softsign"
+    torch_fn: ClassVar[str] = "nn.functional.softsign"
+    onnx_type: ClassVar[str] = "Softsign"
+    formula_dtypes: ClassVar[tuple[str, ...]] = ("f64",)
+
+    def formula(self, b, node, x, outs):
+        n = node.name
+        mag = b.node("Abs", [x], name=f"{n}.abs")[0]
+        one = b.scalar(1, node.in_types[0].dtype, f"{n}.one")
+        den = b.node("Add", [mag, one], name=f"{n}.den")[0]
+        b.node("Div", [x, den], outs, name=n)
+
+
+class LogSigmoid(_Function):
+    """logsigmoid: log(sigmoid(x)) = -softplus(-x), computed as min(x, 0) - log1p(exp(-|x|)) so
+    that neither large positive nor large negative x overflows; same shape and dtype
+    (floating-point)."""
+    kind: ClassVar[str] = "logsigmoid"
+    torch_fn: ClassVar[str] = "nn.functional.logsigmoid"
+
+    def onnx(self, b, node, ins, outs):
+        n, dt = node.name, node.in_types[0].dtype
+        soft = _softplus_tail(b, node, ins[0])                       # log1p(exp(-|x|))
+        low = b.node("Min", [ins[0], b.scalar(0, dt, f"{n}.zero")], name=f"{n}.min")[0]
+        b.node("Sub", [low, soft], outs, name=n)
+
+
+def _softplus_tail(b, node, x: str) -> str:
+    """log1p(exp(-|x|)): softplus(x) = max(x, 0) + this, and log(sigmoid(x)) = min(x, 0) - this;
+    exp(-|x|) is in (0, 1], so nothing overflows."""
+    n = node.name
+    mag = b.node("Abs", [x], name=f"{n}.abs")[0]
+    neg = b.node("Neg", [mag], name=f"{n}.neg")[0]
+    e = b.node("Exp", [neg], name=f"{n}.exp")[0]
+    return _log1p(b, node, e, None, f"{n}.log1p")[0]
+
+
+class Mish(_Function):
+    """mish: x * tanh(softplus(x)), elementwise; same shape and dtype (floating-point)."""
+    kind: ClassVar[str] = "mish"
+    torch_fn: ClassVar[str] = "nn.functional.mish"
+    onnx_type: ClassVar[str] = "Mish"
+    formula_dtypes: ClassVar[tuple[str, ...]] = ("f64",)
+
+    def formula(self, b, node, x, outs):
+        n = node.name
+        zero = b.scalar(0, node.in_types[0].dtype, f"{n}.zero")
+        pos = b.node("Max", [x, zero], name=f"{n}.max")[0]
+        soft = b.node("Add", [pos, _softplus_tail(b, node, x)], name=f"{n}.softplus")[0]
+        t = b.node("Tanh", [soft], name=f"{n}.tanh")[0]
+        b.node("Mul", [x, t], outs, name=n)
+
+
+class Hardswish(_Function):
+    """hardswish: x * relu6(x + 3) / 6 (0 below -3, x above 3), elementwise; same shape and
+    dtype (floating-point)."""
+    kind: ClassVar[str] = "hardswish"
+    torch_fn: ClassVar[str] = "nn.functional.hardswish"
+    onnx_type: ClassVar[str] = "HardSwish"
+    formula_dtypes: ClassVar[tuple[str, ...]] = ("f64",)
+
+    def formula(self, b, node, x, outs):
+        gate = _relu6_plus3(b, node, x)
+        prod = b.node("Mul", [x, gate], name=f"{node.name}.mul")[0]
+        b.node("Div", [prod, b.scalar(6, node.in_types[0].dtype, f"{node.name}.six")], outs,
+               name=node.name)
+
+
+class Hardsigmoid(_Function):
+    """hardsigmoid: relu6(x + 3) / 6 (0 below -3, 1 above 3), elementwise; same shape and dtype
+    (floating-point). ONNX HardSigmoid with alpha=1/6, beta=0.5 (its default alpha is 0.2)."""
+    kind: ClassVar[str] = "hardsigmoid"
+    torch_fn: ClassVar[str] = "nn.functional.hardsigmoid"
+    onnx_type: ClassVar[str] = "HardSigmoid"
+    formula_dtypes: ClassVar[tuple[str, ...]] = ("f64",)
+
+    def onnx_attrs(self):
+        return {"alpha": 1.0 / 6.0, "beta": 0.5}
+
+    def formula(self, b, node, x, outs):
+        gate = _relu6_plus3(b, node, x)
+        b.node("Div", [gate, b.scalar(6, node.in_types[0].dtype, f"{node.name}.six")], outs,
+               name=node.name)
+
+
+def _relu6_plus3(b, node, x: str) -> str:
+    """min(max(x + 3, 0), 6): the knee of hardsigmoid and hardswish."""
+    n, dt = node.name, node.in_types[0].dtype
+    shifted = b.node("Add", [x, b.scalar(3, dt, f"{n}.three")], name=f"{n}.add")[0]
+    return b.node("Clip", [shifted, b.scalar(0, dt, f"{n}.zero"), b.scalar(6, dt, f"{n}.six")],
+                  name=f"{n}.relu6")[0]
+
+
+class Clamp(_Function):
+    """clamp(min=, max=): min(max(x, min), max), either bound optional but at least one given,
+    min <= max; same shape and dtype (floating-point or integer; on an integer tensor the
+    bounds must be integers that the dtype holds)."""
+    kind: ClassVar[str] = "clamp"
+    positional: ClassVar[tuple[str, ...]] = ("min", "max")
+    integers: ClassVar[bool] = True
+    min: Optional[Number] = None
+    max: Optional[Number] = None
+
+    def shape(self, x):
+        if self.min is None and self.max is None:
+            raise ShapeError("E205", "clamp needs a bound: neither `min` nor `max` was given",
+                             expected="min=, max= or both", got="no bound",
+                             culprits=(),
+                             help="e.g. `clamp(min=0)`, `clamp(max=6)` or `clamp(-1, 1)`")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ShapeError("E205", f"clamp needs min <= max, got min={self.min} and "
+                             f"max={self.max}", expected=f"max >= {self.min}", got=str(self.max),
+                             culprits=(), help="swap the bounds")
+        super().shape(x)
+        if x.dtype in _INT_RANGES:
+            lo, hi = _INT_RANGES[x.dtype]
+            for name, v in (("min", self.min), ("max", self.max)):
+                if isinstance(v, float):
+                    raise ShapeError("E306", f"clamp({name}={v}) on the {x.dtype} tensor {x}: "
+                                     "the bounds of an integer tensor must be integers",
+                                     expected="an integer bound", got=str(v), culprits=(0,),
+                                     help=f"write an integer bound, or convert the tensor "
+                                          f"first: `x -> cast(f32) -> clamp({name}={v})`")
+                if v is not None and not lo <= v <= hi:
+                    raise ShapeError("E205", f"clamp({name}={v}) does not fit the {x.dtype} "
+                                     f"tensor {x}", expected=f"an integer in [{lo}, {hi}]",
+                                     got=str(v), culprits=(0,))
+        return x
+
+    def describe(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"clamp({self.min}, {self.max})"
+        return f"clamp(min={self.min})" if self.min is not None else f"clamp(max={self.max})"
+
+    def torch(self, node):
+        from ..backends.torch_elementwise import Clamp
+        return Clamp(self.min, self.max)
+
+    def onnx(self, b, node, ins, outs):
+        dt = node.in_types[0].dtype
+        bounds = [b.scalar(v, dt, f"{node.name}.{k}") if v is not None else ""   # "" = absent
+                  for k, v in (("min", self.min), ("max", self.max))]
+        if bounds[-1] == "":
+            bounds.pop()
+        b.node("Clip", [ins[0]] + bounds, outs, name=node.name)
+
+
+class Cast(Op):
+    """cast(dtype): the same values in another dtype (f16, f32, f64, bf16, i8, i32, i64, u8,
+    bool), same shape; any input dtype. Floats to integers truncate toward zero (out-of-range
+    values and NaN are undefined, as in C); anything to bool is x != 0; bool to numbers is 0/1;
+    between floats, round to nearest even."""
+    kind: ClassVar[str] = "cast"
+    positional: ClassVar[tuple[str, ...]] = ("dtype",)
+    dtype: str
+
+    def shape(self, x):
+        if self.dtype not in DTYPES:
+            raise ShapeError("E205", f"cast: unknown dtype `{self.dtype}`",
+                             expected=", ".join(DTYPES), got=self.dtype, culprits=(),
+                             help=did_you_mean(self.dtype, DTYPES))
+        return x.model_copy(update={"dtype": self.dtype})
+
+    def torch(self, node):
+        from ..backends.torch_elementwise import Cast
+        return Cast(self.dtype)
+
+    def onnx(self, b, node, ins, outs):
+        from ..backends.onnx import onnx_dtype
+        b.node("Cast", ins, outs, name=node.name, to=onnx_dtype(self.dtype))
+
+
+OPS = (Exp, Log, Log1p, Sqrt, Rsqrt, Abs, Square, Clamp, Sin, Cos, Erf, Sign, Floor, Round,
+       Reciprocal, Softsign, LogSigmoid, Mish, Hardswish, Hardsigmoid, Cast)

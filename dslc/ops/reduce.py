@@ -1,0 +1,383 @@
+"""Reductions: sum, mean, max, min, prod, var, std, logsumexp, norm over one axis, several
+(`axis=(1, 2)`, positionally `sum(1)`) or, without `axis`, every axis (torch's `x.sum()`), with
+`keepdim=` (default false); argmax and argmin over one axis or the flattened tensor.
+
+Semantics are torch's: max/min are amax/amin (values only); var/std divide by N - correction
+(N the product of the reduced sizes, read at run time when symbolic); logsumexp is computed as
+m + log(sum(exp(x - m))) with m the max (infinite m replaced by 0, as torch does), so it is
+exact for inputs such as 1000; argmax/argmin give the first index on ties, as i64.
+
+Dtypes: mean, var, std, logsumexp and norm need floats. sum and prod follow torch on integers:
+an integer or bool input gives an i64 result (accumulated in i64); a float keeps its dtype.
+max and min keep any dtype (bool included); argmax and argmin take any numeric dtype (not
+bool, which torch refuses). Axes are normalised (negative ones count from the end); an axis
+out of range or given twice is an E205. MACs: reductions count 0 (MACs count contractions)."""
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Optional, Union
+
+from pydantic import StrictFloat, StrictInt
+
+from ..dims import Dim, fmt_shape
+from ..ir import TensorType
+from .base import Op, ShapeError, axis_index, need_float
+
+Axes = Optional[Union[StrictInt, tuple[StrictInt, ...]]]
+Number = Union[StrictInt, StrictFloat]
+
+INT_DTYPES = ("i8", "i32", "i64", "u8")
+
+
+def _need_float(x: TensorType, what: str) -> None:
+    try:
+        need_float(x, what)
+    except ShapeError as err:
+        err.message = f"{what} expects a floating-point input, got the {x.dtype} tensor {x}"
+        err.help = f"convert it first: `x -> cast(f32) -> {what}`"
+        raise
+
+
+def reduced_axes(op, x: TensorType, axis) -> tuple[int, ...]:
+    """`axis` (an int, a tuple or None: every axis) as sorted non-negative axes of `x`."""
+    if axis is None:
+        return tuple(range(x.rank))
+    given = axis if isinstance(axis, tuple) else (axis,)
+    if not given:
+        raise ShapeError("E205", f"{op.kind}: `axis=()` names no axis",
+                         expected="an axis or a tuple of axes", got="()", culprits=(0,),
+                         help=f"leave `axis` out to reduce over every axis: `x -> {op.kind}`")
+    seen: dict[int, int] = {}
+    for a in given:
+        try:
+            k = axis_index(a, x.rank, f"{op.kind} of {x}")
+        except ShapeError as err:
+            err.got, err.culprits = f"axis {a} (rank {x.rank}: {fmt_shape(x.shape)})", (0,)
+            err.help = f"{op.kind} reduces existing axes: 0 .. {x.rank - 1}, or -1 for the last"
+            raise
+        if k in seen:
+            same = (f"axis {a} is given twice" if a == seen[k] else
+                    f"axes {seen[k]} and {a} both name axis {k} of {x}")
+            raise ShapeError("E205", f"{op.kind}: {same}", expected="distinct axes",
+                             got=f"axis={tuple(given)}", culprits=(0,), help="name each axis once")
+        seen[k] = a
+    return tuple(sorted(seen))
+
+
+def reduced_shape(x: TensorType, axes, keepdim: bool) -> tuple[Dim, ...]:
+    if keepdim:
+        return tuple(Dim.of(1) if i in axes else d for i, d in enumerate(x.shape))
+    return tuple(d for i, d in enumerate(x.shape) if i not in axes)
+
+
+def reduced_count(x: TensorType, axes) -> Dim:
+    """N: how many elements each output value reduces (a Dim, possibly symbolic)."""
+    n = Dim.of(1)
+    for a in axes:
+        n = n * x.shape[a]
+    return n
+
+
+# ---- ONNX helpers ----
+def _axes_inputs(b, node, axes) -> list[str]:
+    """The `axes` input of a ReduceX (opset 18+); none for a rank-0 input (reduce all: no-op)."""
+    return [b.ints(list(axes), f"{node.name}.axes")] if axes else []
+
+
+def _reduce(b, op_type: str, node, x: str, axes, keepdim: bool, outs=None, part: str = "") -> str:
+    name = f"{node.name}.{part}" if part else node.name
+    return b.node(op_type, [x] + _axes_inputs(b, node, axes), outs, name=name,
+                  keepdims=int(keepdim))[0]
+
+
+def _run_time_count(b, node, ins, axes, dtype: str) -> str:
+    """N as a rank-0 tensor of `dtype`: a constant when the IR knows it, else the product of
+    the input's run-time sizes on the reduced axes (Shape -> Gather -> ReduceProd). Reading the
+    input's own Shape works for any symbolic dim (`2*S`, `(L - 3) // 2 + 1`), where a lookup
+    of bare symbols in the node's inputs would find no source for a composite size."""
+    from ..backends.onnx import onnx_dtype
+    n = reduced_count(node.in_types[0], axes)
+    if n.is_const():
+        return b.scalar(n.value, dtype, f"{node.name}.count")
+    shape = b.node("Shape", [ins[0]], name=f"{node.name}.shape")[0]
+    sizes = b.node("Gather", [shape, b.ints(list(axes), f"{node.name}.axes")],
+                   name=f"{node.name}.sizes", axis=0)[0]
+    count = b.node("ReduceProd", [sizes], name=f"{node.name}.count", keepdims=0)[0]
+    return b.node("Cast", [count], name=f"{node.name}.count_cast", to=onnx_dtype(dtype))[0]
+
+
+class _Reduce(Op):
+    """A reduction over `axis` (an int or a tuple; None: every axis): the reduced axes are
+    removed, or kept as size 1 with keepdim=true; the dtype is kept."""
+    positional: ClassVar[tuple[str, ...]] = ("axis",)
+    onnx_type: ClassVar[str]
+    torch_name: ClassVar[str]
+    axis: Axes = None
+    keepdim: bool = False
+
+    def check(self, x: TensorType) -> None:
+        """The dtype rule."""
+
+    def out_dtype(self, x: TensorType) -> str:
+        return x.dtype
+
+    def axes(self, x: TensorType) -> tuple[int, ...]:
+        return reduced_axes(self, x, self.axis)
+
+    def shape(self, x):
+        self.check(x)
+        axes = self.axes(x)
+        return TensorType(dtype=self.out_dtype(x), shape=reduced_shape(x, axes, self.keepdim))
+
+    def torch(self, node):
+        from ..backends.torch_reduce import Reduce
+        return Reduce(self.torch_name, self.axes(node.in_types[0]), self.keepdim)
+
+    def onnx(self, b, node, ins, outs):
+        _reduce(b, self.onnx_type, node, ins[0], self.axes(node.in_types[0]), self.keepdim, outs)
+
+
+class _IntegerAccumulating(_Reduce):
+    """sum and prod: an integer or bool input gives i64 (torch's rule), a float its dtype."""
+
+    def out_dtype(self, x):
+        return "i64" if x.dtype in INT_DTYPES or x.dtype == "bool" else x.dtype
+
+    def torch(self, node):
+        from ..backends.torch_reduce import Reduce
+        t = node.in_types[0]
+        return Reduce(self.torch_name, self.axes(t), self.keepdim,
+                      to_i64=node.out_types[0].dtype == "i64")
+
+    def onnx(self, b, node, ins, outs):
+        from ..backends.onnx import onnx_dtype
+        x = ins[0]
+        if node.in_types[0].dtype != node.out_types[0].dtype:   # i32, u8, bool -> i64 first
+            x = b.node("Cast", [x], name=f"{node.name}.to_i64", to=onnx_dtype("i64"))[0]
+        _reduce(b, self.onnx_type, node, x, self.axes(node.in_types[0]), self.keepdim, outs)
+
+
+class Sum(_IntegerAccumulating):
+    """sum(axis=None, keepdim=false): the sum over `axis` (an int or a tuple; every axis when
+    left out); reduced axes removed (size 1 with keepdim). Integer and bool inputs give i64."""
+    kind: ClassVar[str] = "sum"
+    onnx_type: ClassVar[str] = "ReduceSum"
+    torch_name: ClassVar[str] = "sum"
+
+
+class Prod(_IntegerAccumulating):
+    """prod(axis=None, keepdim=false): the product over `axis` (an int or a tuple; every axis
+    when left out); reduced axes removed (size 1 with keepdim). Integer and bool inputs give
+    i64."""
+    kind: ClassVar[str] = "prod"
+    onnx_type: ClassVar[str] = "ReduceProd"
+    torch_name: ClassVar[str] = "prod"
+
+
+class Mean(_Reduce):
+    """mean(axis=None, keepdim=false): the mean over `axis` (an int or a tuple; every axis when
+    left out), dividing by the run-time count on a symbolic axis; reduced axes removed (size 1
+    with keepdim). Floating-point inputs only."""
+    kind: ClassVar[str] = "mean"
+    onnx_type: ClassVar[str] = "ReduceMean"
+    torch_name: ClassVar[str] = "mean"
+    precise: ClassVar[bool] = True
+
+    def check(self, x):
+        _need_float(x, self.kind)
+
+
+class Max(_Reduce):
+    """max(axis=None, keepdim=false): the largest value over `axis` (an int or a tuple; every
+    axis when left out), torch's amax (values only; argmax gives indices); reduced axes
+    removed (size 1 with keepdim); any dtype, kept."""
+    kind: ClassVar[str] = "max"
+    onnx_type: ClassVar[str] = "ReduceMax"
+    torch_name: ClassVar[str] = "amax"
+
+
+class Min(_Reduce):
+    """min(axis=None, keepdim=false): the smallest value over `axis` (an int or a tuple; every
+    axis when left out), torch's amin (values only; argmin gives indices); reduced axes
+    removed (size 1 with keepdim); any dtype, kept."""
+    kind: ClassVar[str] = "min"
+    onnx_type: ClassVar[str] = "ReduceMin"
+    torch_name: ClassVar[str] = "amin"
+
+
+class Var(_Reduce):
+    """var(axis=None, correction=1, keepdim=false): sum((x - mean)^2) / (N - correction) over
+    `axis` (an int or a tuple; every axis when left out), N the product of the reduced sizes
+    (read at run time when symbolic); reduced axes removed (size 1 with keepdim). Floats only;
+    a known N <= correction is an E303 (torch would give inf or nan)."""
+    kind: ClassVar[str] = "var"
+    precise: ClassVar[bool] = True
+    correction: Number = 1
+
+    def check(self, x):
+        _need_float(x, self.kind)
+        if self.correction < 0:
+            raise ShapeError("E205", f"{self.kind}: correction must be >= 0, got {self.correction}",
+                             expected="correction >= 0", got=str(self.correction))
+
+    def shape(self, x):
+        out = super().shape(x)
+        n = reduced_count(x, self.axes(x))
+        if n.is_const() and n.value <= self.correction:
+            raise ShapeError("E303", f"{self.kind} over {n.value} element(s) with correction="
+                             f"{self.correction} divides by {n.value - self.correction}",
+                             expected=f"more than {self.correction} reduced element(s)",
+                             got=f"{n.value} in {fmt_shape(x.shape)}", culprits=(0,),
+                             help="reduce over more elements, or use correction=0 (the "
+                                  "population variance)")
+        return out
+
+    def torch(self, node):
+        from ..backends.torch_reduce import Variance
+        return Variance(self.axes(node.in_types[0]), self.correction, self.keepdim,
+                        sqrt=self.kind == "std")
+
+    def onnx(self, b, node, ins, outs):
+        dtype, axes = node.in_types[0].dtype, self.axes(node.in_types[0])
+        mean = _reduce(b, "ReduceMean", node, ins[0], axes, True, part="mean")
+        dev = b.node("Sub", [ins[0], mean], name=f"{node.name}.dev")[0]
+        squares = _reduce(b, "ReduceSumSquare", node, dev, axes, self.keepdim, part="squares")
+        count = _run_time_count(b, node, ins, axes, dtype)
+        if self.correction:
+            count = b.node("Sub", [count, b.scalar(self.correction, dtype, f"{node.name}.correction")],
+                           name=f"{node.name}.dof")[0]
+        if self.kind == "var":
+            b.node("Div", [squares, count], outs, name=node.name)
+        else:
+            var = b.node("Div", [squares, count], name=f"{node.name}.var")[0]
+            b.node("Sqrt", [var], outs, name=node.name)
+
+
+class Std(Var):
+    """std(axis=None, correction=1, keepdim=false): sqrt(var) with var's rule (N - correction
+    in the denominator, N the product of the reduced sizes); reduced axes removed (size 1 with
+    keepdim). Floats only."""
+    kind: ClassVar[str] = "std"
+
+
+class LogSumExp(_Reduce):
+    """logsumexp(axis=None, keepdim=false): log(sum(exp(x))) over `axis` (an int or a tuple;
+    every axis when left out), computed stably as m + log(sum(exp(x - m))) with m the max
+    (0 where m is infinite, as torch); reduced axes removed (size 1 with keepdim). Floats only."""
+    kind: ClassVar[str] = "logsumexp"
+    torch_name: ClassVar[str] = "logsumexp"
+    precise: ClassVar[bool] = True
+
+    def check(self, x):
+        _need_float(x, self.kind)
+
+    def onnx(self, b, node, ins, outs):
+        dtype, axes, name = node.in_types[0].dtype, self.axes(node.in_types[0]), node.name
+        m = _reduce(b, "ReduceMax", node, ins[0], axes, True, part="max")
+        inf = b.node("IsInf", [m], name=f"{name}.is_inf")[0]
+        m = b.node("Where", [inf, b.scalar(0, dtype, f"{name}.zero"), m], name=f"{name}.shift")[0]
+        e = b.node("Exp", [b.node("Sub", [ins[0], m], name=f"{name}.centred")[0]],
+                   name=f"{name}.exp")[0]
+        total = _reduce(b, "ReduceSum", node, e, axes, self.keepdim, part="sum")
+        log = b.node("Log", [total], name=f"{name}.log")[0]
+        if not self.keepdim and axes:
+            m = b.node("Squeeze", [m, b.ints(list(axes), f"{name}.squeeze_axes")],
+                       name=f"{name}.squeeze")[0]
+        b.node("Add", [log, m], outs, name=name)
+
+
+class Norm(_Reduce):
+    """norm(p=2, axis=None, keepdim=false): the vector p-norm (sum |x|^p)^(1/p) over `axis`
+    (an int or a tuple; every axis when left out), as torch.linalg.vector_norm; p any
+    positive number, or `inf` (max |x|); reduced axes removed (size 1 with keepdim). Floats
+    only."""
+    kind: ClassVar[str] = "norm"
+    positional: ClassVar[tuple[str, ...]] = ("p", "axis")
+    precise: ClassVar[bool] = True
+    p: Union[Number, str] = 2
+
+    @property
+    def order(self) -> float:
+        return math.inf if self.p == "inf" else float(self.p)
+
+    def check(self, x):
+        _need_float(x, self.kind)
+        if isinstance(self.p, str) and self.p != "inf" or not self.order > 0:
+            raise ShapeError("E205", f"norm: p must be a positive number or inf, got {self.p}",
+                             expected="p > 0 (1, 2, 3.5, inf)", got=str(self.p),
+                             help="norm(1) is the sum of |x|, norm(2) the Euclidean norm, "
+                                  "norm(p=inf) the largest |x|")
+
+    def torch(self, node):
+        from ..backends.torch_reduce import VectorNorm
+        return VectorNorm(self.order, self.axes(node.in_types[0]), self.keepdim)
+
+    def onnx(self, b, node, ins, outs):
+        dtype, axes, name, p = node.in_types[0].dtype, self.axes(node.in_types[0]), node.name, self.order
+        if p in (1.0, 2.0):
+            _reduce(b, "ReduceL1" if p == 1.0 else "ReduceL2", node, ins[0], axes, self.keepdim, outs)
+            return
+        a = b.node("Abs", ins, name=f"{name}.abs")[0]
+        if math.isinf(p):
+            _reduce(b, "ReduceMax", node, a, axes, self.keepdim, outs)
+            return
+        powered = b.node("Pow", [a, b.scalar(p, dtype, f"{name}.p")], name=f"{name}.pow")[0]
+        total = _reduce(b, "ReduceSum", node, powered, axes, self.keepdim, part="sum")
+        b.node("Pow", [total, b.scalar(1.0 / p, dtype, f"{name}.inv_p")], outs, name=name)
+
+
+class _ArgReduce(Op):
+    """argmax/argmin over one axis, or over the flattened tensor when `axis` is left out."""
+    positional: ClassVar[tuple[str, ...]] = ("axis",)
+    onnx_type: ClassVar[str]
+    axis: Optional[StrictInt] = None
+    keepdim: bool = False
+
+    def axes(self, x: TensorType) -> tuple[int, ...]:
+        return reduced_axes(self, x, self.axis)
+
+    def shape(self, x):
+        if x.dtype == "bool":
+            raise ShapeError("E306", f"{self.kind} takes a numeric tensor, got the bool tensor {x}",
+                             expected="a numeric tensor", got=str(x), culprits=(0,),
+                             help=f"convert it first: `m -> cast(i64) -> {self.kind}`")
+        axes = self.axes(x)
+        return TensorType(dtype="i64", shape=reduced_shape(x, axes, self.keepdim))
+
+    def torch(self, node):
+        from ..backends.torch_reduce import ArgReduce
+        return ArgReduce(self.kind, self.axis if self.axis is None else self.axes(node.in_types[0])[0],
+                         self.keepdim)
+
+    def onnx(self, b, node, ins, outs):
+        x, rank, name = ins[0], node.in_types[0].rank, node.name
+        attrs = dict(keepdims=int(self.keepdim), select_last_index=0)   # first index on ties
+        if self.axis is not None:
+            b.node(self.onnx_type, [x], outs, name=name, axis=self.axes(node.in_types[0])[0], **attrs)
+            return
+        flat = b.node("Reshape", [x, b.ints([-1], f"{name}.flat_shape")], name=f"{name}.flat")[0]
+        if not self.keepdim:
+            b.node(self.onnx_type, [flat], outs, name=name, axis=0, keepdims=0, select_last_index=0)
+            return
+        idx = b.node(self.onnx_type, [flat], name=f"{name}.index", axis=0, keepdims=0,
+                     select_last_index=0)[0]
+        b.node("Reshape", [idx, b.ints([1] * rank, f"{name}.kept_shape")], outs, name=name)
+
+
+class ArgMax(_ArgReduce):
+    """argmax(axis=None, keepdim=false): i64 index of the largest value along `axis` (the first
+    on ties), that axis removed (size 1 with keepdim); without `axis`, the index into the
+    flattened tensor (rank 0, or all sizes 1 with keepdim). Numeric inputs, not bool."""
+    kind: ClassVar[str] = "argmax"
+    onnx_type: ClassVar[str] = "ArgMax"
+
+
+class ArgMin(_ArgReduce):
+    """argmin(axis=None, keepdim=false): i64 index of the smallest value along `axis` (the
+    first on ties), that axis removed (size 1 with keepdim); without `axis`, the index into the
+    flattened tensor (rank 0, or all sizes 1 with keepdim). Numeric inputs, not bool."""
+    kind: ClassVar[str] = "argmin"
+    onnx_type: ClassVar[str] = "ArgMin"
+
+
+OPS = (Sum, Mean, Max, Min, Prod, Var, Std, LogSumExp, ArgMax, ArgMin, Norm)
