@@ -1,4 +1,4 @@
-"""Time `dslc check` on each spec of seeds/, zoo/, seq/ and transformer/ in a fresh process (what an editor's on-save hook pays),
+"""Time `dslc check` on each spec of seeds/, zoo/, seq/, transformer/ and math/ in a fresh process (what an editor's on-save hook pays),
 and assert it imports neither torch nor onnx. Prints a Markdown table for the README.
 
 Run: python benchmarks/check_speed.py [--runs 5]
@@ -27,7 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    specs = [p for group in ("seeds", "zoo", "seq", "transformer")
+    specs = [p for group in ("seeds", "zoo", "seq", "transformer", "math")
              for p in sorted((ROOT / "specs" / group).glob("*.dl"))]
     print("| spec | `dslc check`, median wall time (fresh process) |")
     print("| --- | --- |")
