@@ -39,9 +39,13 @@ class BlockMixin:
         bound = self._bind_hyper(b, hyper, layer, span)
         name = self._node_name(b.name, special.get("name", (None,))[0], span)
         outer = self.scope
+        if "init" in special:
+            raise self.error("E203", f"`init` on a call of block {b.name}: give it to the layers "
+                             "inside", special["init"][1], help="or a block hyperparameter they use")
         inner = Scope(vars=dict(bound), prefix=name + ".", call_sites=outer.call_sites + (span,),
                       blocks=outer.blocks + (b.name,),
-                      tie=self._block_tie(special.get("tie"), name) or outer.tie)
+                      tie=self._block_tie(special.get("tie"), name) or outer.tie,
+                      frozen=self._frozen(special, span) or outer.frozen)
         self.scope, self.depth = inner, self.depth + 1
         try:
             for port, v in zip(ports, inputs):

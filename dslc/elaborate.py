@@ -31,6 +31,7 @@ class Scope:
     call_sites: tuple[Span, ...] = ()
     blocks: tuple[str, ...] = ()          # the block of each enclosing scope, outermost first
     tie: tuple[str, str] | None = None    # (this instance's prefix, the owner instance's prefix)
+    frozen: bool = False                  # inside a `Block(frozen=true)` call
     counters: dict[str, int] = field(default_factory=dict)
     returned: tuple | None = None
 
@@ -429,17 +430,22 @@ class Elaborator(OperatorMixin, BlockMixin):
         name = self._node_name(cls.kind, special.get("name", (None,))[0], span)
         if getattr(op, "noise", None) == "input":
             inputs = inputs + [self._noise_input(op, name, inputs, span)]
-        frozen, fspan = special.get("frozen", (False, span))
-        if not isinstance(frozen, bool):
-            raise self.error("E205", f"`frozen` must be true or false, got {kind_of(frozen)}", fspan)
+        frozen = self._frozen(special, span) or self.scope.frozen
         init = self._init(op, tuple(v.type for v in inputs), special.get("init"), span)
         in_types = tuple(v.type for v in inputs)
         tie = special.get("tie")
         if tie is None and self.scope.tie and op.params(*in_types):
             own, owner = self.scope.tie        # inside a tied block: the same layer of the owner
             tie = (owner + name[len(own):], span)
-        tied = self._tie(op, in_types, tie)
-        return self.emit(name, op, inputs, outs, span, frozen=frozen, init=init, tied_to=tied)
+        tied, ties = self._tie(op, in_types, tie)
+        return self.emit(name, op, inputs, outs, span, frozen=frozen, init=init, tied_to=tied,
+                         ties=ties)
+
+    def _frozen(self, special: dict, span: Span) -> bool:
+        frozen, fspan = special.get("frozen", (False, span))
+        if not isinstance(frozen, bool):
+            raise self.error("E205", f"`frozen` must be true or false, got {kind_of(frozen)}", fspan)
+        return frozen
 
     def _size_sources(self, op: Op, inputs: list, span: Span) -> list:
         """`p -> expand(N, 16, 64)`: a size the lowerings must read at run time comes from a
@@ -470,14 +476,28 @@ class Elaborator(OperatorMixin, BlockMixin):
         self.noise_inputs.append(port)
         return TensorVal(port.value, port.type, span)
 
-    def _tie(self, op: Op, in_types, spec) -> str | None:
-        """`tie=wte`: use the parameters of the layer named wte (GPT-2's LM head and its token
-        embedding): one tensor, counted once, emitted once."""
+    def _tie(self, op: Op, in_types, spec) -> tuple[str | None, dict]:
+        """`tie=wte`: use every parameter of the layer named wte (GPT-2's LM head and its token
+        embedding); `tie={weight: enc}`: only those named (a tied autoencoder's decoder keeps its
+        own bias). One tensor, counted once, emitted once. Returns (owner of all, {local: owner})."""
         if spec is None:
-            return None
-        owner_name, s = spec
+            return None, {}
+        value, s = spec
+        mine = op.params(*in_types)
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in mine]
+            if unknown or not value:
+                raise self.error("E205", f"`tie`: this layer has no parameter `{unknown[0]}`" if unknown
+                                 else "`tie` names at least one parameter", s,
+                                 expected=", ".join(mine) or "no parameters", got=", ".join(value))
+            return None, {k: self._tie_owner(owner, {k: mine[k]}, s) for k, owner in value.items()}
+        return self._tie_owner(value, mine, s), {}
+
+    def _tie_owner(self, owner_name, mine: dict, s: Span) -> str:
+        """The layer whose parameters `mine` (local -> shape) are; their shapes must agree."""
         if not isinstance(owner_name, str):
-            raise self.error("E205", f"`tie` names a layer, got {kind_of(owner_name)}", s)
+            raise self.error("E205", f"`tie` names a layer, or a record {{weight: layer}}, got "
+                             f"{kind_of(owner_name)}", s)
         owner = next((n for n in reversed(self.graph.nodes)
                       if n.name in (self.scope.prefix + owner_name, owner_name)), None)
         if owner is None and self.scope.tie:
@@ -486,14 +506,17 @@ class Elaborator(OperatorMixin, BlockMixin):
         if owner is None:
             raise self.error("E201", f"`tie`: no layer named `{owner_name}` before this one", s,
                              help=did_you_mean(owner_name, [n.name for n in self.graph.nodes]))
-        mine, theirs = op.params(*in_types), owner.op.params(*owner.in_types)
+        theirs = owner.op.params(*owner.in_types)
         for local, shape in mine.items():
             if theirs.get(local) != shape:
+                flip = len(shape) == 2 and theirs.get(local) == shape[::-1]
                 raise self.error("E302", f"`tie`: this layer's `{local}` is {list(shape)}, "
                                  f"`{owner.name}` has " + (f"{list(theirs[local])}" if local in theirs
                                                            else "no such parameter"), s,
-                                 notes=[(owner.span, f"`{owner.name}` is defined here")])
-        return owner.tied_to or owner.name
+                                 notes=[(owner.span, f"`{owner.name}` is defined here")],
+                                 help="`dense(..., transpose=true)` stores its weight [in, out], "
+                                      "the owner's transposed" if flip else None)
+        return owner.owner_of(next(iter(mine))) if mine else owner.name
 
     def emit(self, name: str, op: Op, inputs: list, outs, span: Span, **extra):
         """Add a node to the graph; its outputs become tensor values."""

@@ -64,6 +64,7 @@ class Node(_Frozen):
     frozen: bool = False
     init: dict[str, Any] = {}           # param name -> init spec (see passes/weights.py)
     tied_to: str | None = None          # a node whose parameters this one uses (`tie=`)
+    ties: dict[str, str] = {}           # local -> the node whose parameter it uses (`tie={...}`)
 
     @property
     def kind(self) -> str:
@@ -71,7 +72,11 @@ class Node(_Frozen):
 
     def pname(self, local: str) -> str:
         """The full name of a parameter or buffer: under the owner's name when tied."""
-        return f"{self.tied_to or self.name}.{local}"
+        return f"{self.owner_of(local)}.{local}"
+
+    def owner_of(self, local: str) -> str:
+        """The node whose parameter `local` this node uses: its own name unless tied."""
+        return self.ties.get(local) or self.tied_to or self.name
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {self.pname(k): v for k, v in self.op.params(*self.in_types).items()}

@@ -43,7 +43,7 @@ class Builder:
         self._names: set[str] = set()
         self._casts: dict = {}      # (initializer, dtype) -> its Cast (this graph's own)
         self._known: dict = {}      # value name -> ValueInfoProto (IR values, Casts)
-        self._store: dict = {}      # node name -> the dtype its initializers are stored in
+        self._store: dict = {}      # node being lowered -> the dtype its new initializers take
 
     def sub(self) -> "Builder":
         """A builder for a subgraph (a Scan body): its own nodes; initializers, constants and
@@ -90,11 +90,11 @@ class Builder:
             "out_types": tuple(f32(t) for t in node.out_types),
             "inputs": tuple(up_ins), "outputs": tuple(up_outs)})
         if store is not None:
-            self._store[node.tied_to or node.name] = store
+            self._store[node.name] = store
         try:
             node.op.onnx(self, inner, up_ins, up_outs)
         finally:
-            self._store.pop(node.tied_to or node.name, None)
+            self._store.pop(node.name, None)
         for y, y32, t in zip(outs, up_outs, node.out_types):
             if y32 != y:
                 self.node("Cast", [y32], [y], name=f"{node.name}.from_f32", to=onnx_dtype(t.dtype))
@@ -157,7 +157,7 @@ class Builder:
             if full_name not in self.weights:
                 raise KeyError(f"no weight named `{full_name}`")
             w = np.asarray(self.weights[full_name])
-            store = self._store.get(node.tied_to or node.name, node.param_dtype)
+            store = self._store.get(node.name, node.param_dtype)
             self.const(w.astype(np_dtype(store)) if _floating(w.dtype) else w, full_name)
         init = self.inits[full_name]
         want = onnx_dtype(node.param_dtype)

@@ -116,12 +116,12 @@ def _tie(module: nn.Module, model) -> None:
     """A tied node uses its owner's Parameter objects: not registered twice, so parameters()
     and the state_dict hold each tensor once, and gradients reach the one tensor."""
     for n in model.nodes:
-        if not n.tied_to:
-            continue
-        mod, owner = module.get_submodule(n.name), module.get_submodule(n.tied_to)
         for local in n.op.params(*n.in_types):
+            if n.owner_of(local) == n.name:
+                continue
+            owner = module.get_submodule(n.owner_of(local))
             *path, leaf = local.split(".")
-            target = mod.get_submodule(".".join(path)) if path else mod
+            target = module.get_submodule(".".join([n.name, *path]))
             del target._parameters[leaf]
             object.__setattr__(target, leaf, owner.get_parameter(local))
 
@@ -130,8 +130,8 @@ def build_module(model, weights: dict) -> DslcModule:
     module = DslcModule(model)
     _tie(module, model)
     load_weights(module, model, weights)
-    frozen = {n.name for n in model.nodes if n.frozen}
+    frozen = {k for n in model.nodes if n.frozen for k in n.param_shapes()}   # full names
     for name, p in module.named_parameters():
-        if name.rsplit(".", 1)[0] in frozen:
+        if name in frozen:
             p.requires_grad_(False)
     return module

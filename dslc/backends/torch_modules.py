@@ -37,6 +37,18 @@ class WhereModule(nn.Module):
         return torch.where(cond, a, b if b is not None else self.other)
 
 
+class TransposedLinear(nn.Module):
+    """y = x W + b with W stored [in, out] (dense(transpose=true))."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.weight.t(), self.bias)
+
+
 class Concat(nn.Module):
     def __init__(self, axis: int):
         super().__init__()

@@ -8,11 +8,14 @@ from .base import Op, need_float, need_rank, known
 
 
 class Dense(Op):
-    """dense(out_features): [*, in] -> [*, out_features]; weight [out, in] (torch layout)."""
+    """dense(out_features): [*, in] -> [*, out_features]; weight [out, in] (torch layout), or
+    [in, out] with transpose=true (y = x W + b: a decoder tied to its encoder's weight,
+    `dense(6, tie={weight: enc}, transpose=true)`); bias [out]."""
     kind: ClassVar[str] = "dense"
     positional: ClassVar[tuple[str, ...]] = ("out_features",)
     out_features: int
     bias: bool = True
+    transpose: bool = False
 
     def shape(self, x):
         need_rank(x, range(2, 9), "dense", "[N, ..., features]")
@@ -25,7 +28,7 @@ class Dense(Op):
         return x.with_shape(x.shape[:-1] + (Dim.of(self.out_features),))
 
     def params(self, x):
-        p = {"weight": (self.out_features, x.shape[-1].value)}
+        p = {"weight": (self.out_features, x.shape[-1].value)[::-1 if self.transpose else 1]}
         if self.bias:
             p["bias"] = (self.out_features,)
         return p
@@ -43,15 +46,20 @@ class Dense(Op):
 
     def torch(self, node):
         from torch import nn
-        return nn.Linear(node.in_types[0].shape[-1].value, self.out_features, bias=self.bias)
+        width = node.in_types[0].shape[-1].value
+        if self.transpose:
+            from ..backends.torch_modules import TransposedLinear
+            return TransposedLinear(width, self.out_features, self.bias)
+        return nn.Linear(width, self.out_features, bias=self.bias)
 
     def onnx(self, b, node, ins, outs):
         w = b.param(node, "weight")
         bias = [b.param(node, "bias")] if self.bias else []
         if node.in_types[0].rank == 2:
-            b.node("Gemm", [ins[0], w] + bias, outs, name=node.name, transB=1)
+            b.node("Gemm", [ins[0], w] + bias, outs, name=node.name, transB=int(not self.transpose))
             return
-        wt = b.node("Transpose", [w], name=f"{node.name}.weight_t", perm=[1, 0])
+        wt = [w] if self.transpose else \
+            b.node("Transpose", [w], name=f"{node.name}.weight_t", perm=[1, 0])
         if not self.bias:
             b.node("MatMul", [ins[0], wt[0]], outs, name=node.name)
             return
