@@ -87,6 +87,11 @@ class Node(_Frozen):
     def params(self) -> int:
         return sum(prod(s) for s in self.param_shapes().values())
 
+    def own_params(self) -> int:
+        """The elements of the parameters this node owns: a tied node's are its owner's."""
+        return sum(prod(s) for k, s in self.op.params(*self.in_types).items()
+                   if self.owner_of(k) == self.name)
+
     def macs(self) -> Dim:
         return Dim.of(self.op.macs(self.in_types, self.out_types))
 
@@ -135,6 +140,11 @@ class Model(_Frozen):
     @property
     def params(self) -> int:
         return sum(prod(s) for s in self.param_shapes().values())
+
+    def own_params(self) -> int:
+        """The elements of the parameters this node owns: a tied node's are its owner's."""
+        return sum(prod(s) for k, s in self.op.params(*self.in_types).items()
+                   if self.owner_of(k) == self.name)
 
     @property
     def trainable_params(self) -> int:

@@ -17,8 +17,10 @@ def layer_rows(model) -> list[dict]:
     rows = []
     for n in model.nodes:
         buffers = sum(_numel(s) for s in n.buffer_shapes().values())
-        rows.append({"name": n.name, "op": n.op.describe(), "shape": n.out_types[0],
-                     "params": n.params(), "buffers": buffers,
+        tied = sorted({n.owner_of(k) for k in n.op.params(*n.in_types)} - {n.name})
+        op = n.op.describe() + (f" (tied to {', '.join(tied)})" if tied else "")
+        rows.append({"name": n.name, "op": op, "shape": n.out_types[0],
+                     "params": n.own_params(), "buffers": buffers,
                      "macs": macs_per_example(model, n), "line": n.span.line})
     return rows
 

@@ -350,3 +350,25 @@ def test_dtype_arguments(capsys, tmp_path):
     assert code == 2 and "--dtype" in err and len(err.strip().splitlines()) == 1
     p = _proc("compile", MLP, "--target", "onnx", "--dtype", "i64")
     assert p.returncode == 2 and "invalid choice" in p.stderr
+
+
+# ---- every spec renders ----
+def _every_spec():
+    from specfiles import valid_specs
+    return [p for p in valid_specs()]
+
+
+@pytest.mark.parametrize("path", _every_spec(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_summary_compact_and_json_render_every_spec(path):
+    """The table, the compact notation and the JSON document for every op the specs use: one
+    row per layer with its shape and parameters, the JSON's counts equal to the IR's."""
+    import dslc
+    from dslc.summary import check_json, compact, layer_rows, table
+    program = dslc.load(path)
+    doc = json.loads(json.dumps(check_json(program)))
+    for model, entry in zip(program.models.values(), doc["models"]):
+        rows = layer_rows(model)
+        assert len(rows) >= len(model.nodes)
+        assert f"{model.params:,}" in table(model) and entry["params"] == model.params
+        assert len(compact(model).splitlines()) == len(model.nodes)
+        assert sum(layer["params"] for layer in entry["layers"]) == model.params
