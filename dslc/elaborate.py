@@ -253,7 +253,7 @@ class Elaborator(OperatorMixin, BlockMixin):
             return LayerVal(e.id, self.blocks[e.id], span=e.span)
         if e.id in INIT_FUNCS:
             return InitVal(e.id)
-        known = list(self.scope.vars) + list(OPS) + list(self.blocks)
+        known = list(self.scope.vars) + list(OPS) + list(self.blocks) + list(DTYPES)
         raise self.error("E201", f"unknown name `{e.id}`", e.span, help=did_you_mean(e.id, known))
 
     def _callee(self, e):

@@ -42,7 +42,7 @@ def make_inputs(model, env: dict[str, int], seed: int = 0, high: int = 10,
     xs = []
     for p in model.inputs:
         shape = concrete(p.type.shape, env)
-        if p.type.dtype.startswith("i") and p.type.rank == 1:
+        if p.type.dtype.startswith("i") and p.type.rank == 1 and p.name not in (highs or {}):
             # sequence lengths: 1 .. the shortest time axis of the other inputs
             times = [env[str(d)] for q in model.inputs if q is not p for d in q.type.shape[1:2]
                      if not d.is_const()] or [high]

@@ -40,6 +40,7 @@ ROWS = [
     ("hardtanh(-2, 2)", (2, 6), lambda nn: nn.Hardtanh(-2, 2)),
     ("softplus(beta=2, threshold=1)", (2, 6), lambda nn: nn.Softplus(2, 1)),
     ("step", (2, 6), None),
+    ("maxout(3)", (2, 5, 12), None),
     ("softmax(axis=1)", (2, 6, 3), lambda nn: nn.Softmax(dim=1)),
     ("log_softmax", (2, 6), lambda nn: nn.LogSoftmax(dim=-1)),
     ("conv1d(4, 4, stride=2, dilation=2)", (2, 1, 100), lambda nn: nn.Conv1d(1, 4, 4, stride=2, dilation=2)),
@@ -159,7 +160,7 @@ EXTRA_ROWS = {"concat": "test_language", "split": "test_language", "embedding": 
                                            "lt", "le", "gt", "ge", "logical_and", "logical_or",
                                            "logical_not", "where")},
               **{k: "test_sources" for k in ("param", "randn_like", "rand_like", "bernoulli")},
-              "matmul": "test_linalg", "einsum": "test_linalg",
+              "matmul": "test_linalg", "einsum": "test_linalg", "phase_shuffle": "test_gan",
               **{k: "test_elementwise" for k in (
                   "exp", "log", "log1p", "sqrt", "rsqrt", "abs", "square", "clamp", "sin", "cos",
                   "erf", "sign", "floor", "round", "reciprocal", "softsign", "logsigmoid", "mish",

@@ -12,7 +12,8 @@ from .base import Op, ShapeError, Unsupported
 _FAMILIES: dict[str, tuple[str, ...]] = {
     "linear": ("dense",),
     "activation": ("relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "sigmoid",
-                   "silu", "tanh", "hardtanh", "softplus", "step", "softmax", "log_softmax"),
+                   "silu", "tanh", "hardtanh", "softplus", "step", "softmax", "log_softmax",
+                   "maxout"),
     "arith": ("add", "sub", "mul", "div", "pow", "neg", "eq", "ne", "lt", "le", "gt", "ge",
               "logical_and", "logical_or", "logical_not", "where"),
     "elementwise": ("exp", "log", "log1p", "sqrt", "rsqrt", "abs", "square", "clamp", "sin",
@@ -24,6 +25,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "indexing": ("gather", "index_select", "slice", "topk", "one_hot", "cumsum"),
     "shaping": ("expand", "unsqueeze", "squeeze", "repeat_interleave", "tile", "stack"),
     "sources": ("param", "randn_like", "rand_like", "bernoulli"),
+    "augment": ("phase_shuffle",),
     "combine": ("concat", "split"),
     "convolution": ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                     "conv_transpose3d"),

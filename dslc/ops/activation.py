@@ -242,10 +242,64 @@ class LogSoftmax(Softmax):
     onnx_type: ClassVar[str] = "LogSoftmax"
 
 
+class Maxout(Op):
+    """maxout(k): [N, ..., F] -> [N, ..., F / k]; output unit j is the max of the k consecutive
+    features j*k .. j*k + k - 1 (Goodfellow et al.: z split into groups of k, the largest of
+    each group), as torch's x.view(..., F // k, k).amax(-1). F must be divisible by k (E305);
+    leading dims may be symbolic (a symbolic F needs `where F % k == 0`). Floating-point inputs,
+    no parameters, 0 MACs. Lowered as a reshape to [N, ..., F / k, k] (layout.reshape_plan:
+    leading dims copied at run time) and a max over the last axis (ONNX Reshape + ReduceMax)."""
+    kind: ClassVar[str] = "maxout"
+    positional: ClassVar[tuple[str, ...]] = ("k",)
+    k: int
+
+    def shape(self, x):
+        from .base import ShapeError
+        need_rank(x, range(2, 9), "maxout", "[N, ..., features]")
+        need_float(x, "maxout")
+        if self.k < 1:
+            raise ShapeError("E205", f"maxout needs k >= 1 pieces per unit, got {self.k}",
+                             expected="k >= 1", got=str(self.k))
+        f = x.shape[-1]
+        units = f // self.k
+        if units * self.k != f:
+            width = f"F = {f} is not divisible" if f.is_const() else f"F = `{f}` is not known " \
+                "to be divisible"
+            raise ShapeError("E305", f"maxout({self.k}): the feature width {width} by k = "
+                             f"{self.k}", expected=f"a multiple of {self.k} features",
+                             got=f"F = {f}", culprits=(0,),
+                             help=f"give the layer before it a multiple of {self.k} outputs"
+                             if f.is_const() else f"declare it on the input: `where {f} % "
+                             f"{self.k} == 0`")
+        return x.with_shape(x.shape[:-1] + (units,))
+
+    def macs(self, xs, ys):
+        return Dim.of(0)
+
+    def _plan(self, node):
+        from .layout import reshape_plan
+        src = node.in_types[0].shape
+        return reshape_plan(src, node.out_types[0].shape + (Dim.of(self.k),))
+
+    def torch(self, node):
+        from torch import nn
+
+        from ..backends.torch_modules import Reshape
+        from ..backends.torch_reduce import Reduce
+        rank = node.in_types[0].rank
+        return nn.Sequential(Reshape(self._plan(node)), Reduce("amax", (rank,), False))
+
+    def onnx(self, b, node, ins, outs):
+        from ..backends.onnx_lowering import shape_tensor
+        pieces = b.node("Reshape", [ins[0], shape_tensor(b, node, ins[0], self._plan(node))],
+                        name=f"{node.name}.pieces")[0]
+        b.node("ReduceMax", [pieces, b.ints([-1])], outs, name=node.name, keepdims=0)
+
+
 def _onnx_dtype(dtype: str) -> int:
     from ..backends.onnx import onnx_dtype
     return onnx_dtype(dtype)
 
 
 OPS = (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, SiLU, Tanh, Hardtanh, Softplus,
-       Step, Softmax, LogSoftmax)
+       Step, Softmax, LogSoftmax, Maxout)
