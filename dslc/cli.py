@@ -114,14 +114,23 @@ def cmd_summary(args) -> int:
     program = _program(args.spec)
     if program.errors:
         return 1
-    from .summary import compact, table
-    models = [_pick(program, args.model)] if args.model else list(program.models.values())
+    from .summary import compact, compare_line, table
+    if args.compare:
+        if args.model:
+            raise Usage("--compare names its two models; leave out --model")
+        if args.compare[0] == args.compare[1]:
+            raise Usage("--compare wants two different models")
+        models = [_pick(program, name) for name in args.compare]
+    else:
+        models = [_pick(program, args.model)] if args.model else list(program.models.values())
     if args.batch < 1 or (args.depth is not None and args.depth < 0):
         raise Usage("--batch must be >= 1 and --depth >= 0")
     if args.compact:
         print("\n\n".join(f"{m.name}:\n{compact(m)}" for m in models))
     else:
         print("\n\n".join(table(m, args.depth, args.batch, _dims(args.dim)) for m in models))
+    if args.compare:
+        print("\n" + compare_line(*models, _dims(args.dim)))
     return 0
 
 
@@ -256,6 +265,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dim", action="append", metavar="NAME=SIZE", help="size of a symbolic dim")
     s.add_argument("--compact", action="store_true",
                    help="the slides' notation: 100x100x1 -[4x4, 5]-> 97x97x5")
+    s.add_argument("--compare", nargs=2, metavar=("REFERENCE", "MODEL"),
+                   help="then one line: MODEL's parameters and MACs as a fraction of REFERENCE's")
     s.set_defaults(fn=cmd_summary)
     k = sub.add_parser("compile", help="emit an ONNX graph or a torch module")
     k.add_argument("spec")

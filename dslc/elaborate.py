@@ -273,8 +273,8 @@ class Elaborator(OperatorMixin, BlockMixin):
     def _e_RecordLit(self, e):
         return {k: self.eval(v, bare_ok=True) for k, v in e.entries}
 
-    def _value(self, x):
-        v = self.eval(x)
+    def _value(self, x, bare_ok: bool = False):
+        v = self.eval(x, bare_ok=bare_ok)
         if v is POISON:
             raise Fail()
         return v
@@ -308,8 +308,8 @@ class Elaborator(OperatorMixin, BlockMixin):
         func = self._callee(e.func)
         if func is POISON:
             return POISON
-        if isinstance(func, InitVal):
-            return InitVal(func.fn, {a.name or f"_{i}": self._value(a.value)
+        if isinstance(func, InitVal):     # `kaiming_normal(nonlinearity=tanh, mode=fan_out)`
+            return InitVal(func.fn, {a.name or f"_{i}": self._value(a.value, bare_ok=True)
                                      for i, a in enumerate(e.args)})
         if not isinstance(func, LayerVal) or func.args or func.kwargs:
             hidden = isinstance(e.func, ast.Name) and (e.func.id in OPS or e.func.id in self.blocks)

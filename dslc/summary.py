@@ -107,6 +107,58 @@ def table(model, depth: int | None = None, batch: int = 1, dims: dict | None = N
     return "\n".join(lines)
 
 
+def total_macs(model, dims: dict | None = None) -> Dim:
+    """MACs per example of the whole model, with the given sizes substituted."""
+    total = Dim.of(0)
+    for n in model.nodes:
+        total = total + macs_per_example(model, n)
+    return total.subs(dims or {})
+
+
+def compare(reference, model, dims: dict | None = None) -> dict:
+    """`model` against `reference` (a student against its teacher): both counts and the
+    fractions model / reference of the parameters and of the MACs per example. A fraction is
+    None when the reference has none, or (MACs) when a size is still symbolic after `dims`."""
+    ref_macs, macs = total_macs(reference, dims), total_macs(model, dims)
+    symbolic = sorted(ref_macs.symbols() | macs.symbols())
+    macs_ratio = None
+    if not symbolic and ref_macs.value:
+        macs_ratio = macs.value / ref_macs.value
+    return {"reference": reference.name, "model": model.name,
+            "params": (reference.params, model.params),
+            "params_ratio": model.params / reference.params if reference.params else None,
+            "macs": (ref_macs, macs), "macs_ratio": macs_ratio, "symbolic": symbolic}
+
+
+def _pct(r: float) -> str:
+    return f"{100 * r:.1f}%" if r == 0 or 100 * r >= 0.1 else f"{100 * r:.2g}%"
+
+
+def compare_line(reference, model, dims: dict | None = None) -> str:
+    """One line: `Student has 1/15.8 of Teacher's parameters (6.3%) and 7.3% of its MACs`."""
+    c = compare(reference, model, dims)
+    a, b = c["model"], c["reference"]
+    r = c["params_ratio"]
+    if r is None:
+        params = f"{c['params'][1]:,} parameters, {b} none"
+    elif r == 0:
+        params = f"no parameters, {b} {c['params'][0]:,}"
+    elif r <= 1:
+        params = f"1/{1 / r:.1f} of {b}'s parameters ({_pct(r)})"
+    else:
+        params = f"{r:.1f}x {b}'s parameters"
+    if c["symbolic"]:
+        macs = f"its MACs per example depend on {', '.join(c['symbolic'])} (give --dim)"
+    elif c["macs_ratio"] is None:
+        macs = f"{c['macs'][1].value:,} MACs per example, {b} none"
+    elif c["macs_ratio"] <= 1:
+        macs = f"{_pct(c['macs_ratio'])} of its MACs per example"
+    else:
+        macs = f"{c['macs_ratio']:.1f}x its MACs per example"
+    return f"{a} has {params}; {macs}" if c["symbolic"] or c["macs_ratio"] is None \
+        else f"{a} has {params} and {macs}"
+
+
 def _columns(rows, right=frozenset()) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)

@@ -44,4 +44,4 @@ def test_missing_import_and_duplicate_blocks(tmp_path):
 
 def test_a_library_of_blocks_checks_on_its_own():
     p = dslc.load("specs/lib/resnet_blocks.dl")
-    assert p.models == {} and p.blocks == ("ResidualStem", "BasicUnit") and not p.diagnostics
+    assert p.models == {} and p.blocks == ("ResidualStem", "BasicUnit", "ResNet18Backbone") and not p.diagnostics

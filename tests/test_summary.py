@@ -1,9 +1,16 @@
-"""The summary: per-layer rows, blocks folded by depth, activation memory, compact notation."""
+"""The summary: per-layer rows, blocks folded by depth, activation memory, compact notation,
+--compare (a student against its teacher)."""
 from __future__ import annotations
 
+import re
+
+import pytest
+
 import dslc
-from dslc.summary import activation_bytes, compact, grouped_rows, layer_rows, table
-from specfiles import ROOT
+from dslc.cli import main
+from dslc.summary import (activation_bytes, compact, compare, compare_line, grouped_rows,
+                          layer_rows, table, total_macs)
+from specfiles import ROOT, references
 
 
 def _model(rel, name):
@@ -43,3 +50,65 @@ def test_table_mentions_totals_and_macs():
     text = table(_model("specs/seeds/lenet.dl", "LeNet"), batch=4)
     assert "61,706 parameters" in text and "416,520 MACs per example" in text
     assert "activations:" in text and "at batch 4" in text
+
+
+# ---- --compare: a student against its teacher ----
+DISTILL = ROOT / "specs" / "training" / "distill.dl"
+
+
+def _hand(kind):
+    """`# params Teacher: 421,642` / `# macs Teacher: 4,241,152`: the counts worked out by hand."""
+    text = DISTILL.read_text()
+    return {m.group(1): int(m.group(2).replace(",", ""))
+            for m in re.finditer(rf"^#\s*{kind}\s+(\w+)\s*:\s*([\d,]+)", text, re.M)}
+
+
+def test_compare_uses_the_hand_counts():
+    params, macs = references(DISTILL), _hand("macs")
+    assert set(params) == set(macs) == {"Teacher", "Student"}
+    program = dslc.load(DISTILL)
+    teacher, student = program.models["Teacher"], program.models["Student"]
+    assert total_macs(teacher).value == macs["Teacher"] and total_macs(student).value == macs["Student"]
+    c = compare(teacher, student)
+    assert c["params"] == (params["Teacher"], params["Student"])
+    assert c["params_ratio"] == pytest.approx(params["Student"] / params["Teacher"])
+    assert c["macs_ratio"] == pytest.approx(macs["Student"] / macs["Teacher"])
+    want = (f"Student has 1/{params['Teacher'] / params['Student']:.1f} of Teacher's parameters "
+            f"({100 * params['Student'] / params['Teacher']:.1f}%) and "
+            f"{100 * macs['Student'] / macs['Teacher']:.1f}% of its MACs per example")
+    assert compare_line(teacher, student) == want
+    assert "1/15.8" in want and "(6.3%)" in want and "7.3%" in want      # the figures, by hand
+    back = compare_line(student, teacher)
+    assert back == (f"Teacher has {params['Teacher'] / params['Student']:.1f}x Student's parameters"
+                    f" and {macs['Teacher'] / macs['Student']:.1f}x its MACs per example")
+
+
+def test_summary_compare_on_the_command_line(capsys):
+    assert main(["summary", str(DISTILL), "--compare", "Teacher", "Student"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("MACs per example") == 3                # two tables and the comparison
+    assert out.rstrip().splitlines()[-1].startswith("Student has 1/15.8 of Teacher's parameters (6.3%)")
+    assert main(["summary", str(DISTILL), "--compare", "Teacher", "Student", "--compact"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("and 7.3% of its MACs per example")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--compare", "Teacher", "Nope"], "no model `Nope`"),
+    (["--compare", "Teacher", "Teacher"], "two different models"),
+    (["--compare", "Teacher", "Student", "--model", "Teacher"], "leave out --model"),
+])
+def test_summary_compare_usage_errors(capsys, argv, fragment):
+    assert main(["summary", str(DISTILL), *argv]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_compare_symbolic_macs_need_sizes():
+    """ResNet-18 against ResNet-50: torchvision lists 1.81 and 4.09 GMACs at 224x224."""
+    program = dslc.load(ROOT / "specs" / "zoo" / "resnet.dl")
+    r50, r18 = program.models["ResNet50"], program.models["ResNet18"]
+    assert compare(r50, r18)["macs_ratio"] is None
+    assert compare_line(r50, r18).endswith("its MACs per example depend on H, W (give --dim)")
+    c = compare(r50, r18, {"H": 224, "W": 224})
+    assert c["params_ratio"] == pytest.approx(11_689_512 / 25_557_032)
+    assert c["macs_ratio"] == pytest.approx(1.81 / 4.09, abs=0.003)
+    assert compare_line(r50, r18, {"H": 224}).endswith("depend on W (give --dim)")

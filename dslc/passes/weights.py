@@ -26,9 +26,12 @@ def _fans(shape) -> tuple[int, int]:
     return shape[1] * rf, shape[0] * rf
 
 
+_GAINS = {"relu": math.sqrt(2.0), "tanh": 5.0 / 3, "selu": 0.75, "linear": 1.0, "sigmoid": 1.0}
+
+
 def _gain(nonlinearity: str, a: float) -> float:
-    return {"relu": math.sqrt(2.0), "tanh": 5.0 / 3, "selu": 0.75, "linear": 1.0,
-            "sigmoid": 1.0}.get(nonlinearity, math.sqrt(2.0 / (1 + a * a)))
+    """torch.nn.init.calculate_gain; leaky_relu's depends on its slope a."""
+    return _GAINS.get(nonlinearity, math.sqrt(2.0 / (1 + a * a)))
 
 
 def _normalise_one(value, shape) -> tuple[str | None, dict | None]:
@@ -59,6 +62,12 @@ def _normalise_one(value, shape) -> tuple[str | None, dict | None]:
         args[k] = v
     if len(positional) > len(allowed):
         return f"`{value.fn}` takes {len(allowed)} argument(s)", None
+    if value.fn.startswith("kaiming"):
+        if args["nonlinearity"] not in _GAINS and args["nonlinearity"] != "leaky_relu":
+            return (f"`{value.fn}`: unknown nonlinearity `{args['nonlinearity']}` (known: "
+                    f"{', '.join([*_GAINS, 'leaky_relu'])})"), None
+        if args["mode"] not in ("fan_in", "fan_out"):
+            return f"`{value.fn}`: mode is fan_in or fan_out, got `{args['mode']}`", None
     if value.fn.startswith(("xavier", "kaiming")) and len(shape) < 2:
         return f"`{value.fn}` needs a parameter of rank 2 or more, this one is {list(shape)}", None
     return None, {"fn": value.fn, **args}
