@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
+
+from .torch_sources import Seeded
 
 
 def reflect_index(i: torch.Tensor, size: int) -> torch.Tensor:
@@ -15,23 +16,14 @@ def reflect_index(i: torch.Tensor, size: int) -> torch.Tensor:
     return torch.where(i < size, i, period - i)
 
 
-class PhaseShuffle(nn.Module):
+class PhaseShuffle(Seeded):
     """WaveGAN's phase shuffle on [N, C, L]. In training mode example k is shifted by its own
-    s_k in [-n, n], drawn from a generator seeded by dslc (from the layer's name; `reseed`
-    changes it): y[k, :, t] = x[k, :, reflect(t - s_k)]. In eval mode the identity."""
+    s_k in [-n, n], drawn from the seeded generator: y[k, :, t] = x[k, :, reflect(t - s_k)].
+    In eval mode the identity."""
 
     def __init__(self, n: int, seed: int):
-        super().__init__()
-        self.n, self.seed = n, seed
-        self._gen = None
-
-    def reseed(self, seed: int) -> None:
-        self.seed, self._gen = seed, None
-
-    def __getstate__(self):              # a torch.Generator does not pickle
-        state = self.__dict__.copy()
-        state["_gen"] = None
-        return state
+        super().__init__(seed)
+        self.n = n
 
     def extra_repr(self) -> str:
         return f"n={self.n}"
@@ -39,11 +31,8 @@ class PhaseShuffle(nn.Module):
     def forward(self, x):
         if not self.training or self.n == 0:
             return x
-        if self._gen is None or self._gen.device != x.device:
-            self._gen = torch.Generator(device=x.device)
-            self._gen.manual_seed(self.seed)
         batch, channels, size = x.shape
-        shifts = torch.randint(-self.n, self.n + 1, (batch,), generator=self._gen,
+        shifts = torch.randint(-self.n, self.n + 1, (batch,), generator=self.generator(x.device),
                                device=x.device)
         t = torch.arange(size, device=x.device)
         index = reflect_index(t[None, :] - shifts[:, None], size)        # [N, L]

@@ -16,14 +16,13 @@ class FreeParam(nn.Module):
         return self.weight
 
 
-class Noise(nn.Module):
-    """randn_like / rand_like / bernoulli. With a noise input: that noise (bernoulli: u < p).
-    Else in training mode a sample from a generator seeded by dslc (from the layer's name, so
-    a run is reproducible; `reseed` changes it), and in eval mode the mean."""
+class Seeded(nn.Module):
+    """A module drawing random numbers in training mode from its own generator, seeded by
+    dslc (from the layer's name, so a run is reproducible; `reseed` changes it)."""
 
-    def __init__(self, kind: str, seed: int):
+    def __init__(self, seed: int):
         super().__init__()
-        self.kind, self.seed = kind, seed
+        self.seed = seed
         self._gen = None
 
     def reseed(self, seed: int) -> None:
@@ -34,16 +33,29 @@ class Noise(nn.Module):
         state["_gen"] = None
         return state
 
+    def generator(self, device) -> torch.Generator:
+        if self._gen is None or self._gen.device != device:
+            self._gen = torch.Generator(device=device)
+            self._gen.manual_seed(self.seed)
+        return self._gen
+
+
+class Noise(Seeded):
+    """randn_like / rand_like / bernoulli. With a noise input: that noise (bernoulli: u < p).
+    Else in training mode a sample from the seeded generator, and in eval mode the mean."""
+
+    def __init__(self, kind: str, seed: int):
+        super().__init__(seed)
+        self.kind = kind
+
     def forward(self, x, noise=None):
         if noise is not None:
             return (noise < x).to(x.dtype) if self.kind == "bernoulli" else noise
         if not self.training:
             return {"randn_like": torch.zeros_like, "rand_like": lambda t: torch.full_like(t, 0.5),
                     "bernoulli": lambda t: t}[self.kind](x)
-        if self._gen is None or self._gen.device != x.device:
-            self._gen = torch.Generator(device=x.device)
-            self._gen.manual_seed(self.seed)
+        gen = self.generator(x.device)
         if self.kind == "bernoulli":
-            return torch.bernoulli(x, generator=self._gen)
+            return torch.bernoulli(x, generator=gen)
         draw = torch.randn if self.kind == "randn_like" else torch.rand
-        return draw(x.shape, generator=self._gen, dtype=x.dtype, device=x.device)
+        return draw(x.shape, generator=gen, dtype=x.dtype, device=x.device)
