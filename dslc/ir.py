@@ -148,7 +148,7 @@ class Model(_Frozen):
 
     @property
     def trainable_params(self) -> int:
-        frozen = {k for n in self.nodes if n.frozen for k in n.param_shapes()}
+        frozen = frozen_param_names(self.nodes)
         return sum(prod(s) for k, s in self.param_shapes().items() if k not in frozen)
 
     @property
@@ -192,6 +192,20 @@ class Model(_Frozen):
         from .backends.onnx import build_onnx
         model = self.with_dtype(dtype) if dtype else self
         return build_onnx(model, weights if weights is not None else model.weights(seed))
+
+
+def frozen_param_names(nodes) -> set[str]:
+    """The full names of the frozen parameters among `nodes`: every parameter of a frozen node,
+    and, inside a scan's body (whose parameters keep their full names), those of the body's
+    frozen nodes."""
+    out: set[str] = set()
+    for n in nodes:
+        if n.frozen:
+            out.update(n.param_shapes())
+        body = getattr(n.op, "body", None)
+        if body is not None:
+            out |= frozen_param_names(body.nodes)
+    return out
 
 
 def _retype(t: TensorType, dtype: str) -> TensorType:

@@ -35,7 +35,10 @@ def apply_scan(el, layer: LayerVal, inputs: list, span):
         raise el.error("E208", f"the cell {cell.name} carries {len(ports) - 1} state(s), "
                        f"`initial` gives {len(states)}", span)
     name = el._node_name("scan", kwargs.get("name", (None,))[0], span)
-    body = _elaborate_body(el, cell, name, step, states, span)
+    # `scan(Cell, frozen=true)`, or a scan inside a frozen block call: every layer of the cell
+    # is frozen (the body's nodes, and the scan node that owns their parameters)
+    frozen = el._frozen(kwargs, span) or el.scope.frozen
+    body = _elaborate_body(el, cell, name, step, states, span, frozen)
     hyper = {k: v for k, (v, _) in kwargs.items() if k not in ("name", "initial", "init", "frozen")}
     try:
         op = cls(body=body, initial=len(initial), **hyper)
@@ -45,7 +48,7 @@ def apply_scan(el, layer: LayerVal, inputs: list, span):
     except Exception as err:      # pydantic: an unknown or invalid argument
         raise el.error("E203", f"scan: {err.errors()[0]['msg'] if hasattr(err, 'errors') else err}",
                        span, help=did_you_mean(next(iter(hyper), ""), ["reverse", "state"]))
-    return el.emit(name, op, inputs, outs, span)
+    return el.emit(name, op, inputs, outs, span, frozen=frozen)
 
 
 def _zero_state_types(el, cell: LayerVal, step: TensorType, span) -> list[TensorType]:
@@ -74,13 +77,14 @@ def _zero_state_types(el, cell: LayerVal, step: TensorType, span) -> list[Tensor
     return out
 
 
-def _elaborate_body(el, cell: LayerVal, name: str, step: TensorType, states, span) -> Model:
+def _elaborate_body(el, cell: LayerVal, name: str, step: TensorType, states, span,
+                    frozen: bool = False) -> Model:
     vals = [TensorVal(f"{name}.step", step, span)] + \
         [TensorVal(f"{name}.state{i}", t, span) for i, t in enumerate(states)]
     outer_graph, outer_scope = el.graph, el.scope
     el.graph = GraphState(names=outer_graph.names)
     el.scope = Scope(vars={}, prefix=name + ".", call_sites=outer_scope.call_sites,
-                     blocks=outer_scope.blocks)
+                     blocks=outer_scope.blocks, frozen=frozen)
     try:
         res = el.apply(cell, vals, span)
         nodes = el.graph.nodes

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..ir import FLOAT_DTYPES
+from ..ir import FLOAT_DTYPES, frozen_param_names
 from ..ops.base import Unsupported
 from . import BackendError, unsupported
 
@@ -130,7 +130,7 @@ def build_module(model, weights: dict) -> DslcModule:
     module = DslcModule(model)
     _tie(module, model)
     load_weights(module, model, weights)
-    frozen = {k for n in model.nodes if n.frozen for k in n.param_shapes()}   # full names
+    frozen = frozen_param_names(model.nodes)          # full names, scan bodies included
     for name, p in module.named_parameters():
         if name in frozen:
             p.requires_grad_(False)

@@ -31,6 +31,7 @@ class AttentionModule(nn.Module):
         xs = node.in_types
         self.heads, self.kv_heads = op.heads, op.kv_heads or op.heads
         self.causal, self.rotary, self.base = op.causal, op.rotary, op.rope_base
+        self.dropout = op.dropout       # on the attention weights in train(), as nn.MultiheadAttention
         self.n_tensors = len(xs) - op.key_padding_mask
         self.e, self.d, self.ekv, kd, vd = op.dims(*xs)
         for name, shape in op.params(*xs).items():
@@ -67,7 +68,8 @@ class AttentionModule(nn.Module):
         if self.causal:
             tril = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril()
             allowed = tril if allowed is None else allowed & tril
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                             dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(out.transpose(1, 2).reshape(n, tq, self.e))
 
 

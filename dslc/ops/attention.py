@@ -67,6 +67,9 @@ class Attention(Op):
                              help=f"choose heads among the divisors of {e}")
         if kvh < 1 or self.heads % kvh:
             raise ShapeError("E305", f"attention: kv_heads={kvh} must divide heads={self.heads}")
+        if not 0 <= self.dropout < 1:
+            raise ShapeError("E205", f"attention: dropout must be in [0, 1), got {self.dropout}",
+                             expected="0 <= dropout < 1", got=str(self.dropout))
         if self.rotary and (e // self.heads) % 2:
             raise ShapeError("E305", f"attention: rotary embedding needs an even head size, got {e // self.heads}")
         if k.shape[:2] != v.shape[:2] or k.shape[0] != q.shape[0]:

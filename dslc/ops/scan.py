@@ -37,17 +37,24 @@ class Scan(Op):
         states = tuple(p.type for p in self.body.outputs[1:]) if self.state else ()
         return (first, *states)
 
+    def _local(self, full: str) -> str:
+        """A body parameter's full name (`Outer_1.scan_1.Cell_1.dense_1.weight`) relative to
+        the scan node (`Cell_1.dense_1.weight`): the body sits under the scan node's whole
+        dotted name, which its step input carries (`Outer_1.scan_1.step`)."""
+        prefix = self.body.inputs[0].value.rsplit(".", 1)[0] + "."
+        return full[len(prefix):] if full.startswith(prefix) else full.split(".", 1)[1]
+
     def params(self, *xs):
         out = {}
         for n in self.body.nodes:
             out.update(n.param_shapes())
-        return {k.split(".", 1)[1]: v for k, v in out.items()}
+        return {self._local(k): v for k, v in out.items()}
 
     def buffers(self, *xs):
         out = {}
         for n in self.body.nodes:
             out.update(n.buffer_shapes())
-        return {k.split(".", 1)[1]: v for k, v in out.items()}
+        return {self._local(k): v for k, v in out.items()}
 
     def macs(self, xs, ys):
         per_step = Dim.of(0)
