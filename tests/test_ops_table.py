@@ -1,9 +1,12 @@
-"""The op table: every op in ALL_OPS has a row here, checked against an independent torch.nn
-reference module (output shape and parameter count), plus torch-vs-onnxruntime parity.
-Adding an op = write its class, list it in ALL_OPS, add a row below."""
+"""The op table: every op in ALL_OPS has a row here (or in the module EXTRA_ROWS names). Each
+row is checked against an independent oracle: a torch.nn reference module (output shape,
+parameter count, and values with dslc's weights loaded into it), or, for ops torch.nn lacks, a
+NumPy formula written below. Both dslc backends (the torch module and onnxruntime on the ONNX
+graph) must match the oracle's values on N(0, 1) inputs and on U(-8, 8) inputs (beyond the
+clamp points of relu6, hardtanh, softplus). Adding an op = write its class, list it in ALL_OPS,
+add a row below (and a formula if torch.nn has no module for it)."""
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import dslc
 from dslc.ops import ALL_OPS
 from dslc.ops.base import Op
 from specfiles import valid_specs
-from support import parity
+from support import random_weights, run_ort, run_torch
 
 
 def _nn():
@@ -78,7 +81,11 @@ ROWS = [
      (1, 4, 5, 6), lambda nn: nn.ConvTranspose2d(4, 4, 3, 2, 1, 1, groups=2, dilation=2)),
     ("conv_transpose3d(2, 2, stride=2, bias=false)", (1, 2, 3, 3, 3),
      lambda nn: nn.ConvTranspose3d(2, 2, 2, 2, bias=False)),
-    ("conv2d(4, 4, stride=2, padding=same)", (1, 3, 9, 10), None),
+    # `same` with stride 2 is TensorFlow's SAME: out = ceil(in / s), total pad =
+    # (out - 1) * s + k - in, begin = total // 2, the extra one at the end. H: 9 -> 5, total 3
+    # (1, 2); W: 10 -> 5, total 2 (1, 1). ZeroPad2d takes (left, right, top, bottom).
+    ("conv2d(4, 4, stride=2, padding=same)", (1, 3, 9, 10),
+     lambda nn: nn.Sequential(nn.ZeroPad2d((1, 1, 1, 2)), nn.Conv2d(3, 4, 4, stride=2))),
     ("upsample(2)", (1, 2, 5, 6), lambda nn: nn.Upsample(scale_factor=2)),
     ("upsample(size=(7, 9), mode=bilinear)", (2, 2, 5, 6), lambda nn: nn.Upsample((7, 9), mode="bilinear")),
     ("upsample(2, mode=bilinear, align_corners=true)", (1, 2, 5, 6),
@@ -121,17 +128,115 @@ def _model(snippet, shape):
     return dslc.load(f"model M {{\n input x: f32[{dims}]\n output y = x -> {snippet}\n}}").models["M"]
 
 
+# Oracles for the rows without a torch.nn module: (x, the layer's weights by local name) ->
+# the expected output, in NumPy, from each op's definition (torch's semantics), not from dslc.
+def _sinusoidal(x, w):
+    """Vaswani et al.: PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(same)."""
+    t, d = x.shape[1], x.shape[2]
+    pe = np.zeros((t, d))
+    for pos in range(t):
+        for i in range(0, d, 2):
+            angle = pos / 10000 ** (i / d)
+            pe[pos, i] = np.sin(angle)
+            if i + 1 < d:
+                pe[pos, i + 1] = np.cos(angle)
+    return x + pe
+
+
+FORMULAS = {
+    "step": lambda x, w: (x >= 0).astype(x.dtype),
+    "maxout(3)": lambda x, w: x.reshape(x.shape[:-1] + (x.shape[-1] // 3, 3)).max(axis=-1),
+    "positional(8)": lambda x, w: x + w["weight"][: x.shape[1]],
+    "positional(8, encoding=sinusoidal)": _sinusoidal,
+    "class_token": lambda x, w: np.concatenate(
+        [np.broadcast_to(w["weight"], (x.shape[0], 1, x.shape[2])), x], axis=1),
+    "select(2)": lambda x, w: x[:, 2],
+    "permute(0, 2, 1)": lambda x, w: np.transpose(x, (0, 2, 1)),
+    "transpose(1, -1)": lambda x, w: np.swapaxes(x, 1, -1),
+    "expand(4, 2, 3)": lambda x, w: np.broadcast_to(x, (4, 2, 3)),
+    "unsqueeze(1)": lambda x, w: np.expand_dims(x, 1),
+    "squeeze(1)": lambda x, w: np.squeeze(x, 1),
+    "repeat_interleave(2, axis=1)": lambda x, w: np.repeat(x, 2, axis=1),
+    "tile(2, 1, 3)": lambda x, w: np.tile(x, (2, 1, 3)),
+}
+
+
+def _inputs(kind, shape, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "normal":
+        return rng.standard_normal(shape).astype(np.float32)
+    if kind == "wide":          # past relu6's 6, hardtanh's bounds, softplus's threshold
+        return rng.uniform(-8.0, 8.0, shape).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)     # "zeros": exact +0 and -0 entries
+    flat = x.reshape(-1)
+    flat[0::3] = 0.0
+    flat[1::6] = -0.0
+    return x
+
+
+def _reference_output(ref, snippet, model, weights, x):
+    """The oracle's output: the torch.nn module with dslc's weights (`<node>.weight` -> `weight`,
+    `<node>.weight` -> `1.weight` inside an nn.Sequential), or the row's formula."""
+    import torch
+    (node,) = [n.name for n in model.nodes]
+    local = {k[len(node) + 1:]: v for k, v in weights.items()}
+    assert all(k.startswith(node + ".") for k in weights), weights.keys()
+    if ref is None:
+        return np.asarray(FORMULAS[snippet](x.astype(np.float64), local), dtype=np.float64)
+    module = ref(_nn()).eval()
+    state = module.state_dict()
+    by_name = {}
+    for key in state:
+        name = key.rsplit(".", 1)[-1]
+        if name == "num_batches_tracked":
+            continue
+        assert name in local, f"{snippet}: dslc has no `{name}` for the reference's {key}"
+        assert tuple(state[key].shape) == local[name].shape, (key, state[key].shape)
+        by_name[key] = torch.from_numpy(local.pop(name))
+    assert not local, f"{snippet}: dslc weights the reference lacks: {sorted(local)}"
+    module.load_state_dict({**state, **by_name}, strict=True)
+    with torch.no_grad():
+        return module(torch.from_numpy(x)).numpy().astype(np.float64)
+
+
+VALUE_CASES = [pytest.param(snippet, shape, ref, kind, id=f"{snippet}-{kind}")
+               for snippet, shape, ref in ROWS
+               for kind in ("normal", "wide") + (("zeros",) if snippet == "step" else ())]
+
+
 @pytest.mark.parametrize("snippet, shape, ref", ROWS, ids=[r[0] for r in ROWS])
 def test_op_against_torch_reference(snippet, shape, ref):
+    """Output shape and parameter count against the torch.nn module; rows without one have a
+    formula (their values are checked below)."""
     import torch
     model = _model(snippet, shape)
-    if ref is not None:
-        module = ref(_nn()).eval()
-        with torch.no_grad():
-            want = module(torch.randn(*shape)).shape
-        assert tuple(d.value for d in model.outputs[0].type.shape) == tuple(want)
-        assert model.params == sum(p.numel() for p in module.parameters())
-    parity(model, {})
+    if ref is None:
+        assert snippet in FORMULAS, f"{snippet}: no torch.nn reference and no formula"
+        return
+    module = ref(_nn()).eval()
+    with torch.no_grad():
+        want = module(torch.randn(*shape)).shape
+    assert tuple(d.value for d in model.outputs[0].type.shape) == tuple(want)
+    assert model.params == sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("snippet, shape, ref, kind", VALUE_CASES)
+def test_op_values_against_oracle(snippet, shape, ref, kind):
+    """Both backends, with the same (perturbed: random running stats for the batchnorms, eval
+    mode) weights, against the oracle's values, f32 tolerances."""
+    model = _model(snippet, shape)
+    assert len(model.inputs) == 1 and len(model.outputs) == 1
+    weights = random_weights(model)
+    x = _inputs(kind, shape, seed=len(snippet))
+    want = _reference_output(ref, snippet, model, dict(weights), x)
+    ir_shape = tuple(d.value for d in model.outputs[0].type.shape)
+    assert want.shape == ir_shape, f"the oracle gives {want.shape}, the IR {ir_shape}"
+    (t_out,) = run_torch(model, weights, [x])
+    (o_out,), _ = run_ort(model, weights, [x])
+    for backend, got in (("torch", t_out), ("onnxruntime", o_out)):
+        assert got.dtype == np.float32, f"{backend}: {got.dtype}"
+        np.testing.assert_allclose(got.astype(np.float64), want, rtol=1e-5, atol=1e-5,
+                                   err_msg=f"{snippet} on {kind} inputs: {backend} vs the oracle")
 
 
 def _kinds_in_table():
@@ -147,7 +252,10 @@ def test_every_op_is_complete(op):
         assert re.search(rf"\b{op.kind}\b", where.read_text()), f"{where.name} never uses {op.kind}"
     for method in ("shape", "torch", "onnx"):
         assert getattr(op, method) is not getattr(Op, method), f"{op.kind} lacks `{method}`"
-    assert inspect.getdoc(op), f"{op.kind} has no docstring stating its shape rule"
+    # The class's own docstring (variant() copies its family's explicitly): inspect.getdoc would
+    # inherit a helper base's or pydantic's BaseModel's.
+    own = op.__dict__.get("__doc__")
+    assert own and own.strip(), f"{op.kind} has no docstring of its own stating its shape rule"
 
 
 # Ops whose rows live in their family's own test module (multi-input or needing arguments),

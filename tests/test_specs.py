@@ -92,17 +92,67 @@ def test_torch_and_onnxruntime_agree(built):
             assert diff <= 1e-4, f"{port.name} at {env}: torch vs onnxruntime differ by {diff}"
 
 
+def _without_declared_shapes(proto):
+    """The graph with its outputs' shapes removed (no value_info either), so that what shape
+    inference reports for them comes from the inputs and the operators alone. Initializers keep
+    their values when they are small or not floating point (shape tensors, scales: data
+    propagation reads them); the big float weights become graph inputs of the same type and
+    dims, which is all inference reads of them (VGG-16 infers in milliseconds, not seconds)."""
+    import math
+
+    from onnx import TensorProto, helper
+    g = proto.graph
+    floats = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE}
+    kept, typed = [], []
+    for t in g.initializer:
+        if t.data_type in floats and math.prod(t.dims) > 64:
+            typed.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            kept.append(t)
+    outputs = [helper.make_tensor_value_info(vi.name, vi.type.tensor_type.elem_type, None)
+               for vi in g.output]
+    graph = helper.make_graph(g.node, g.name, list(g.input) + typed, outputs, initializer=kept)
+    return helper.make_model(graph, opset_imports=proto.opset_import, ir_version=proto.ir_version,
+                             functions=proto.functions)
+
+
+# Known sizes ONNX's shape inference cannot recover: its Slice rule gives up on every axis when
+# starts/ends are computed at run time (here from a symbolic H, W or T, for adaptive pooling and
+# `slice(1, T)`), even on the axes it does not slice. (case, output) -> the axes it loses. The
+# list is exact: a size lost elsewhere fails, and so does an entry that no longer applies.
+ONNX_LOSES = {"ops/convolutions:Conv3d": {"y": {1}},
+              "ops/convolutions:Pools": {"y": {1, 2}, "z": {1, 2}},
+              "ops/indexing:Index": {"later": {2}, "earlier": {2}}}
+
+
 def test_strict_onnx_shape_inference_agrees_with_ir(built):
+    """ONNX's own strict shape inference (with its data propagation), from the inputs through
+    every operator, must find the IR's output shapes: each known size exactly (but for
+    ONNX_LOSES); a symbolic size as a dim_param or unknown, never as a number."""
     import onnx
-    proto = onnx.shape_inference.infer_shapes(built.proto, strict_mode=True)
+    case = _id((built.path, built.model.name))
+    bare = _without_declared_shapes(built.proto)
+    assert all(not vi.type.tensor_type.HasField("shape") for vi in bare.graph.output)
+    proto = onnx.shape_inference.infer_shapes(bare, strict_mode=True, data_prop=True)
+    assert len(proto.graph.output) == len(built.model.outputs)
+    lost = {}
     for port, vi in zip(built.model.outputs, proto.graph.output):
-        dims = vi.type.tensor_type.shape.dim
-        assert len(dims) == port.type.rank
-        for ir, d in zip(port.type.shape, dims):
-            if ir.is_const():
-                assert d.dim_value == ir.value, f"{port.name}: {ir} vs {d}"
+        assert vi.name == port.name
+        tt = vi.type.tensor_type
+        assert tt.HasField("shape"), f"{port.name}: shape inference found no shape (IR {port.type})"
+        dims = tt.shape.dim
+        assert len(dims) == port.type.rank, f"{port.name}: rank {len(dims)} vs IR {port.type}"
+        for i, (ir, d) in enumerate(zip(port.type.shape, dims)):
+            if ir.is_const() and not d.HasField("dim_value"):
+                lost.setdefault(port.name, set()).add(i)
+            elif ir.is_const():
+                assert d.dim_value == ir.value, f"{port.name} axis {i}: inferred {d.dim_value}, IR {ir}"
             else:
-                assert d.dim_param == str(ir)
+                assert not d.HasField("dim_value"), \
+                    f"{port.name} axis {i}: inferred the number {d.dim_value} for the IR's `{ir}`"
+    assert lost == ONNX_LOSES.get(case, {}), \
+        f"{case}: known sizes shape inference left unknown: {lost} (ONNX_LOSES lists " \
+        f"{ONNX_LOSES.get(case, {})})"
 
 
 def test_state_dict_keys_are_onnx_initializer_names(built):

@@ -30,12 +30,14 @@ class _Simple(Elementwise):
 
 
 class ReLU(_Simple):
+    """relu: max(x, 0) elementwise; output shape == input shape (floating point)."""
     kind: ClassVar[str] = "relu"
     torch_name: ClassVar[str] = "ReLU"
     onnx_type: ClassVar[str] = "Relu"
 
 
 class Sigmoid(_Simple):
+    """sigmoid: 1 / (1 + exp(-x)) elementwise; output shape == input shape (floating point)."""
     kind: ClassVar[str] = "sigmoid"
     torch_name: ClassVar[str] = "Sigmoid"
     onnx_type: ClassVar[str] = "Sigmoid"
@@ -52,6 +54,7 @@ class SiLU(_Simple):
 
 
 class Tanh(_Simple):
+    """tanh elementwise; output shape == input shape (floating point)."""
     kind: ClassVar[str] = "tanh"
     torch_name: ClassVar[str] = "Tanh"
     onnx_type: ClassVar[str] = "Tanh"
@@ -71,6 +74,7 @@ class SELU(Elementwise):
 
 
 class ReLU6(Elementwise):
+    """relu6: min(max(x, 0), 6) elementwise; output shape == input shape (floating point)."""
     kind: ClassVar[str] = "relu6"
 
     def torch(self, node):
@@ -84,6 +88,8 @@ class ReLU6(Elementwise):
 
 
 class LeakyReLU(Elementwise):
+    """leaky_relu(negative_slope=0.01): x, or negative_slope * x where x < 0; output shape ==
+    input shape (floating point)."""
     kind: ClassVar[str] = "leaky_relu"
     positional: ClassVar[tuple[str, ...]] = ("negative_slope",)
     negative_slope: float = 0.01
@@ -97,6 +103,8 @@ class LeakyReLU(Elementwise):
 
 
 class ELU(Elementwise):
+    """elu(alpha=1): x, or alpha * (exp(x) - 1) where x <= 0; output shape == input shape
+    (floating point)."""
     kind: ClassVar[str] = "elu"
     positional: ClassVar[tuple[str, ...]] = ("alpha",)
     alpha: float = 1.0
@@ -124,6 +132,8 @@ class GELU(Elementwise):
 
 
 class Hardtanh(Elementwise):
+    """hardtanh(min_val=-1, max_val=1): x clamped to [min_val, max_val] (min_val < max_val, else
+    E205); output shape == input shape (floating point)."""
     kind: ClassVar[str] = "hardtanh"
     positional: ClassVar[tuple[str, ...]] = ("min_val", "max_val")
     min_val: float = -1.0
@@ -219,6 +229,8 @@ class PReLU(Elementwise):
 
 
 class Softmax(Elementwise):
+    """softmax(axis=-1): exp(x) / sum(exp(x)) along `axis` (a valid axis of the input); output
+    shape == input shape (floating point)."""
     kind: ClassVar[str] = "softmax"
     positional: ClassVar[tuple[str, ...]] = ("axis",)
     onnx_type: ClassVar[str] = "Softmax"
@@ -238,6 +250,8 @@ class Softmax(Elementwise):
 
 
 class LogSoftmax(Softmax):
+    """log_softmax(axis=-1): log(softmax(x)) along `axis`; output shape == input shape
+    (floating point)."""
     kind: ClassVar[str] = "log_softmax"
     onnx_type: ClassVar[str] = "LogSoftmax"
 
