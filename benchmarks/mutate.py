@@ -1,0 +1,220 @@
+"""Mutation testing for dslc/ops and dslc/backends: apply one one-line mutation at a time to a
+copy of the tree, run the tests that cover it, report the mutants no test kills (survivors).
+
+Run: python benchmarks/mutate.py [--regressions] [--sample N] [--seed S] [--timeout SEC]
+
+- `--regressions` runs the list below: the one-line bugs a review once slipped past the whole
+  suite (each must be killed now).
+- `--sample N` draws N mutants from every applicable rule on every line of dslc/ops/*.py and
+  dslc/backends/*.py (comparison flips, True/False, + and -, * and /, numbers, dropped
+  keyword arguments), reproducibly from --seed.
+The tree is copied to a temporary folder and tests run there (PYTHONPATH points at the copy),
+so the working tree is never modified. Prints a Markdown table of survivors.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ("dslc/ops", "dslc/backends")
+
+# The tests run for a mutant: its family's own module first (-x stops at the first failure,
+# so a killed mutant costs little), then the cross-cutting oracles.
+COMMON = ["tests/test_oracles.py", "tests/test_ops_table.py", "tests/test_arith.py",
+          "tests/test_elementwise.py", "tests/test_reduce.py", "tests/test_linalg.py",
+          "tests/test_indexing.py", "tests/test_shaping.py", "tests/test_sources.py",
+          "tests/test_conv_pool.py", "tests/test_shape_norm.py", "tests/test_transformer.py",
+          "tests/test_recurrent.py", "tests/test_scan.py", "tests/test_ties_frozen.py",
+          "tests/test_dtypes.py"]
+FAMILY_TESTS = {"activation": ["tests/test_oracles.py", "tests/test_ops_table.py"],
+                "attention": ["tests/test_oracles.py", "tests/test_transformer.py"],
+                "normalization": ["tests/test_oracles.py", "tests/test_shape_norm.py"],
+                "recurrent": ["tests/test_recurrent.py"], "scan": ["tests/test_scan.py"],
+                "convolution": ["tests/test_conv_pool.py"], "pooling": ["tests/test_conv_pool.py"],
+                "window": ["tests/test_conv_pool.py"]}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    path: str          # relative to the root
+    line: int          # 1-based
+    before: str
+    after: str
+    why: str
+
+
+# (file, a fragment of the original line, its replacement, the bug it reintroduces)
+REGRESSIONS = [
+    ("dslc/ops/activation.py", 'b.scalar(6.0,', 'b.scalar(1e9,', "ONNX relu6 clips at 1e9"),
+    ("dslc/ops/activation.py", 'b.scalar(self.min_val,', 'b.scalar(-1e9,',
+     "ONNX hardtanh loses its lower bound"),
+    ("dslc/ops/activation.py", '"GreaterOrEqual"', '"Greater"', "ONNX step uses > instead of >="),
+    ("dslc/ops/normalization.py", "nn.Dropout(self.p)", "nn.Dropout(0.0)", "torch dropout ignores p"),
+    ("dslc/ops/normalization.py", "self.eps, self.momentum,", "self.eps, 0.1,",
+     "batchnorm ignores momentum"),
+    ("dslc/backends/torch_attention.py", "q, k = rope(q, k, self.base)", "q, k = q, k",
+     "rotary embedding does nothing in torch"),
+    ("dslc/backends/torch_attention.py", "k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)",
+     "k = k.repeat(1, self.heads // self.kv_heads, 1, 1)", "grouped-query heads tiled, not interleaved"),
+    ("dslc/backends/torch_attention.py", "allowed = ~mask[:, None, None, :]",
+     "allowed = mask[:, None, None, :]", "key_padding_mask inverted"),
+    ("dslc/ops/attention.py", "return self.scale if self.scale is not None else",
+     "return None if self.scale is not None else", "sdpa(scale=) ignored"),
+    ("dslc/ops/attention.py", "pe[:, 0::2] = np.sin(pos * div)", "pe[:, 0::2] = np.cos(pos * div)",
+     "the sinusoidal table with cos on even features"),
+    ("dslc/backends/torch_attention.py", "torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)",
+     "torch.cat([x, self.weight.expand(x.shape[0], -1, -1)], dim=1)", "the class token appended"),
+]
+
+
+def _python_files() -> list[Path]:
+    return sorted(p for t in TARGETS for p in (ROOT / t).glob("*.py"))
+
+
+_RULES = [
+    (re.compile(r"(?<![<>=!])>=(?!=)"), ">", "`>=` -> `>`"),
+    (re.compile(r"(?<![<>=!])<=(?!=)"), "<", "`<=` -> `<`"),
+    (re.compile(r"(?<![<>=!-])>(?![=>])"), ">=", "`>` -> `>=`"),
+    (re.compile(r"(?<![<>=!-])<(?![=<])"), "<=", "`<` -> `<=`"),
+    (re.compile(r"=="), "!=", "`==` -> `!=`"),
+    (re.compile(r"\bTrue\b"), "False", "True -> False"),
+    (re.compile(r"\bFalse\b"), "True", "False -> True"),
+    (re.compile(r" \+ "), " - ", "`+` -> `-`"),
+    (re.compile(r" - "), " + ", "`-` -> `+`"),
+    (re.compile(r" \* "), " / ", "`*` -> `/`"),
+    (re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.])"), None, "a float doubled"),
+    (re.compile(r"(?<![\w.\[])([2-9])(?![\w.\]])"), None, "an integer plus one"),
+    (re.compile(r", (?!name=)\w+=[^,()\[\]{}]+(?=[,)])"), "", "a keyword argument dropped"),
+]
+
+
+def _mutations(line: str):
+    code = line.split("#", 1)[0]
+    if not code.strip() or "__doc__" in code or code.lstrip().startswith((
+            "import ", "from ", "def ", "class ", "@", '"', "'", "return f\"", "raise ")):
+        return
+    for pattern, repl, why in _RULES:
+        for m in pattern.finditer(code):
+            before = code[:m.start()]
+            if (before.count('"') - before.count('\\"')) % 2 or before.count("'") % 2:
+                continue                # inside a string: a message, not behaviour
+            if repl is None:
+                text = m.group(1)
+                new = str(float(text) * 2) if "." in text else str(int(text) + 1)
+            else:
+                new = repl
+            yield line[:m.start()] + new + line[m.end():], why
+
+
+def candidates() -> list[Mutant]:
+    out = []
+    for path in _python_files():
+        rel = str(path.relative_to(ROOT))
+        in_doc = False
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.count('"""') % 2:
+                in_doc = not in_doc
+                continue
+            if in_doc:
+                continue
+            for after, why in _mutations(line):
+                if after != line:
+                    out.append(Mutant(rel, i, line, after, why))
+    return out
+
+
+def regressions() -> list[Mutant]:
+    out = []
+    for rel, fragment, repl, why in REGRESSIONS:
+        lines = (ROOT / rel).read_text().splitlines()
+        hits = [i for i, line in enumerate(lines, start=1) if fragment in line]
+        if not hits:
+            raise SystemExit(f"regression `{why}`: no line of {rel} contains {fragment!r} any more; "
+                             "update REGRESSIONS")
+        i = hits[0]
+        out.append(Mutant(rel, i, lines[i - 1], lines[i - 1].replace(fragment, repl, 1), why))
+    return out
+
+
+def _tests_for(m: Mutant) -> list[str]:
+    family = Path(m.path).stem.replace("onnx_", "").replace("torch_", "")
+    own = FAMILY_TESTS.get(family, []) + ([f"tests/test_{family}.py"]
+                                          if (ROOT / f"tests/test_{family}.py").exists() else [])
+    return list(dict.fromkeys(own + COMMON))
+
+
+def run(m: Mutant, work: Path, timeout: int) -> tuple[str, float]:
+    """'killed', 'survived' or 'timeout', and the seconds it took."""
+    target = work / m.path
+    original = target.read_text()
+    lines = original.splitlines(keepends=True)
+    lines[m.line - 1] = m.after + ("\n" if lines[m.line - 1].endswith("\n") else "")
+    target.write_text("".join(lines))
+    t = time.perf_counter()
+    try:
+        p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                            *[t for t in _tests_for(m) if (work / t).exists()]],
+                           cwd=work, env={**os.environ, "PYTHONPATH": str(work)},
+                           capture_output=True, timeout=timeout)
+        verdict = "survived" if p.returncode == 0 else "killed"
+    except subprocess.TimeoutExpired:
+        verdict = "timeout"
+    finally:
+        target.write_text(original)
+    return verdict, time.perf_counter() - t
+
+
+def _copy_tree() -> Path:
+    work = Path(tempfile.mkdtemp(prefix="dslc-mutate-"))
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout
+    for rel in files.splitlines():
+        dst = work / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dst)
+    return work
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--regressions", action="store_true")
+    ap.add_argument("--sample", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=int, default=600)
+    args = ap.parse_args()
+    mutants = regressions() if args.regressions else []
+    if args.sample:
+        pool = candidates()
+        mutants += random.Random(args.seed).sample(pool, min(args.sample, len(pool)))
+        print(f"{len(pool)} candidate mutants in {', '.join(TARGETS)}; sampled {args.sample}")
+    work = _copy_tree()
+    survivors = []
+    try:
+        for k, m in enumerate(mutants, start=1):
+            verdict, secs = run(m, work, args.timeout)
+            print(f"[{k}/{len(mutants)}] {verdict:8} {secs:5.0f} s  {m.path}:{m.line}  {m.why}",
+                  flush=True)
+            if verdict != "killed":
+                survivors.append((m, verdict))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{len(mutants) - len(survivors)} of {len(mutants)} mutants killed; "
+          f"{len(survivors)} survived\n")
+    if survivors:
+        print("| where | mutation | line after |\n| --- | --- | --- |")
+        for m, verdict in survivors:
+            print(f"| {m.path}:{m.line} | {m.why} ({verdict}) | `{m.after.strip()}` |")
+    sys.exit(1 if args.regressions and any(m.why in {r[3] for r in REGRESSIONS} for m, _ in survivors) else 0)
+
+
+if __name__ == "__main__":
+    main()
