@@ -35,13 +35,15 @@ COMMON = ["tests/test_oracles.py", "tests/test_ops_table.py", "tests/test_arith.
           "tests/test_indexing.py", "tests/test_shaping.py", "tests/test_sources.py",
           "tests/test_conv_pool.py", "tests/test_shape_norm.py", "tests/test_transformer.py",
           "tests/test_recurrent.py", "tests/test_scan.py", "tests/test_ties_frozen.py",
-          "tests/test_dtypes.py"]
+          "tests/test_dtypes.py", "tests/test_cli.py", "tests/test_summary.py",
+          "tests/test_math_specs.py", "tests/test_gan.py", "tests/test_language.py"]
 FAMILY_TESTS = {"activation": ["tests/test_oracles.py", "tests/test_ops_table.py"],
                 "attention": ["tests/test_oracles.py", "tests/test_transformer.py"],
                 "normalization": ["tests/test_oracles.py", "tests/test_shape_norm.py"],
                 "recurrent": ["tests/test_recurrent.py"], "scan": ["tests/test_scan.py"],
                 "convolution": ["tests/test_conv_pool.py"], "pooling": ["tests/test_conv_pool.py"],
-                "window": ["tests/test_conv_pool.py"]}
+                "window": ["tests/test_conv_pool.py"], "augment": ["tests/test_gan.py"],
+                "sources": ["tests/test_sources.py"]}
 
 
 @dataclass(frozen=True)
@@ -190,12 +192,16 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--only", nargs="*", default=[], metavar="PATH:LINE",
+                    help="run just the sampled mutants at these places (re-checking survivors)")
     args = ap.parse_args()
     mutants = regressions() if args.regressions else []
     if args.sample:
         pool = candidates()
         mutants += random.Random(args.seed).sample(pool, min(args.sample, len(pool)))
         print(f"{len(pool)} candidate mutants in {', '.join(TARGETS)}; sampled {args.sample}")
+    if args.only:
+        mutants = [m for m in mutants if f"{m.path}:{m.line}" in args.only]
     work = _copy_tree()
     survivors = []
     try:

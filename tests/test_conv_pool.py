@@ -116,3 +116,11 @@ ONNX_CORNERS = [
 @pytest.mark.parametrize("body, inp, env", ONNX_CORNERS, ids=[r[0] for r in ONNX_CORNERS])
 def test_onnx_corners_match_torch(body, inp, env):
     parity(_model(body, inp), env)
+
+
+@pytest.mark.parametrize("output_padding, ok", [(1, True), (2, False), (3, False)])
+def test_transposed_output_padding_must_be_below_the_stride(output_padding, ok):
+    """torch's rule: output_padding < max(stride, dilation); equal is already too large."""
+    diags = dslc.check_text("model M { input x: f32[N, 2, 5, 5]\n output y = x -> "
+                            f"conv_transpose2d(4, 3, stride=2, output_padding={output_padding}) }}").errors
+    assert not diags if ok else [d.code for d in diags] == ["E205"] and "output_padding" in diags[0].message

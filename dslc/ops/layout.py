@@ -175,6 +175,10 @@ class Transpose(Permute):
     dim1: int
 
     def perm(self, rank: int) -> list[int]:
+        if self.dims:       # the field permute has; transpose's axes are dim0 and dim1
+            raise ShapeError("E205", "transpose swaps dim0 and dim1; `dims=` is permute's",
+                             expected="transpose(dim0, dim1)", got=f"dims={tuple(self.dims)}",
+                             help=f"write permute{tuple(self.dims)}")
         a = axis_index(self.dim0, rank, "transpose dim0")
         c = axis_index(self.dim1, rank, "transpose dim1")
         p = list(range(rank))
