@@ -504,3 +504,28 @@ def test_frozen_scan_keeps_its_weights_through_an_optimiser_step():
 def test_scan_frozen_must_be_a_bool():
     p = dslc.check_text(CELL + "model M { input x: f32[N, T, 3]\n output y = x -> scan(Cell, frozen=3) }")
     assert [d.code for d in p.errors] == ["E205"] and "frozen" in p.errors[0].message
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_lengths_equal_torch_packed_sequences(cell):
+    """`lengths=`: padded steps output zeros and keep the state, as torch's packed sequences
+    do (batch 3, not equal to T, so a time-major mix-up cannot hide)."""
+    outs = "y, h, c" if cell == "lstm" else "y, h"           # lstm's state is (h, c)
+    src = (f"model M {{ input x: f32[N, T, 4]\n input len: i64[N]\n"
+           f" output {outs} = x -> {cell}(6, lengths=len, state=true) }}")
+    model = dslc.load(src).model()
+    w = random_weights(model)
+    ref = getattr(nn, cell.upper())(4, 6, batch_first=True)
+    ref.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v) for k, v in w.items()})
+    x = np.random.default_rng(4).standard_normal((3, 5, 4)).astype(np.float32)
+    lengths = np.array([5, 2, 3], np.int64)
+    with torch.no_grad():
+        packed = nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), torch.from_numpy(lengths),
+                                                   batch_first=True, enforce_sorted=False)
+        out, state = ref(packed)
+        want_y = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=5)[0].numpy()
+        want = [want_y] + [t.numpy() for t in (state if cell == "lstm" else (state,))]
+    for got in _both(model, w, [x, lengths]).values():
+        for g, r in zip(got, want):
+            np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+        assert len(got) == len(want) and not got[0][1, 2:].any()     # padded steps are zeros
