@@ -14,6 +14,7 @@ from .dims import Dim, fmt_shape
 
 DTYPES = ("f16", "f32", "f64", "bf16", "i8", "i32", "i64", "u8", "bool")
 FLOAT_DTYPES = ("f16", "f32", "f64", "bf16")
+INT_DTYPES = ("i8", "i32", "i64", "u8")
 HALF_DTYPES = ("f16", "bf16")
 
 

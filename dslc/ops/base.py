@@ -125,8 +125,9 @@ def need_rank(x: TensorType, ranks, what: str, layout: str, index: int = 0) -> N
 
 def need_float(x: TensorType, what: str, index: int = 0) -> None:
     if x.dtype not in FLOAT_DTYPES:
-        raise ShapeError("E306", f"{what} expects a floating-point input, got {x.dtype}",
-                         expected="f16, bf16, f32 or f64", got=x.dtype, culprits=(index,))
+        raise ShapeError("E306", f"{what} expects a floating-point input, got the {x.dtype} "
+                         f"tensor {x}", expected="f16, bf16, f32 or f64", got=x.dtype,
+                         culprits=(index,), help=f"convert it first: `x -> cast(f32) -> {what}`")
 
 
 def known(d: Dim, what: str, index: int = 0, help: str | None = None) -> int:

@@ -23,15 +23,6 @@ _INT_RANGES = {"i8": (-2 ** 7, 2 ** 7 - 1), "u8": (0, 2 ** 8 - 1), "i32": (-2 **
                "i64": (-2 ** 63, 2 ** 63 - 1)}
 
 
-def _floating(x, what: str) -> None:
-    try:
-        need_float(x, what)
-    except ShapeError as err:
-        err.help = f"{what} is defined on real numbers: convert the tensor first, " \
-                   f"`x -> cast(f32) -> {what}`"
-        raise
-
-
 def _numeric(x, what: str) -> None:
     if x.dtype not in FLOAT_DTYPES and x.dtype not in _INT_RANGES:
         raise ShapeError("E306", f"{what} expects a numeric (floating-point or integer) tensor, "
@@ -52,7 +43,7 @@ class _Function(Op):
     formula_dtypes: ClassVar[tuple[str, ...]] = ()
 
     def shape(self, x):
-        (_numeric if self.integers else _floating)(x, self.kind)
+        (_numeric if self.integers else need_float)(x, self.kind)
         return x
 
     def torch(self, node):

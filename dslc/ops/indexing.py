@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import ClassVar, Literal, Union
 
 from ..dims import Dim, fmt_shape
-from ..ir import DTYPES
+from ..ir import DTYPES, INT_DTYPES
 from .base import Op, ShapeError, Unsupported, axis_index, symbol_sources
 
 Size = Union[int, Dim]
-INT_DTYPES = ("i8", "i32", "i64", "u8")
 DType = Literal[DTYPES]    # type: ignore[valid-type]
 
 

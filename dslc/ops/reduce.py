@@ -20,23 +20,11 @@ from typing import ClassVar, Optional, Union
 from pydantic import StrictFloat, StrictInt
 
 from ..dims import Dim, fmt_shape
-from ..ir import TensorType
+from ..ir import INT_DTYPES, TensorType
 from .base import Op, ShapeError, axis_index, need_float
 
 Axes = Optional[Union[StrictInt, tuple[StrictInt, ...]]]
 Number = Union[StrictInt, StrictFloat]
-
-INT_DTYPES = ("i8", "i32", "i64", "u8")
-
-
-def _need_float(x: TensorType, what: str) -> None:
-    try:
-        need_float(x, what)
-    except ShapeError as err:
-        err.message = f"{what} expects a floating-point input, got the {x.dtype} tensor {x}"
-        err.help = f"convert it first: `x -> cast(f32) -> {what}`"
-        raise
-
 
 def reduced_axes(op, x: TensorType, axis) -> tuple[int, ...]:
     """`axis` (an int, a tuple or None: every axis) as sorted non-negative axes of `x`."""
@@ -184,7 +172,7 @@ class Mean(_Reduce):
     precise: ClassVar[bool] = True
 
     def check(self, x):
-        _need_float(x, self.kind)
+        need_float(x, self.kind)
 
 
 class Max(_Reduce):
@@ -215,7 +203,7 @@ class Var(_Reduce):
     correction: Number = 1
 
     def check(self, x):
-        _need_float(x, self.kind)
+        need_float(x, self.kind)
         if self.correction < 0:
             raise ShapeError("E205", f"{self.kind}: correction must be >= 0, got {self.correction}",
                              expected="correction >= 0", got=str(self.correction))
@@ -269,7 +257,7 @@ class LogSumExp(_Reduce):
     precise: ClassVar[bool] = True
 
     def check(self, x):
-        _need_float(x, self.kind)
+        need_float(x, self.kind)
 
     def onnx(self, b, node, ins, outs):
         dtype, axes, name = node.in_types[0].dtype, self.axes(node.in_types[0]), node.name
@@ -301,7 +289,7 @@ class Norm(_Reduce):
         return math.inf if self.p == "inf" else float(self.p)
 
     def check(self, x):
-        _need_float(x, self.kind)
+        need_float(x, self.kind)
         if isinstance(self.p, str) and self.p != "inf" or not self.order > 0:
             raise ShapeError("E205", f"norm: p must be a positive number or inf, got {self.p}",
                              expected="p > 0 (1, 2, 3.5, inf)", got=str(self.p),
