@@ -416,7 +416,7 @@ class Elaborator(OperatorMixin, BlockMixin):
             return apply_scan(self, layer, inputs, span)
         special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
         op = self._build_op(cls, layer, span)
-        if getattr(cls, "sized_by", None):
+        if cls.sized_by:
             inputs = inputs + self._size_sources(op, inputs, span)
         lo, hi = cls.arity
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
@@ -551,7 +551,7 @@ class Elaborator(OperatorMixin, BlockMixin):
             if k in values:
                 raise self.error("E206", f"argument `{k}` given twice (positionally and by name)", s)
             values[k] = (v, s)
-        if getattr(cls, "model_dtype", False) and "dtype" not in values:
+        if cls.model_dtype and "dtype" not in values:
             values["dtype"] = (self.float_dtype or "f32", span)   # a free tensor: the model's
         try:
             return cls(**{k: _to_field(v) for k, (v, _) in values.items()})

@@ -48,6 +48,11 @@ class Op(BaseModel):
     # recurrences, reductions): both backends cast the inputs up and the outputs back, and its
     # parameters and buffers stay f32 (Node.param_dtype).
     precise: ClassVar[bool] = False
+    # The field holding sizes that may be symbols the input lacks (`expand(N, 16, 64)`): the
+    # elaborator appends a model input carrying each, for the lowerings to read at run time.
+    sized_by: ClassVar[str | None] = None
+    # Its `dtype` field defaults to the model's floating dtype (a free parameter's).
+    model_dtype: ClassVar[bool] = False
 
     # ---- the IR side ----
     def shape(self, *xs: TensorType):
