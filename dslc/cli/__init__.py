@@ -1,0 +1,42 @@
+"""dslc's command line: check | summary | compile | run. Exit 0 ok, 1 spec errors, 2 usage/IO.
+
+Thin on purpose: everything it prints comes from the API, the summary module and the
+diagnostics' renders. `check` and `summary` import neither torch nor onnx. Each command is a
+module here with `register(sub)` (its arguments; `fn` is its `run(args)`)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from ..diagnostics import SpecError, render
+from .common import Usage
+
+COMMANDS = ("check", "summary", "compile", "run")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dslc", description="Compile neural-network specs (.dl).")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except Usage as e:
+        print(f"{e.prefix}: {e}", file=sys.stderr)
+        return 2
+    except SpecError as e:     # a backend that cannot express a node (E401)
+        for d in e.diagnostics:
+            print(render(d, e.sources), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:    # `dslc check --json spec.dl | head`: the reader left early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
