@@ -12,6 +12,19 @@ class Node:
     span: Span
 
 
+def children(node) -> list:
+    """The AST nodes directly inside `node` (through tuples, and the values of records)."""
+    out, todo = [], [getattr(node, f) for f in node.__dataclass_fields__ if f != "span"] \
+        if isinstance(node, Node) else []
+    while todo:
+        v = todo.pop()
+        if isinstance(v, Node):
+            out.append(v)
+        elif isinstance(v, tuple):
+            todo.extend(v)
+    return out
+
+
 # ---- expressions ----
 @dataclass(frozen=True)
 class Name(Node):

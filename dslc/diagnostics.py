@@ -28,6 +28,7 @@ CODES: dict[str, str] = {
     "E304": "symbolic size where a known size is needed",
     "E305": "divisibility",
     "E306": "dtype mismatch",
+    "E307": "beyond a stated limit (a size, count, repeat or nesting depth too large)",
     "E401": "backend cannot express this",
     "W201": "a layer whose result is never used",
 }

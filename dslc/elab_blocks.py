@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import ast
 from .diagnostics import Span, did_you_mean
 from .dims import Dim, fmt_shape
+from .limits import MAX_BLOCK_DEPTH
 from .values import POISON, LayerVal, TensorVal, kind_of, norm as _norm, show
 
 SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
@@ -17,8 +18,10 @@ class BlockMixin:
     def _apply_block(self, layer: LayerVal, inputs: list, span: Span):
         from .elaborate import LAYER_KWARGS, Scope
         b: ast.BlockDef = layer.target
-        if self.depth > 50:
-            raise self.error("E205", f"block `{b.name}` recurses too deeply", span)
+        if self.depth >= MAX_BLOCK_DEPTH:
+            raise self.error("E307", f"block `{b.name}` is called {MAX_BLOCK_DEPTH} blocks deep",
+                             span, expected=f"blocks nested at most {MAX_BLOCK_DEPTH} deep",
+                             help="a block that calls itself needs an `if` that ends the recursion")
         hyper = b.hyper
         # Tensor ports may be given by keyword (`DecoderLayer(memory=m)`); the piped tensors
         # fill the other ports in order, so such a layer can be repeated.
@@ -131,10 +134,19 @@ class BlockMixin:
                 self.scope.vars[d.id] = _norm(actual)
                 continue
             want = _norm(self.eval(d))
+            if isinstance(want, bool) or not isinstance(want, (int, Dim)):
+                raise self.error("E205", f"the size `{_text(d)}` in the pattern of `{port.name}` is "
+                                 f"{kind_of(want)}, not a size", d.span, expected="a size",
+                                 got=kind_of(want), help="a port and a size share a name: "
+                                 "rename one" if isinstance(want, TensorVal) else None)
             if Dim.of(want) != actual:
                 raise self.error("E302", f"`{port.name}` expects size {want} where the input has "
                                  f"{actual}", d.span, expected=str(want), got=str(actual),
                                  notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
+
+
+def _text(d) -> str:
+    return d.id if isinstance(d, ast.Name) else "…"
 
 
 def _pattern_text(p: ast.TensorTypeExpr) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 
 from .dims import Dim
+from .limits import MAX_EXPONENT, MAX_REPEAT
 from .ops import OPS
 from .values import POISON, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm
 
@@ -68,9 +69,9 @@ class OperatorMixin:
         a, b = _norm(a), _norm(b)
         if isinstance(a, Dim) or isinstance(b, Dim):
             return self._dim_binop(e, a, b)
-        if e.op == "**" and isinstance(b, (int, float)) and abs(b) > 64:
-            raise self.error("E205", f"exponent {b} is too large for a size or hyperparameter",
-                             e.span)
+        if e.op == "**" and isinstance(b, (int, float)) and abs(b) > MAX_EXPONENT:
+            raise self.error("E307", f"exponent {b} is too large for a size or hyperparameter",
+                             e.span, expected=f"an exponent of at most {MAX_EXPONENT}")
         try:
             return self._CMP[e.op](a, b) if e.op in self._CMP else self._ARITH[e.op](a, b)
         except (ZeroDivisionError, OverflowError) as err:
@@ -127,4 +128,8 @@ class OperatorMixin:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise self.error("E205", f"a layer repeats a positive number of times, got {n!r}",
                              e.right.span)
+        if n > MAX_REPEAT:
+            raise self.error("E307", f"a layer repeated {n:,} times", e.right.span,
+                             expected=f"at most {MAX_REPEAT:,} repeats", got=f"{n:,}",
+                             help="each repeat is a layer of its own, with its own weights")
         return RepeatVal(layer, n, e.span)

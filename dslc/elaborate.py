@@ -19,6 +19,7 @@ from .passes.domain import check_domain
 from .passes.weights import INIT_FUNCS, check_init
 from .elab_blocks import BlockMixin
 from .elab_operators import OperatorMixin
+from .limits import MAX_LAYERS
 from .values import POISON, Fail, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm, show
 
 LAYER_KWARGS = ("name", "init", "frozen", "tie")   # understood by every op, not hyperparameters
@@ -56,8 +57,12 @@ class Elaborator(OperatorMixin, BlockMixin):
         return Fail()
 
     def _call_notes(self) -> tuple:
-        return tuple((s, "in the block called here") for s in reversed(self.scope.call_sites)) \
-            if hasattr(self, "scope") else ()
+        """The block calls that led here, innermost first; a deep chain shows its two ends."""
+        sites = tuple(reversed(self.scope.call_sites)) if hasattr(self, "scope") else ()
+        notes = tuple((s, "in the block called here") for s in sites)
+        if len(notes) > 6:
+            notes = notes[:3] + ((None, f"... {len(notes) - 5} more block calls ..."),) + notes[-2:]
+        return notes
 
     # ---------------- models ----------------
     def model(self, m: ast.ModelDef) -> Model | None:
@@ -286,7 +291,18 @@ class Elaborator(OperatorMixin, BlockMixin):
         return self.eval(e.then if c else e.other)
 
     def _e_Pipe(self, e):
-        src = self.eval(e.source)
+        """`a -> f -> g` is Pipe(Pipe(a, f), g): walk down to `a`, then apply the stages in a
+        loop, so a chain of any length never recurses per stage."""
+        pipes = []
+        while isinstance(e, ast.Pipe):
+            pipes.append(e)
+            e = e.source
+        value = self.eval(e)
+        for p in reversed(pipes):
+            value = self._pipe_stage(value, p)
+        return value
+
+    def _pipe_stage(self, src, e):
         stage = self._callee(e.stage)
         if src is POISON or stage is POISON:
             return POISON
@@ -520,6 +536,10 @@ class Elaborator(OperatorMixin, BlockMixin):
 
     def emit(self, name: str, op: Op, inputs: list, outs, span: Span, **extra):
         """Add a node to the graph; its outputs become tensor values."""
+        if len(self.graph.nodes) >= MAX_LAYERS:
+            raise self.error("E307", f"the model has more than {MAX_LAYERS:,} layers", span,
+                             expected=f"at most {MAX_LAYERS:,} layers in one model",
+                             help="repeats and block calls multiply: check the repeat counts")
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}:{i}" for i in range(len(outs)))
         node = Node(name=name, op=op, inputs=tuple(v.value for v in inputs), outputs=out_names,
                     in_types=tuple(v.type for v in inputs), out_types=tuple(outs), span=span,

@@ -5,10 +5,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast
 from .diagnostics import Diagnostic, Span
+from .limits import MAX_NESTING
 
 _TOKEN_WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
@@ -47,7 +49,7 @@ def _describe(term: str, parser: lark.Lark) -> str:
     return term.lower()
 
 
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a deep tree
     def __init__(self, file: str):
         super().__init__(visit_tokens=False)
         self.file = file
@@ -208,7 +210,31 @@ def parse(text: str, file: str = "<spec>") -> tuple[ast.File | None, list[Diagno
         tree = p.parse(text)
     except lark.exceptions.UnexpectedInput as e:
         return None, [_syntax_diagnostic(e, text, file, p)]
-    return _ToAst(file).transform(tree), []
+    file_ast = _ToAst(file).transform(tree)
+    deep = _too_deep(file_ast)
+    return (None, [deep]) if deep else (file_ast, [])
+
+
+def _too_deep(root) -> Diagnostic | None:
+    """E307 at the first expression nested deeper than MAX_NESTING (the elaborator recurses per
+    level). A `->` chain is not nesting: its stages are elaborated in a loop, so
+    `x -> relu -> relu ...` may be any length. Iterative, like everything that walks the AST."""
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return Diagnostic("E307", f"expressions nest deeper than {MAX_NESTING} levels", node.span,
+                              expected=f"at most {MAX_NESTING} levels of nesting",
+                              got=f"more than {MAX_NESTING}",
+                              help="name the intermediate results (`a = ...`) or write a `->` "
+                                   "chain, which may be any length")
+        if isinstance(node, ast.Pipe):
+            stack.append((node.source, depth))
+            stack.append((node.stage, depth + 1))
+            continue
+        inner = depth if isinstance(node, ast.Arg) else depth + 1    # `f(x)` is one level
+        stack.extend((child, inner) for child in ast.children(node))
+    return None
 
 
 def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, text: str, file: str,

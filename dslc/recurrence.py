@@ -96,6 +96,11 @@ def _elaborate_body(el, cell: LayerVal, name: str, step: TensorType, states, spa
     if len(res) != 1 + len(states):
         raise el.error("E208", f"the cell {cell.name} must return the step's output and "
                        f"{len(states)} new state(s), it returns {len(res)} value(s)", span)
+    for i, v in enumerate(res):
+        if not isinstance(v, TensorVal):
+            what = "the step's output" if i == 0 else f"new state {i}"
+            raise el.error("E209", f"the cell {cell.name} returns {kind_of(v)} as {what}; a cell "
+                           "returns tensors", span, expected="a tensor", got=kind_of(v))
     for i, (new, old) in enumerate(zip(res[1:], states)):
         if new.type != old:
             raise el.error("E302", f"the cell {cell.name} changes state {i + 1} from {old} to "

@@ -180,7 +180,7 @@ def test_power_and_its_limits():
     m = dslc.load("model M(depth: int = 3) { input x: f32[N, 2]\n output y = x -> dense(2 ** depth * 2) }")
     assert str(m.models["M"].outputs[0].type) == "f32[N, 16]"
     p = dslc.check_text("model M { input x: f32[N, 2]\n output y = x -> dense(2 ** 2 ** 30) }")
-    assert [d.code for d in p.errors] == ["E205"] and "too large" in p.errors[0].message
+    assert [d.code for d in p.errors] == ["E307"] and "too large" in p.errors[0].message
 
 
 def test_every_code_used_is_registered():

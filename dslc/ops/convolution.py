@@ -19,6 +19,9 @@ def check_channels(op, x) -> None:
     need_rank(x, op.n + 2, op.kind, layout)
     need_float(x, op.kind)
     c = known(x.shape[1], f"the input channels of {op.kind}")
+    if op.groups < 1 or op.out_channels < 1:
+        raise ShapeError("E205", f"{op.kind}: out_channels and groups must be >= 1, got "
+                         f"{op.out_channels} and {op.groups}", expected=">= 1")
     for what, v in (("input channels", c), ("out_channels", op.out_channels)):
         if v % op.groups:
             raise ShapeError("E305", f"{op.kind}: groups={op.groups} does not divide the {what} "
@@ -72,6 +75,8 @@ class _Conv(Op):
                              prod(ntuple(self.kernel_size, self.n, "kernel_size")), rng)
 
     def macs(self, xs, ys):
+        """N * prod(S') * out_channels * C/groups * prod(kernel): one kernel window per output
+        element."""
         out = Dim.of(1)
         for d in ys[0].shape[:1] + ys[0].shape[2:]:
             out = out * d
@@ -188,6 +193,8 @@ class _ConvTranspose(Op):
                              prod(ntuple(self.kernel_size, self.n, "kernel_size")), rng)
 
     def macs(self, xs, ys):
+        """N * prod(S) * C * out_channels/groups * prod(kernel): each input element scattered
+        through one kernel."""
         out = Dim.of(1)
         for d in xs[0].shape[:1] + xs[0].shape[2:]:
             out = out * d

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal, Optional
 
 from ..dims import Dim, fmt_shape
+from ..limits import MAX_REPEAT
 from .base import Op, ShapeError, known, need_float, need_rank, torch_uniform
 
 
@@ -86,6 +87,9 @@ class _Recurrent(Op):
         if self.hidden_size < 1 or self.layers < 1 or not 0 <= self.dropout < 1:
             raise ShapeError("E205", f"{self.kind}: hidden_size and layers must be >= 1 and "
                              "dropout in [0, 1)")
+        if self.layers > MAX_REPEAT:
+            raise ShapeError("E307", f"{self.kind}: {self.layers:,} stacked layers",
+                             expected=f"at most {MAX_REPEAT:,}", got=f"{self.layers:,}")
         if self.initial not in (0, self.n_states) or self.lengths not in (0, 1):
             want = "(h0, c0)" if self.n_states == 2 else "h0"
             raise ShapeError("E208", f"{self.kind}: `initial` takes {want}, `lengths` one tensor")
@@ -129,6 +133,8 @@ class _Recurrent(Op):
         return torch_uniform(shape, self.hidden_size, rng)     # U(-1/sqrt(H), 1/sqrt(H))
 
     def macs(self, xs, ys):
+        """N * T * (the elements of every weight matrix): each step multiplies the input and
+        the state by every weight once; biases and gate nonlinearities count 0."""
         per_step = sum(_numel(s) for k, s in self.params(*xs).items() if k.startswith("weight"))
         return xs[0].shape[0] * xs[0].shape[1] * per_step
 

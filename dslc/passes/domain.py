@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic
 from ..dims import fmt_shape
 
-SCAN_LIMIT = 1 << 16
+SEARCH_LIMIT = 1 << 62     # sizes beyond int64 cannot run anywhere
 
 
 def smallest(c: dict) -> int:
@@ -18,12 +18,21 @@ def smallest(c: dict) -> int:
 
 
 def _first_ok(d, env: dict, sym: str, mod: int) -> int | None:
-    v = env[sym]
-    while v <= SCAN_LIMIT:
-        if d.evaluate({**env, sym: v}) >= 1:
-            return v
-        v += mod
-    return None
+    """The smallest allowed value of `sym` (env[sym] + k * mod) that makes `d` >= 1, the others
+    held at env: `d` is monotone in each size, so a doubling search then a bisection find it in
+    O(log) evaluations, however large the kernels."""
+    def ok(k):
+        return d.evaluate({**env, sym: env[sym] + k * mod}) >= 1
+    hi = 1
+    while not ok(hi):
+        if env[sym] + hi * mod > SEARCH_LIMIT:
+            return None
+        hi *= 2
+    lo = hi // 2          # ok(hi); not ok(lo) unless lo == 0, which the caller ruled out
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return env[sym] + hi * mod
 
 
 def check_domain(model, constraints: dict[str, dict]) -> list[Diagnostic]:
@@ -46,5 +55,6 @@ def check_domain(model, constraints: dict[str, dict]) -> list[Diagnostic]:
                     got=f"{d.evaluate(env)} at {at}",
                     notes=tuple((s, "in the block called here") for s in reversed(node.call_sites)),
                     help=f"declare the range on the input: `where {fix.split(' or ')[0]}`" if fix
-                    else "no input size makes this layer fit: check the kernel sizes and strides"))
+                    else "no input size up to 2**62 makes this layer fit: check the kernel sizes "
+                    "and strides"))
     return out

@@ -1,0 +1,119 @@
+"""The checker's bounds (dslc/limits.py): long chains are handled in linear work, deep nesting,
+huge repeats and runaway layer counts are located E307s, and a sample of the spec fuzzer
+(benchmarks/fuzz.py) finds no crash and no hang. benchmarks/fuzz.py runs 30,000 on demand."""
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+
+import pytest
+
+import dslc
+from dslc.limits import MAX_LAYERS, MAX_NESTING
+from specfiles import ROOT
+
+
+def _chain(n: int, stage: str = "relu") -> str:
+    return "model Chain {\n    input x: f32[N, 4]\n    output y = x" + f" -> {stage}" * n + "\n}\n"
+
+
+def test_a_20000_layer_chain_checks_without_recursion():
+    program = dslc.check_text(_chain(20_000))
+    assert not program.diagnostics
+    model = program.models["Chain"]
+    assert len(model.nodes) == 20_000 and model.nodes[-1].name == "relu_20000"
+
+
+def test_a_long_chain_lowers_to_both_backends():
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    model = dslc.check_text(_chain(3_000, "tanh")).models["Chain"]
+    x = np.linspace(-3, 3, 8, dtype=np.float32).reshape(2, 4)
+    want = x.astype(np.float64)
+    for _ in range(3_000):
+        want = np.tanh(want)
+    sess = ort.InferenceSession(model.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"x": x})[0]
+    assert np.allclose(got, want, atol=1e-5)
+    with torch.no_grad():
+        assert np.allclose(model.to_torch()(torch.from_numpy(x)).numpy(), want, atol=1e-5)
+
+
+def _nested(depth: int) -> str:
+    return ("model Deep {\n    input x: f32[N, 4]\n    output y = " + "relu(" * depth + "x"
+            + ")" * depth + "\n}\n")
+
+
+def test_nesting_up_to_the_limit_checks():
+    program = dslc.check_text(_nested(MAX_NESTING - 3))     # model, output and call levels
+    assert not program.diagnostics and len(program.models["Deep"].nodes) == MAX_NESTING - 3
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING, 10_000])
+def test_deeper_nesting_is_a_located_error(depth):
+    program = dslc.check_text(_nested(depth), "deep.dl")
+    (d,) = program.diagnostics
+    assert d.code == "E307" and "nest deeper than" in d.message
+    line = _nested(depth).splitlines()[2]
+    assert d.span.line == 3 and line[d.span.col - 1:].startswith("relu(")     # a call, not `x`
+    assert 80 * 5 < d.span.col < len("    output y = ") + 5 * MAX_NESTING
+
+
+def test_parentheses_alone_are_not_nesting():
+    text = "model P {\n    input x: f32[N, 4]\n    output y = " + "(" * 10_000 + "x" + ")" * 10_000 + "\n}\n"
+    assert not dslc.check_text(text).diagnostics
+
+
+def test_nested_repeats_stop_at_the_layer_limit():
+    text = ("block A(x: [N, C]) { return x -> relu * 5000 }\n"
+            "block B(x: [N, C]) { return x -> A * 5000 }\n"
+            "model M {\n    input x: f32[N, 4]\n    output y = x -> B\n}\n")
+    errors = dslc.check_text(text, "r.dl").errors
+    assert [(d.code, d.span.line) for d in errors] == [("E307", 1)]
+    assert f"more than {MAX_LAYERS:,} layers" in errors[0].message
+    assert [n for _, n in errors[0].notes] == ["in the block called here"] * 2
+
+
+def test_recursion_notes_show_both_ends_of_the_chain():
+    text = ("block F(x: [N, C]) { return x -> F }\n"
+            "model M {\n    input x: f32[N, 4]\n    output y = x -> F\n}\n")
+    (d,) = dslc.check_text(text, "f.dl").errors
+    assert d.code == "E307" and "50 blocks deep" in d.message
+    notes = [n for _, n in d.notes]
+    assert len(notes) == 6 and "45 more block calls" in notes[3]
+    assert d.notes[-1][0].line == 4          # the outermost call, in the model
+
+
+def _fuzz():
+    spec = importlib.util.spec_from_file_location("fuzz", ROOT / "benchmarks" / "fuzz.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fuzz"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fuzz_sample_finds_no_crash():
+    """300 token mutations in-process (the script's own cases: deleted, duplicated and swapped
+    tokens, numbers made 0, -1, 2**62, 10**30, 1e999, nan; names swapped)."""
+    fuzz = _fuzz()
+    rng = random.Random(11)
+    corpus = fuzz.corpus()
+    crashes = {}
+    for _ in range(300):
+        source, text = rng.choice(corpus)
+        case = fuzz.mutate(text, rng)
+        sig, _ = fuzz.run_case(case)
+        if sig is not None:
+            crashes.setdefault(sig, (source, case))
+    assert not crashes, crashes
+
+
+def test_fuzz_mutations_reach_the_huge_numbers():
+    fuzz = _fuzz()
+    rng = random.Random(0)
+    text = "model M {\n    input x: f32[N, 4]\n    output y = x -> dense(8)\n}\n"
+    seen = {fuzz.mutate(text, rng) for _ in range(400)}
+    assert any("1e999" in s for s in seen) and any("4611686018427387904" in s for s in seen)
+    assert any("dense" not in s for s in seen)           # a token deleted or swapped away
