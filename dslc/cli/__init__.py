@@ -13,7 +13,7 @@ import sys
 from ..diagnostics import SpecError, render
 from .common import Usage
 
-COMMANDS = ("check", "summary", "compile", "run")
+COMMANDS = ("check", "summary", "compile", "run", "fmt")
 
 
 def parser() -> argparse.ArgumentParser:
