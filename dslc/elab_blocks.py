@@ -150,4 +150,4 @@ def _text(d) -> str:
 
 
 def _pattern_text(p: ast.TensorTypeExpr) -> str:
-    return "[" + ", ".join(d.id if isinstance(d, ast.Name) else "…" for d in p.dims) + "]"
+    return "[" + ", ".join(_text(d) for d in p.dims) + "]"

@@ -9,5 +9,6 @@ from __future__ import annotations
 MAX_NESTING = 100          # expression levels (`f(g(h(x)))`); a `->` chain of any length is not nesting
 MAX_BLOCK_DEPTH = 50       # blocks calling blocks (recursion through `if` included)
 MAX_REPEAT = 10_000        # `Layer * n`, and the stacked layers of one rnn/gru/lstm
-MAX_LAYERS = 50_000         # layers in one model, repeats and block bodies expanded
+MAX_LAYERS = 50_000        # layers in one model, repeats and block bodies expanded
+SIZE_SEARCH = 2 ** 62      # the largest size the domain check tries when it looks for one that fits
 MAX_EXPONENT = 64          # `a ** b` on numbers and sizes

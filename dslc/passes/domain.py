@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostic
 from ..dims import fmt_shape
-
-SEARCH_LIMIT = 1 << 62     # sizes beyond int64 cannot run anywhere
-
+from ..limits import SIZE_SEARCH
 
 def smallest(c: dict) -> int:
     mod, lo = c.get("mod", 1), max(1, c.get("min", 1))
@@ -25,7 +23,7 @@ def _first_ok(d, env: dict, sym: str, mod: int) -> int | None:
         return d.evaluate({**env, sym: env[sym] + k * mod}) >= 1
     hi = 1
     while not ok(hi):
-        if env[sym] + hi * mod > SEARCH_LIMIT:
+        if env[sym] + hi * mod > SIZE_SEARCH:
             return None
         hi *= 2
     lo = hi // 2          # ok(hi); not ok(lo) unless lo == 0, which the caller ruled out
@@ -55,6 +53,6 @@ def check_domain(model, constraints: dict[str, dict]) -> list[Diagnostic]:
                     got=f"{d.evaluate(env)} at {at}",
                     notes=tuple((s, "in the block called here") for s in reversed(node.call_sites)),
                     help=f"declare the range on the input: `where {fix.split(' or ')[0]}`" if fix
-                    else "no input size up to 2**62 makes this layer fit: check the kernel sizes "
-                    "and strides"))
+                    else f"no input size up to {SIZE_SEARCH:,} makes this layer fit: check the "
+                    "kernel sizes and strides"))
     return out
