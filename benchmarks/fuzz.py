@@ -5,7 +5,8 @@ Run: python benchmarks/fuzz.py [--cases N] [--seed S] [--jobs J] [--limit SEC] [
 
 A case is one spec with 1-3 token mutations: a token deleted, duplicated or swapped with its
 neighbour; a number made 0, -1, huge (2**62, 10**30, 1e999, nan) or a long run of nines; an
-identifier replaced by another identifier of the same spec. A case fails when check_text raises
+identifier replaced by another identifier of the same spec. Half the cases make only the last
+two kinds (numbers and names), so that they mostly parse and reach the checker's later phases. A case fails when check_text raises
 (a crash: its signature is the exception type and the innermost dslc frame), runs past --limit
 (a hang: the worker is killed and replaced) or past --slow (slow). Each failing signature is
 shrunk to a small reproducer (tokens deleted while the signature stays) and printed; exit 1 when
@@ -44,11 +45,16 @@ def mutate(text: str, rng: random.Random) -> str:
     toks = tokens(text)
     solid = [i for i, t in enumerate(toks) if not t.isspace() and not t.startswith("#")]
     names = sorted({t for t in toks if t[:1].isalpha() or t[:1] == "_"})
+    # half the cases change only numbers and names, so that most of them still parse and
+    # reach the elaborator and the passes (a deleted or swapped token is mostly an E101)
+    values = rng.random() < 0.5
+    if values:
+        solid = [i for i in solid if toks[i][:1].isalnum() or toks[i][:1] == "_"]
     for _ in range(rng.randint(1, 3)):
         if not solid:
             break
         i = rng.choice(solid)
-        kind = rng.random()
+        kind = rng.random() * (0.4 if values else 1.0)
         if toks[i][:1].isdigit() and kind < 0.6:
             toks[i] = rng.choice(HUGE)
         elif (toks[i][:1].isalpha() or toks[i][:1] == "_") and kind < 0.4 and names:

@@ -573,6 +573,11 @@ class Elaborator(OperatorMixin, BlockMixin):
             values[k] = (v, s)
         if cls.model_dtype and "dtype" not in values:
             values["dtype"] = (self.float_dtype or "f32", span)   # a free tensor: the model's
+        for k, (v, s) in values.items():
+            if not _finite(v):
+                raise self.error("E205", f"{cls.kind}: `{k}` must be a finite number", s,
+                                 got=show(v), help="an overflowing literal such as 1e999 is "
+                                 "infinity; write the value itself (e.g. -1e9 for a mask)")
         try:
             return cls(**{k: _to_field(v) for k, (v, _) in values.items()})
         except ValidationError as err:
@@ -619,6 +624,13 @@ def _unused(model: Model) -> list[Diagnostic]:
                                   notes=tuple((s, "in the block called here") for s in reversed(n.call_sites)),
                                   help="use it in an output, or remove it"))
     return out
+
+
+def _finite(v) -> bool:
+    """No float infinity or NaN in an argument value (nested in lists too)."""
+    if isinstance(v, (list, tuple)):
+        return all(_finite(x) for x in v)
+    return not isinstance(v, float) or math.isfinite(v)
 
 
 def _to_field(v):
