@@ -2,6 +2,10 @@
 worker process under a wall-clock limit, reporting crash signatures with minimised reproducers.
 
 Run: python benchmarks/fuzz.py [--cases N] [--seed S] [--jobs J] [--limit SEC] [--slow SEC]
+                               [--grammar FRACTION]
+
+A fraction of the cases (--grammar, 0.3 by default) are generated instead (specgen.py: well-
+formed specs calling every registered op with arguments of its fields' types).
 
 A case is one spec with 1-3 token mutations: a token deleted, duplicated or swapped with its
 neighbour; a number made 0, -1, huge (2**62, 10**30, 1e999, nan) or a long run of nines; an
@@ -27,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))     # fuzz this tree, whatever dslc is installed
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import specgen  # noqa: E402
 TOKEN = re.compile(r"\s+|#[^\n]*|\"[^\"\n]*\"|[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
                    r"|->|\*\*|==|!=|<=|>=|//|.", re.S)
 HUGE = ["0", "-1", "4611686018427387904", "1000000000000000000000000000000", "1e999", "nan",
@@ -147,8 +153,11 @@ def _shard(args, index: int, queue) -> None:
     found: dict[str, Finding] = {}
     slowest = 0.0
     for _ in range(index, args.cases, args.jobs):
-        source, text = rng.choice(specs)
-        case = mutate(text, rng)
+        if rng.random() < args.grammar:
+            source, case = "generated (benchmarks/specgen.py)", specgen.generate(rng)
+        else:
+            source, text = rng.choice(specs)
+            case = mutate(text, rng)
         sig, seconds = worker.run(case, args.limit)
         slowest = max(slowest, seconds)
         if sig is None and seconds > args.slow:
@@ -169,6 +178,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=30_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--grammar", type=float, default=0.3,
+                    help="the fraction of cases generated from the op registry (specgen.py)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--limit", type=float, default=6.0, help="seconds before a case is a hang")
     ap.add_argument("--slow", type=float, default=2.0, help="seconds before a case is slow")

@@ -1,7 +1,12 @@
 """Grammar fuzzing: any text gives a Program with diagnostics, never a Python exception; every
-diagnostic renders and points inside the text it blames; a mutant that checks cleanly lowers to
-a checked ONNX graph and a torch module."""
+diagnostic renders and points inside the text it blames; a mutant or a generated spec that
+checks cleanly lowers to a checked ONNX graph and a torch module. Generated specs come from
+benchmarks/specgen.py (well-formed text calling every registered op with arguments of its
+fields' types), driven by hypothesis' random source so a failure shrinks and replays."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,6 +14,9 @@ from hypothesis import strategies as st
 import dslc
 from dslc.diagnostics import CODES, render
 from specfiles import invalid_specs, valid_specs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import specgen  # noqa: E402 - benchmarks/ is not a package
 
 CORPUS = [p.read_text() for p in valid_specs() + invalid_specs()]
 PIECES = ["(", ")", "{", "}", "[", "]", ",", "->", "=", "*", "+", "x", "dense(", "0", "-1",
@@ -80,6 +88,17 @@ def _lowers(model):
 @given(mutated())
 def test_mutated_specs_never_raise(text):
     program = dslc.check_text(text, "fuzz.dl")
+    _check_diagnostics(program.diagnostics, program.sources)
+    if not program.errors:
+        for model in program.models.values():
+            if model.params <= LOWER_AT_MOST:
+                _lowers(model)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False))
+def test_generated_specs_never_raise(rng):
+    program = dslc.check_text(specgen.generate(rng), "gen.dl")
     _check_diagnostics(program.diagnostics, program.sources)
     if not program.errors:
         for model in program.models.values():

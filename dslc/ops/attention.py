@@ -6,7 +6,7 @@ import math
 from typing import ClassVar, Literal, Optional
 
 from ..dims import fmt_shape
-from .base import Op, ShapeError, known, need_float, need_rank, torch_uniform
+from .base import Op, ShapeError, known, need_axes, need_float, need_rank, torch_uniform
 
 
 class Attention(Op):
@@ -107,6 +107,8 @@ class Attention(Op):
         return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
     def macs(self, xs, ys):
+        """N * (Tq*E*E + Tk*Ekv*(kdim + vdim) + Tq*E*E) for the projections (q, k and v, out)
+        plus N * Tq * Tk * 2E for the scores and their weighted sum."""
         q, k, v, _ = self.parts(*xs)
         e, _, ekv, kd, vd = self.dims(*xs)
         n, tq, tk = q.shape[0], q.shape[1], k.shape[1]
@@ -164,7 +166,7 @@ class SDPA(Op):
 
 
 class Positional(Op):
-    """positional(max_len, kind=learned|sinusoidal): [N, T, D] -> [N, T, D], adds the position
+    """positional(max_len, encoding=learned|sinusoidal): [N, T, D] -> [N, T, D], adds the position
     table's first T rows (T <= max_len); learned: weight [max_len, D]; sinusoidal: no
     parameters, the table of Vaswani et al."""
     kind: ClassVar[str] = "positional"
@@ -220,6 +222,7 @@ class ClassToken(Op):
 
     def shape(self, x):
         need_rank(x, 3, self.kind, "[N, T, features]")
+        need_float(x, self.kind)        # its learned token joins the input's features
         known(x.shape[2], "the width of class_token's input")
         return x.with_shape((x.shape[0], x.shape[1] + 1, x.shape[2]))
 
@@ -275,6 +278,7 @@ class RMSNorm(Op):
 
     def shape(self, x):
         need_float(x, self.kind)
+        need_axes(x, 1, self.kind)
         known(x.shape[-1], "the last dim of rmsnorm's input")
         return x
 

@@ -128,6 +128,14 @@ def need_rank(x: TensorType, ranks, what: str, layout: str, index: int = 0) -> N
                          culprits=(index,))
 
 
+def need_axes(x: TensorType, n: int, what: str, index: int = 0) -> None:
+    """E301 unless `x` has at least `n` axes (a full reduction leaves a rank-0 tensor)."""
+    if x.rank < n:
+        raise ShapeError("E301", f"{what} needs an input with at least {n} ax{'is' if n == 1 else 'es'}, "
+                         f"got the rank-{x.rank} tensor {fmt_shape(x.shape)}", expected=f"rank >= {n}",
+                         got=f"rank-{x.rank} {fmt_shape(x.shape)}", culprits=(index,))
+
+
 def need_float(x: TensorType, what: str, index: int = 0) -> None:
     if x.dtype not in FLOAT_DTYPES:
         raise ShapeError("E306", f"{what} expects a floating-point input, got the {x.dtype} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import ClassVar, Optional, Union
 
 from ..dims import fmt_shape
-from .base import Op, ShapeError, known, need_float, need_rank, variant
+from .base import Op, ShapeError, known, need_axes, need_float, need_rank, variant
 
 
 class _BatchNorm(Op):
@@ -82,6 +82,7 @@ class LayerNorm(Op):
 
     def dims(self, x) -> tuple[int, ...]:
         if self.normalized_shape is None:
+            need_axes(x, 1, "layernorm")
             return (known(x.shape[-1], "the last dim of layernorm's input"),)
         ns = self.normalized_shape if isinstance(self.normalized_shape, tuple) else (self.normalized_shape,)
         tail = x.shape[x.rank - len(ns):] if len(ns) <= x.rank else None
