@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import ast
 from .diagnostics import did_you_mean
-from .dims import Dim, fmt_shape
+from .dims import fmt_shape
 from .elaborate import GraphState, Scope
 from .values import Fail
 from .ir import Model, Port, TensorType
@@ -66,8 +66,8 @@ def _zero_state_types(el, cell: LayerVal, step: TensorType, span) -> list[Tensor
                                f"`{unknown[0]}` in `{p.name}` is bound by nothing", span,
                                notes=[(p.span, "the state's pattern")],
                                help="use a number or a parameter there, or pass `initial=` tensors")
-            out.append(TensorType(dtype=p.type.dtype or step.dtype,
-                                  shape=tuple(Dim.of(el.eval(d)) for d in p.type.dims)))
+            sized = el._tensor_type(p.type, bind_symbols=False)     # each dim a size >= 1
+            out.append(TensorType(dtype=p.type.dtype or step.dtype, shape=sized.shape))
     finally:
         el.scope = outer
     try:
