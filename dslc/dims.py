@@ -35,13 +35,16 @@ def facts(mods: dict[str, int]):
 @total_ordering
 class _FloorDiv:
     """An opaque atom `num // den` whose numerator is not known to divide exactly."""
-    __slots__ = ("num", "den")
+    __slots__ = ("num", "den", "_key")
 
     def __init__(self, num: "Dim", den: int):
         self.num, self.den = num, den
+        self._key = None
 
     def key(self):
-        return (str(self.num), self.den)
+        if self._key is None:        # computed once: nested divisions would redo it per level
+            self._key = (str(self.num), self.den)
+        return self._key
 
     def __eq__(self, other):
         return isinstance(other, _FloorDiv) and self.key() == other.key()
@@ -72,10 +75,11 @@ def _num(c):
 
 class Dim:
     """An integer-valued expression over symbols. Immutable, hashable, canonical."""
-    __slots__ = ("terms",)
+    __slots__ = ("terms", "_str")
 
     def __init__(self, terms: dict | None = None):
         self.terms = {m: _num(c) for m, c in (terms or {}).items() if c != 0}
+        self._str = None
 
     @staticmethod
     def of(value: "DimLike | str") -> "Dim":
@@ -215,6 +219,11 @@ class Dim:
         return hash(tuple(sorted((str(Dim({m: 1})), str(c)) for m, c in self.terms.items())))
 
     def __str__(self) -> str:
+        if self._str is None:        # immutable: the text is computed once
+            self._str = self._text()
+        return self._str
+
+    def _text(self) -> str:
         if not self.terms:
             return "0"
         parts: list[str] = []
