@@ -12,6 +12,8 @@ CODES: dict[str, str] = {
     "E101": "unexpected token",
     "E102": "unexpected character",
     "E103": "unexpected end of file",
+    "E104": "import cycle",
+    "E105": "import path not allowed (absolute, or not a .dl file)",
     "E201": "unknown name",
     "E202": "unknown op or block",
     "E203": "unknown argument",
@@ -30,6 +32,7 @@ CODES: dict[str, str] = {
     "E306": "dtype mismatch",
     "E307": "beyond a stated limit (a size, count, repeat or nesting depth too large)",
     "E401": "backend cannot express this",
+    "E501": "over a budget (dslc check --max-params / --max-macs)",
     "W201": "a layer whose result is never used",
 }
 
@@ -62,10 +65,17 @@ class Diagnostic:
         return f"{where}{self.severity}[{self.code}]: {self.message}"
 
     def to_json(self) -> dict:
-        s = self.span
+        """Every field of the full render: the span (null where there is none), expected, got,
+        help (null when absent) and the notes, each with its own span."""
         return {"severity": self.severity, "code": self.code, "message": self.message,
-                "file": s.file if s else None, "line": s.line if s else None,
-                "col": s.col if s else None}
+                **_span_json(self.span), "expected": self.expected, "got": self.got,
+                "notes": [{"message": text, **_span_json(span)} for span, text in self.notes],
+                "help": self.help}
+
+
+def _span_json(s: Span | None) -> dict:
+    keys = ("file", "line", "col", "end_line", "end_col")
+    return dict.fromkeys(keys) if s is None else {k: getattr(s, k) for k in keys}
 
 
 @dataclass

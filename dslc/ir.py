@@ -71,6 +71,10 @@ class Node(_Frozen):
     def kind(self) -> str:
         return self.op.kind
 
+    def describe(self) -> str:
+        """The op with its hyperparameters, tensor arguments by the values they take."""
+        return self.op.describe(self.inputs)
+
     def pname(self, local: str) -> str:
         """The full name of a parameter or buffer: under the owner's name when tied."""
         return f"{self.owner_of(local)}.{local}"
@@ -177,22 +181,32 @@ class Model(_Frozen):
         return _retyped(self, dtype)
 
     # ---- backends (imported lazily: the core never imports torch or onnx) ----
-    def weights(self, seed: int = 0) -> dict:
+    def weights(self, seed: int = 0, max_memory: int | None = None) -> dict:
+        """Every parameter and buffer drawn from `seed` (numpy, by dotted name); refused first
+        (passes.memory.TooLarge) when the draw would not fit in `max_memory` bytes (None: the
+        memory available)."""
         from .passes.weights import init_weights
-        return init_weights(self, seed)
+        return init_weights(self, seed, max_memory)
 
-    def to_torch(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None):
+    def to_torch(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None,
+                 max_memory: int | None = None):
         """An nn.Module; `dtype` (f16, bf16, f64) recompiles an f32 model in that precision
-        (`with_dtype`): parameters in that dtype, precise ops in f32."""
+        (`with_dtype`): parameters in that dtype, precise ops in f32. `max_memory`: as for
+        `weights`, when they are drawn."""
         from .backends.torch import build_module
         model = self.with_dtype(dtype) if dtype else self
-        return build_module(model, weights if weights is not None else model.weights(seed))
+        return build_module(model, weights if weights is not None else model.weights(seed, max_memory))
 
-    def to_onnx(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None):
-        """An onnx.ModelProto (checked); `dtype` as for `to_torch`."""
+    def to_onnx(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None,
+                guards: bool = False, max_memory: int | None = None):
+        """An onnx.ModelProto (checked); `dtype` as for `to_torch`; `guards`: the graph checks
+        its inputs' symbols and `where` constraints (backends/onnx_guards.py)."""
         from .backends.onnx import build_onnx
+        from .passes.memory import check_onnx_size
         model = self.with_dtype(dtype) if dtype else self
-        return build_onnx(model, weights if weights is not None else model.weights(seed))
+        check_onnx_size(model)          # before drawing weights one file could not hold
+        return build_onnx(model, weights if weights is not None else model.weights(seed, max_memory),
+                          guards=guards)
 
 
 def frozen_param_names(nodes) -> set[str]:

@@ -1,4 +1,5 @@
-"""Shared test machinery: random weights, concrete inputs, torch vs onnxruntime runs."""
+"""Shared test machinery: the command line in-process, random weights, concrete inputs, torch
+vs onnxruntime runs."""
 from __future__ import annotations
 
 import numpy as np
@@ -88,3 +89,11 @@ def parity(model, env: dict[str, int], seed: int = 0, atol: float = 1e-4) -> flo
         assert diff <= atol, f"{port.name}: torch vs onnxruntime differ by {diff}"
         worst = max(worst, diff)
     return worst
+
+
+def cli(capsys, *argv):
+    """(exit code, stdout, stderr) of `dslc ARGV...` run in this process (paths may be Paths)."""
+    from dslc.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err

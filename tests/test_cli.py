@@ -8,18 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from dslc.cli import main
+from support import cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = str(ROOT / "specs" / "seeds" / "mlp.dl")
 TOPO = str(ROOT / "specs" / "seeds" / "topologies.dl")
 BAD = str(ROOT / "specs" / "invalid" / "residual_mismatch.dl")
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_check_prints_counts(capsys):
@@ -44,8 +38,14 @@ def test_check_json_reports_diagnostics(capsys):
     code, out, _ = run(capsys, "check", BAD, "--json")
     doc = json.loads(out)
     assert code == 1 and doc["models"] == []
-    assert doc["diagnostics"] == [{"severity": "error", "code": "E302", "file": BAD, "line": 5,
-                                   "col": 16, "message": doc["diagnostics"][0]["message"]}]
+    (d,) = doc["diagnostics"]
+    assert {k: d[k] for k in ("severity", "code", "file", "line", "col")} == \
+        {"severity": "error", "code": "E302", "file": BAD, "line": 5, "col": 16}
+    # the fields of the full render: the span's end, expected and got, the notes, help
+    assert d["end_line"] == 5 and d["end_col"] > d["col"]
+    assert d["expected"] and d["got"] and d["expected"] != d["got"]
+    assert d["notes"] and all({"message", "file", "line", "col"} <= set(n) for n in d["notes"])
+    assert "help" in d
 
 
 def test_check_errors_go_to_stderr_with_caret(capsys):

@@ -11,6 +11,7 @@ from dslc.cli import main
 from dslc.summary import (activation_bytes, compact, compare, compare_line, grouped_rows,
                           layer_rows, table, total_macs)
 from specfiles import ROOT, references
+from support import cli
 
 
 def _model(rel, name):
@@ -112,3 +113,56 @@ def test_compare_symbolic_macs_need_sizes():
     assert c["params_ratio"] == pytest.approx(11_689_512 / 25_557_032)
     assert c["macs_ratio"] == pytest.approx(1.81 / 4.09, abs=0.003)
     assert compare_line(r50, r18, {"H": 224}).endswith("depend on W (give --dim)")
+
+
+
+
+TOPO = ROOT / "specs" / "seeds" / "topologies.dl"
+
+
+def test_dims_make_shapes_and_macs_concrete_everywhere(capsys):
+    code, out, _ = cli(capsys, "summary", TOPO, "--model", "AdaptivePool", "--dim", "H=32",
+                        "--dim", "W=48")
+    assert code == 0
+    first = next(l for l in out.splitlines() if l.startswith("Features_1.conv2d_1"))
+    # conv 3 -> 64, 3x3 `same`: 32*48 positions x 64 outputs x 27 weights each
+    assert "f32[N, 64, 32, 48]" in first and f"{32 * 48 * 64 * 27:,}" in first
+    assert re.search(r"^image\s+input\s+f32\[N, 3, 32, 48\]$", out, re.M)
+    assert "H" not in out.split("activations:")[1]
+
+
+def test_batch_from_dim_and_weights_memory(capsys):
+    code, out, _ = cli(capsys, "summary", ROOT / "specs" / "seeds" / "lenet.dl", "--dim", "N=8")
+    assert code == 0 and out.rstrip().endswith("at batch 8")
+    assert "weights: 241 KiB in f32" in out          # 61,706 * 4 bytes = 241.0 KiB
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--dim", "Q=8"], "--dim names Q, not a symbolic dim"),
+    (["--model", "AdaptivePool", "--dim", "H=2"], "H = 2 is outside its domain (H >= 4)"),
+    (["--model", "AdaptivePool", "--dim", "N=8", "--batch", "4"], "the batch is 4 and 8"),
+])
+def test_dims_are_validated(capsys, argv, fragment):
+    code, _, err = cli(capsys, "summary", TOPO, *argv)
+    assert code == 2 and fragment in err
+
+
+def test_op_column_shows_tensor_arguments_by_name_and_defaults_that_matter():
+    program = dslc.load(ROOT / "specs" / "seq" / "seq2seq.dl")
+    ops = [r["op"] for m in program.models.values() for r in layer_rows(m)]
+    assert "lstm(32, layers=2, state=true, lengths=src_len)" in ops
+    assert any(o.startswith("lstm(32, layers=2, initial=(") for o in ops)
+    text = "model M { input x: f32[N, 4]\n output y = x -> dropout -> leaky_relu -> dropout(0.1) }"
+    m = dslc.check_text(text).models["M"]
+    assert [r["op"] for r in layer_rows(m)] == ["dropout(0.5)", "leaky_relu(0.01)", "dropout(0.1)"]
+
+
+def test_compact_honours_depth_and_marks_transposed_convs():
+    m = _model("specs/zoo/resnet.dl", "ResNet18")
+    lines = compact(m, 0, {"H": 224, "W": 224}).splitlines()
+    assert lines[0] == "224x224x3 -[Stem]-> 56x56x64"
+    assert len(lines) == 1 + 7 + 3 and lines[-1] == "512 -[dense(1000)]-> 1000"
+    t = _model("specs/seeds/transposed.dl", "Upsampler")
+    assert "-[4x4, 32, transposed]->" in compact(t)
+    # depth 1: layer1's two instances are a line each, like the other blocks
+    assert compact(m, 1).splitlines()[4:6] == ["H/4xW/4x64 -[Basic]-> H/4xW/4x64"] * 2

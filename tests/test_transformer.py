@@ -187,3 +187,14 @@ def test_tie_to_a_missing_block_call():
     model M { input x: f32[N, 4]
               output y = x -> T(tie=nowhere) }""")
     assert [d.code for d in p.errors] == ["E201"] and "no block call named `nowhere`" in p.errors[0].message
+
+
+def test_sdpa_macs_count_both_products():
+    """q k^T is Tq*Tk*d multiply-adds per head and the weighted sum of v Tq*Tk*dv."""
+    m = dslc.check_text("""model M {
+        input q: f32[N, 4, 10, 8]
+        input k: f32[N, 4, 12, 8]
+        input v: f32[N, 4, 12, 16]
+        output y = sdpa(q, k, v)
+    }""").models["M"]
+    assert str(m.nodes[0].macs()) == f"{4 * 10 * 12 * (8 + 16)}*N"

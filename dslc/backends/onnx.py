@@ -191,6 +191,17 @@ def value_info(name: str, t):
     return helper.make_tensor_value_info(name, onnx_dtype(t.dtype), dims)
 
 
+def _reading(model, renamed: dict):
+    """`model` with its nodes and outputs reading the guarded inputs (`renamed`)."""
+    if not renamed:
+        return model
+    nodes = tuple(n.model_copy(update={"inputs": tuple(renamed.get(i, i) for i in n.inputs)})
+                  for n in model.nodes)
+    outputs = tuple(p.model_copy(update={"value": renamed.get(p.value, p.value)})
+                    for p in model.outputs)
+    return model.model_copy(update={"nodes": nodes, "outputs": outputs})
+
+
 def _as_numpy(weights: dict) -> dict:
     """numpy arrays of torch tensors or arrays: float64 stays float64 (an f64 module's trained
     weights keep their precision), bfloat16 goes through float32 (numpy has no bfloat16)."""
@@ -204,19 +215,30 @@ def _as_numpy(weights: dict) -> dict:
     return out
 
 
-def build_onnx(model, weights: dict, check: bool = True):
+def build_onnx(model, weights: dict, check: bool = True, guards: bool = False):
+    """The model's graph with `weights` as initializers, after checking them against the IR
+    (passes.weights.check_weights: WeightsError) and their size against what one ONNX file
+    holds (passes.memory.TooLarge). `guards`: check the inputs in the graph (onnx_guards)."""
     import onnx
     from onnx import helper
 
+    from ..passes.memory import check_onnx_size
+    from ..passes.weights import check_weights
+
+    check_weights(model, weights)
+    check_onnx_size(model)
     weights = _as_numpy(weights)
-    missing = [k for k in {**model.param_shapes(), **model.buffer_shapes()} if k not in weights]
-    if missing:
-        raise KeyError(f"weights lack {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
     b = Builder(weights)
     for p in model.inputs:
         b._names.add(p.value)
     for n in model.nodes:
         b._names.update(n.outputs)
+    checked = []
+    if guards:
+        from .onnx_guards import emit_guards
+        renamed = emit_guards(b, model)
+        model = _reading(model, renamed)
+        checked = [value_info(renamed[p.value], p.type) for p in model.inputs if p.value in renamed]
     problems = []
     for n in model.nodes:
         try:
@@ -231,7 +253,7 @@ def build_onnx(model, weights: dict, check: bool = True):
             b.node("Identity", [p.value], [p.name], name=f"output_{p.name}")
         outputs.append(value_info(p.name, p.type))
     graph = helper.make_graph(b.nodes, model.name, [value_info(p.name, p.type) for p in model.inputs],
-                              outputs, initializer=list(b.inits.values()))
+                              outputs, initializer=list(b.inits.values()), value_info=checked)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="dslc")
     proto.ir_version = IR_VERSION

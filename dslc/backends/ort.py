@@ -20,6 +20,7 @@ NUMPY_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                 **({"tensor(bfloat16)": bfloat16} if bfloat16 is not None else {})}
 _IR_DTYPES = {"FLOAT": "f32", "FLOAT16": "f16", "BFLOAT16": "bf16", "DOUBLE": "f64",
               "INT8": "i8", "INT32": "i32", "INT64": "i64", "UINT8": "u8", "BOOL": "bool"}
+_IR_TYPES = {f"tensor({k.lower()})": v for k, v in _IR_DTYPES.items()}
 
 
 class RunError(Exception):
@@ -192,54 +193,54 @@ def session(model, provider: str = "cpu", spec=None):
     return sess
 
 
-def batch_symbols(sess) -> set[str]:
-    """The symbols that stand for the batch: the first dim of each input, when named."""
-    return {i.shape[0] for i in sess.get_inputs() if i.shape and isinstance(i.shape[0], str)}
+def input_signature(sess, spec=None):
+    """The inputs' boundary (dslc.guards.Signature): the spec's when compiled from one (its
+    `where` constraints included), else the session's: fixed sizes, and dims named by a bare
+    symbol; other named dims (`2*H`) and unnamed ones go unchecked."""
+    from ..dims import Dim
+    from ..guards import Signature, Slot, signature
+    if spec is not None:
+        return signature(spec)
+    def dim(d):
+        if isinstance(d, int):
+            return Dim.of(d)
+        return Dim.of(d) if isinstance(d, str) and d.isidentifier() else None
+    name = getattr(sess.get_modelmeta(), "graph_name", "") or "graph"
+    return Signature(name, tuple(Slot(i.name, _IR_TYPES.get(i.type),
+                                      tuple(dim(d) for d in i.shape))
+                                 for i in sess.get_inputs()))
 
 
-def concrete_shapes(sess, dims: dict[str, int], skip=()) -> dict[str, tuple[int, ...]]:
-    """Each input's shape with symbolic dims filled: from `dims`, else 1 for the batch symbols
-    (and an unnamed leading dim); any other unknown dim is an error naming it. Inputs in `skip`
-    are given by the user."""
-    env = {**{b: 1 for b in batch_symbols(sess)}, **dims}
-    out, missing = {}, []
-    for inp in sess.get_inputs():
-        if inp.name in skip:
-            continue
-        shape = []
-        for i, d in enumerate(inp.shape):
-            if isinstance(d, int):
-                shape.append(d)
-            elif isinstance(d, str) and d in env:
-                shape.append(env[d])
-            elif isinstance(d, str) and d:
-                missing.append(d)
-                shape.append(1)
-            elif i == 0:
-                shape.append(1)
-            else:
-                raise RunError(f"input `{inp.name}` has an unnamed dynamic dim at axis {i}:"
-                               " give its values with --input")
-        out[inp.name] = tuple(shape)
-    if missing:
-        names = ", ".join(dict.fromkeys(missing))
-        raise RunError(f"give sizes for the symbolic dims {names}, e.g. --dim {missing[0]}=32")
-    return out
+def ir_dtype(dtype) -> str:
+    """The IR dtype of a numpy dtype (its own name when the IR has none)."""
+    dtype = np.dtype(dtype)
+    for onnx_type, np_type in NUMPY_DTYPES.items():
+        if np.dtype(np_type) == dtype:
+            return _IR_TYPES[onnx_type]
+    return dtype.name
 
 
-def random_inputs(sess, dims: dict[str, int], seed: int = 0, skip=()) -> dict[str, np.ndarray]:
+def input_feeds(sess, given: dict, dims: dict | None = None, seed: int = 0, spec=None,
+                given_by: str = "dims") -> dict[str, np.ndarray]:
+    """`given` (input name -> array) checked by dslc.guards' rule, symbols read from them and
+    from `dims`, and random arrays for the other inputs (a batch symbol nobody gives takes its
+    smallest allowed value). dslc.guards.InputError lists what does not fit."""
+    from ..guards import bind, complete
+    sig = input_signature(sess, spec)
+    env = bind(sig, {k: np.shape(v) for k, v in given.items()},
+               {k: ir_dtype(np.asarray(v).dtype) for k, v in given.items()}, dims, given_by)
+    rest = [i for i in sess.get_inputs() if i.name not in given]
+    shapes = complete(sig, env, {i.name for i in rest})
     rng = np.random.default_rng(seed)
     feeds = {}
-    types = {i.name: i.type for i in sess.get_inputs()}
-    for name, shape in concrete_shapes(sess, dims, skip).items():
-        dtype = NUMPY_DTYPES.get(types[name], np.float32)
-        if np.issubdtype(dtype, np.integer):
-            feeds[name] = rng.integers(0, 2, size=shape).astype(dtype)
-        elif dtype == np.bool_:
-            feeds[name] = rng.integers(0, 2, size=shape).astype(bool)
+    for inp in rest:
+        dtype, shape = NUMPY_DTYPES.get(inp.type, np.float32), shapes[inp.name]
+        if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+            feeds[inp.name] = rng.integers(0, 2, size=shape).astype(dtype)
         else:
-            feeds[name] = rng.standard_normal(shape).astype(dtype)
-    return feeds
+            feeds[inp.name] = rng.standard_normal(shape).astype(dtype)
+    return {i.name: given[i.name] if i.name in given else feeds[i.name]
+            for i in sess.get_inputs()}
 
 
 def _bf16_out(v) -> np.ndarray:
@@ -298,10 +299,11 @@ def timed_run(sess, feeds: dict, repeat: int = 10):
 def run(model, feeds: dict | None = None, *, provider: str = "cpu", dims: dict | None = None,
         seed: int = 0, repeat: int = 1, spec=None) -> tuple[dict[str, np.ndarray], float]:
     """Run an ONNX model (bytes, ModelProto, path) once: random inputs for those not in `feeds`
-    (symbolic dims from `dims`, batch symbols 1). Returns ({output name: array}, median ms).
-    `spec`: the IR model it was compiled from, to locate a missing kernel (NoKernel)."""
+    (input_feeds: symbols from `dims` and from the given feeds, a batch nobody gives at its
+    smallest allowed value; dslc.guards.InputError when they do not fit). Returns ({output
+    name: array}, median ms). `spec`: the IR model it was compiled from, to locate a missing
+    kernel (NoKernel) and to check its `where` constraints."""
     sess = session(model, provider, spec)
-    feeds = dict(feeds or {})
-    feeds = {**random_inputs(sess, dims or {}, seed, skip=feeds), **feeds}
+    feeds = input_feeds(sess, dict(feeds or {}), dims or {}, seed, spec)
     outputs, ms = timed_run(sess, feeds, repeat)
     return {o.name: y for o, y in zip(sess.get_outputs(), outputs)}, ms

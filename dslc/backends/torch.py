@@ -6,7 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..guards import InputError, bind, signature
 from ..ir import FLOAT_DTYPES, frozen_param_names
+from ..passes.weights import check_weights
 from ..ops.base import Unsupported
 from . import BackendError, unsupported
 
@@ -54,11 +56,19 @@ class DslcModule(nn.Module):
     names (a scan body sits under its scan node).
 
     Each node's module is cast to the node's param_dtype (its parameters and buffers in the
-    model's precision); a precise op on half-precision tensors runs in float32 (InF32)."""
+    model's precision); a precise op on half-precision tensors runs in float32 (InF32).
+
+    forward first checks its inputs against the spec (dslc.guards: ranks, dtypes, fixed sizes,
+    one value per symbol, `where` constraints) and raises dslc.guards.InputError, a
+    ValueError listing each problem; `module.check_inputs = False` turns the check off."""
 
     def __init__(self, model, strip: str = ""):
         super().__init__()
         self.spec_name = model.name
+        self._signature = signature(model)
+        # forward checks its inputs (dslc.guards); `module.check_inputs = False` skips it. A
+        # scan's body (`strip` given) runs on tensors its scan module has already checked.
+        self.check_inputs = not strip
         self.input_names = [p.name for p in model.inputs]
         self.output_names = [p.name for p in model.outputs]
         self._outputs = [p.value for p in model.outputs]
@@ -82,6 +92,8 @@ class DslcModule(nn.Module):
         if len(args) != len(self.input_names):
             raise TypeError(f"{self.spec_name} takes {len(self.input_names)} input(s) "
                             f"({', '.join(self.input_names)}), got {len(args)}")
+        if self.check_inputs:
+            self._check(args)
         env = dict(zip(self.input_names, args))
         for ins, outs, mod in self._plan:
             res = mod(*[env[i] for i in ins])
@@ -93,12 +105,28 @@ class DslcModule(nn.Module):
         return res[0] if len(res) == 1 else tuple(res)
 
 
+    def _check(self, args) -> None:
+        """Each input's rank, dtype, fixed sizes, symbols and `where` constraints, by the rule
+        of dslc.guards (InputError, a ValueError, lists what does not fit)."""
+        not_tensors = [f"input `{n}` is a {type(x).__name__}, not a tensor"
+                       for n, x in zip(self.input_names, args) if not isinstance(x, torch.Tensor)]
+        if not_tensors:
+            raise InputError(self.spec_name, not_tensors)
+        bind(self._signature, {n: tuple(x.shape) for n, x in zip(self.input_names, args)},
+             {n: _IR_DTYPES.get(x.dtype, str(x.dtype)) for n, x in zip(self.input_names, args)})
+
+
+_IR_DTYPES = {torch_dtype(k): k for k in _TORCH_DTYPES}
+
+
 def load_weights(module: nn.Module, model, weights: dict) -> None:
+    """Copy `weights` into the module after checking them against the IR (check_weights:
+    WeightsError lists every missing, extra, mis-shaped or non-float tensor). torch's BatchNorm
+    step counters, when given, are copied too."""
+    check_weights(model, weights)
     state = module.state_dict()
     expected = {**model.param_shapes(), **model.buffer_shapes()}
-    missing = [k for k in expected if k not in weights]
-    if missing:
-        raise KeyError(f"weights lack {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    expected.update({k: () for k in weights if k not in expected and k in state})
     with torch.no_grad():
         for k in expected:
             src = weights[k]

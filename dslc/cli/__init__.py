@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 
+from .. import __version__
 from ..diagnostics import SpecError, render
-from .common import Usage
+from .common import Parser, Usage, failure_json
 
 COMMANDS = ("check", "summary", "compile", "run", "fmt")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dslc", description="Compile neural-network specs (.dl).")
+    p = Parser(prog="dslc", description="Compile neural-network specs (.dl).")
+    p.add_argument("--version", action="version", version=f"dslc {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f".{name}", __name__).register(sub)
@@ -25,11 +28,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        args = parser().parse_args(argv)
         return args.fn(args)
-    except Usage as e:
-        print(f"{e.prefix}: {e}", file=sys.stderr)
+    except Usage as e:         # under --json, stdout still gets a JSON document
+        if "--json" in argv:
+            print(json.dumps(failure_json(f"{e.prefix}: {e}"), indent=2))
+        print(f"{e.usage}{e.prefix}: {e}", file=sys.stderr)
         return 2
     except SpecError as e:     # a backend that cannot express a node (E401)
         for d in e.diagnostics:

@@ -1,22 +1,46 @@
-"""What every command shares: the usage error, reading specs and files, picking a model,
-writing outputs atomically, optional imports, --dim parsing."""
+"""What every command shares: the usage error (and its --json form), reading specs and files,
+picking a model, writing outputs atomically, optional imports, --dim parsing."""
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from ..api import check_text
 from ..diagnostics import render
+from ..files import read_spec_file
 
 DTYPE_CHOICES = ("f16", "bf16", "f64")
 
 
 class Usage(Exception):
-    """A usage or I/O problem: one line on stderr, exit 2."""
+    """A usage or I/O problem: one line on stderr, exit 2 (and under --json, failure_json on
+    stdout)."""
 
     prefix = "dslc"
+    usage = ""        # argparse's usage line, printed before the error
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are Usage, so that --json can report them as JSON; without
+    --json they print as argparse prints them (the usage line, then `prog: error: ...`)."""
+
+    def error(self, message):
+        e = Usage(message)
+        e.prefix, e.usage = f"{self.prog}: error", self.format_usage()
+        raise e
+
+
+def failure_json(message: str) -> dict:
+    """The --json document of a command that stopped on a usage or I/O error (exit 2) before
+    it had a spec's diagnostics: no models, no diagnostics, and the stderr line as `error`
+    (null in every other document)."""
+    return {"models": [], "diagnostics": [], "error": message}
 
 
 def reason(e: Exception) -> str:
@@ -24,23 +48,41 @@ def reason(e: Exception) -> str:
 
 
 def read(path: str) -> str:
+    """A spec's text (dslc.files: BOM and CRLF dropped, binary and non-UTF-8 refused); `-` is
+    standard input (imports then resolve against the current directory)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise Usage(f"cannot read '{path}': not UTF-8 text ({e.reason} at byte {e.start})")
+        return read_spec_file("/dev/stdin" if path == "-" else path)
     except OSError as e:
         raise Usage(f"cannot read '{path}': {reason(e)}")
 
 
 def read_bytes(path: str) -> bytes:
     try:
-        return Path(path).read_bytes()
+        data = Path(path).read_bytes()
     except OSError as e:
         raise Usage(f"cannot read '{path}': {reason(e)}")
+    if not data:
+        raise Usage(f"cannot read '{path}': the file is empty")
+    return data
+
+
+def read_array(path: str):
+    """An --input array: a .npy file as np.save writes it, never unpickled (object arrays and
+    pickles are refused), a truncated one refused in one line."""
+    import io
+
+    import numpy as np
+    data = read_bytes(path)
+    if not data.startswith(b"\x93NUMPY"):
+        raise Usage(f"cannot read '{path}': not a .npy file (np.save writes one)")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, EOFError) as e:
+        raise Usage(f"cannot read '{path}' as a .npy array: {e}")
 
 
 def load(path: str):
-    program = check_text(read(path), path)
+    program = check_text(read(path), "<stdin>" if path == "-" else path)
     for d in program.diagnostics:
         print(render(d, program.sources), file=sys.stderr)
     return program
@@ -58,23 +100,72 @@ def pick(program, name: str | None):
 
 
 def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same directory, then rename: a failure never
-    leaves a partial output behind."""
+    """`write(tmp)` into a temporary file in the target's directory (created first if missing,
+    as `mkdir -p` would), then rename it over the target: the target is always either the old
+    file or the whole new one. A failure, Ctrl-C, SIGTERM or SIGHUP removes the temporary file
+    (the signals then exit 128 + their number). SIGKILL cannot be caught: its temporary file
+    stays, hidden as `.NAME.PID.*.tmp`, until the next write to the same target removes those
+    of processes that are gone."""
     if path.is_dir():
         raise Usage(f"cannot write '{path}': Is a directory")
-    tmp = None
+    with _signals_exit():
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _sweep(path)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                       suffix=".tmp")
+            os.close(fd)
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; give the usual file mode
+            os.replace(tmp, path)
+        except OSError as e:
+            raise Usage(f"cannot write '{path}': {reason(e)}")
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _signals_exit():
+    """SIGTERM and SIGHUP raise SystemExit(128 + signal) inside, so `finally` blocks run
+    (their default action kills the process on the spot). Only the main thread sets handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {s: signal.signal(s, stop) for s in wanted}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except OSError as e:
-        raise Usage(f"cannot write '{path}': {reason(e)}")
+        yield
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _sweep(path: Path) -> None:
+    """Remove the temporary files of earlier writes to `path` whose process is gone (killed).
+    POSIX only (elsewhere os.kill(pid, 0) is no probe)."""
+    if os.name != "posix":
+        return
+    prefix = f".{path.name}."
+    for leftover in path.parent.iterdir():
+        pid = leftover.name[len(prefix):].split(".")[0]
+        if (leftover.name.startswith(prefix) and leftover.name.endswith(".tmp") and pid.isdigit()
+                and not _alive(int(pid))):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # another user's process
+        return True
+    return True
 
 
 def _umask() -> int:
@@ -89,6 +180,15 @@ def need(module: str, extra: str):
     except ImportError:
         raise Usage(f"this command needs {module}: pip install 'dslc[{extra}]'"
                     + (" (install torch==2.13.0 first for the CPU wheel)" if module == "torch" else ""))
+
+
+def max_memory_arg(text: str) -> int:
+    """argparse type of --max-memory: bytes from `64G`, `512M`, `1.5T` (powers of 1024)."""
+    from ..passes.memory import parse_size
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 def parse_dims(items) -> dict[str, int]:

@@ -1,26 +1,91 @@
 """dslc compile: a spec to an ONNX graph or a pickled torch module, written atomically."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from .common import DTYPE_CHOICES, atomic_write, load, need, pick
+from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need, pick,
+                     read_bytes)
+
+# the copies of the weights a build holds beside the draw (passes.memory.check_memory)
+_COPIES = {"onnx": 2, "torch": 1, "torch-state": 1}
+
+
+def read_weights(path: str) -> dict:
+    """--weights FILE: an .npz (np.savez(path, **weights), never unpickled) or a torch
+    state_dict (.pt/.pth, read with weights_only=True), by dotted name."""
+    import io
+    data = read_bytes(path)
+    if data.startswith(b"PK") and not path.endswith((".pt", ".pth")):
+        import numpy as np
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError) as e:
+            raise Usage(f"cannot read '{path}' as an .npz of arrays: {e}")
+    if path.endswith((".pt", ".pth")):
+        torch = need("torch", "torch")
+        try:
+            state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        except Exception as e:
+            raise Usage(f"cannot read '{path}' as a torch state_dict: "
+                        + " ".join(str(e).split())[:300])
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise Usage(f"cannot read '{path}': a state_dict (a dict of tensors by name) was "
+                        f"expected, found a {type(state).__name__}")
+        return dict(state)
+    raise Usage(f"cannot read '{path}': --weights takes an .npz (np.savez) or a torch "
+                "state_dict (.pt, .pth)")
+
+
+def _weights(model, args):
+    """The weights to build with: --weights FILE, else drawn from --seed once their size is
+    checked against --max-memory (passes.memory: TooLarge before any allocation)."""
+    from ..passes.memory import check_memory, check_onnx_size
+    from ..passes.weights import init_weights
+    m = model.with_dtype(args.dtype) if args.dtype else model
+    if args.target == "onnx":
+        check_onnx_size(m)
+    if args.weights:
+        return read_weights(args.weights)
+    check_memory(m, args.max_memory, copies=_COPIES[args.target],
+                 what=" as " + ("ONNX" if args.target == "onnx" else "a torch module"))
+    return init_weights(m, args.seed, args.max_memory)
 
 
 def run(args) -> int:
+    from ..passes.memory import TooLarge
+    from ..passes.weights import WeightsError
     program = load(args.spec)
     if program.errors:
         return 1
     model = pick(program, args.model)
+    if args.guards and args.target != "onnx":
+        raise Usage("--guards puts the input checks into an ONNX graph: it needs --target onnx")
+    try:
+        return _compile(model, program, args)
+    except (TooLarge, WeightsError) as e:
+        print(f"dslc compile: {e}", file=sys.stderr)
+        return 1
+
+
+def _compile(model, program, args) -> int:
     suffix = ".onnx" if args.target == "onnx" else ".pt"
     stem = Path(args.spec).stem + (f".{model.name}" if len(program.models) > 1 else "")
     out = Path(args.output) if args.output else Path(stem + suffix)
     if args.target == "onnx":
         need("onnx", "onnx")
-        proto = model.to_onnx(seed=args.seed, dtype=args.dtype)
+        proto = model.to_onnx(weights=_weights(model, args), dtype=args.dtype,
+                              guards=args.guards)
         atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
+    elif args.target == "torch-state":     # loadable with weights_only=True (torch_state.py)
+        need("torch", "torch")
+        from ..api import save_torch
+        module = model.to_torch(weights=_weights(model, args), dtype=args.dtype)
+        atomic_write(out, lambda tmp: save_torch(model, module, tmp, dtype=args.dtype))
     else:
         torch = need("torch", "torch")
-        module = model.to_torch(seed=args.seed, dtype=args.dtype)
+        module = model.to_torch(weights=_weights(model, args), dtype=args.dtype)
         atomic_write(out, lambda tmp: torch.save(module, tmp))
     print(f"wrote {out} ({model.name}, {model.params:,} parameters, {args.target}"
           + (f", {args.dtype}" if args.dtype else "") + ")")
@@ -30,10 +95,22 @@ def run(args) -> int:
 def register(sub) -> None:
     k = sub.add_parser("compile", help="emit an ONNX graph or a torch module")
     k.add_argument("spec")
-    k.add_argument("--target", choices=("onnx", "torch"), required=True)
+    k.add_argument("--target", choices=("onnx", "torch", "torch-state"),
+                   required=True,
+                   help="torch: a pickled module (loading runs code); torch-state: the spec and "
+                        "the state_dict, for dslc.load_torch (torch.load weights_only=True)")
     k.add_argument("-o", "--output")
     k.add_argument("--model")
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--dtype", choices=DTYPE_CHOICES,
                    help="compile an f32 spec in this precision (precise ops stay f32)")
+    k.add_argument("--max-memory", type=max_memory_arg, metavar="SIZE",
+                   help="refuse a model whose weights need more memory than this to build "
+                        "(512M, 64G, 1.5T; default: the memory available)")
+    k.add_argument("--weights", metavar="FILE",
+                   help="build with these weights (.npz by dotted name, or a torch state_dict "
+                        ".pt), checked against the spec: every name and shape")
+    k.add_argument("--guards", action="store_true",
+                   help="--target onnx: the graph checks its inputs' symbols and the spec's "
+                        "`where` constraints (a failing input stops the run, naming the check)")
     k.set_defaults(fn=run)

@@ -1,12 +1,18 @@
 """dslc run: a spec or an .onnx file once on onnxruntime, with random or given inputs."""
 from __future__ import annotations
 
-from .common import DTYPE_CHOICES, Usage, load, need, parse_dims, pick, read_bytes, reason
+import sys
+from pathlib import Path
+
+from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need,
+                     parse_dims, pick, read_array, read_bytes)
 
 
-def _feeds(sess, args):
+def _given(sess, args) -> dict:
+    """The --input arrays, by input name: NAME=FILE form and known names checked, an array of
+    another precision of the input's kind cast to it (the rest is checked by dslc.guards)."""
     import numpy as np
-    from ..backends.ort import NUMPY_DTYPES, random_inputs
+    from ..backends.ort import NUMPY_DTYPES
     metas = {i.name: i for i in sess.get_inputs()}
     given = {}
     for item in args.input or ():
@@ -15,23 +21,37 @@ def _feeds(sess, args):
             raise Usage(f"--input wants NAME=FILE.npy, got '{item}'")
         if name not in metas:
             raise Usage(f"--input names an unknown input `{name}` (inputs: {', '.join(metas)})")
-        try:
-            x = np.load(file, allow_pickle=False)
-        except OSError as e:
-            raise Usage(f"cannot read '{file}': {reason(e)}")
-        except ValueError as e:
-            raise Usage(f"cannot read '{file}' as a .npy array: {e}")
+        x = read_array(file)
         want = NUMPY_DTYPES.get(metas[name].type)
         if want is not None and x.dtype != want and _same_kind(x.dtype, np.dtype(want)):
             x = x.astype(want)          # np.save of Python floats gives float64 for an f32 input
         given[name] = x
+    return given
+
+
+def _dims(sess, args, spec) -> dict[str, int]:
+    """The --dim values, each naming a symbolic dim of the inputs."""
     dims = parse_dims(args.dim)
-    symbols = {d for i in metas.values() for d in i.shape if isinstance(d, str)}
+    if spec is not None:
+        symbols = set(spec.symbols())
+    else:
+        symbols = {d for i in sess.get_inputs() for d in i.shape if isinstance(d, str)}
     unknown = sorted(set(dims) - symbols)
     if unknown:
         raise Usage(f"--dim names {', '.join(unknown)}, not a symbolic dim of the inputs"
                     f" ({', '.join(sorted(symbols)) or 'they have none'})")
-    return {**random_inputs(sess, dims, args.seed, skip=given), **given}
+    return dims
+
+
+def _feeds(sess, args, spec=None):
+    """Every input's array: the --input ones, checked with the --dim values by dslc.guards'
+    rule (ranks, dtypes, fixed sizes, one value per symbol, the spec's `where` constraints),
+    then random arrays for the others, their symbols read from the given ones (a batch nobody
+    gives: its smallest allowed value). InputError lists what does not fit."""
+    from ..backends.ort import input_feeds
+    given = _given(sess, args)
+    dims = _dims(sess, args, spec)
+    return input_feeds(sess, given, dims, args.seed, spec, given_by="--dim")
 
 
 def _same_kind(have, want) -> bool:
@@ -48,15 +68,72 @@ class NoKernelUsage(Usage):
     prefix = "dslc run"
 
 
+class InputUsage(Usage):
+    """Inputs (--input, --dim) that do not fit the model: one line, exit 2."""
+
+    prefix = "dslc run"
+
+
+def _input_line(e) -> str:
+    """One line for a guards.InputError: each problem, `;`-separated (a dim still to give is
+    asked for as it is)."""
+    if len(e.problems) == 1 and e.problems[0].startswith("give "):
+        return e.problems[0]
+    return f"the inputs do not fit model {e.model}: " + "; ".join(e.problems)
+
+
+def _guard_line(text: str, feeds: dict) -> str | None:
+    """One line for an ONNX guard (`dslc compile --guards`) that stopped the run, or None."""
+    from ..backends.onnx_guards import guard_message
+    condition = guard_message(text)
+    if condition is None:
+        return None
+    import re
+    found = []
+    for name, axis in dict.fromkeys(re.findall(r"input (\S+) axis (\d+)", condition)):
+        shape = getattr(feeds.get(name), "shape", ())
+        if int(axis) < len(shape):
+            found.append(f"input {name} axis {axis} is {shape[int(axis)]}")
+    shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feeds.items())
+    return (f"the model's input guard failed: {condition}; found "
+            + (", ".join(found) + " " if found else "") + f"(the inputs: {shapes})")
+
+
+def build(spec, args) -> bytes:
+    """The spec's ONNX graph, serialized: the weights' size checked first against the memory
+    (--max-memory) and against what one ONNX file holds, then drawn (TooLarge before any
+    allocation); --guards: the graph checks its inputs."""
+    from ..passes.memory import check_memory, check_onnx_size
+    from ..passes.weights import init_weights
+    check_onnx_size(spec)
+    if args.weights:                     # trained weights, checked against the spec by name
+        from .compile import read_weights
+        weights = read_weights(args.weights)
+    else:
+        check_memory(spec, args.max_memory, copies=2, what=" as ONNX")
+        weights = init_weights(spec, args.seed, args.max_memory)
+    return spec.to_onnx(weights=weights, guards=args.guards).SerializeToString()
+
+
 def run(args) -> int:
     if args.repeat < 1:
         raise Usage("--repeat must be >= 1")
+    if args.save and not args.save.endswith(".npz"):
+        raise Usage(f"--save writes an .npz file (np.savez), got '{args.save}'")
     need("onnxruntime", "onnx")
     from ..backends.ort import NoKernel, RunError, session, timed_run
+    from ..guards import InputError
+    from ..passes.memory import TooLarge
+    from ..passes.weights import WeightsError
     spec = None
+    if args.weights and args.model_file.endswith(".onnx"):
+        raise Usage("--weights builds a spec's graph; an .onnx file holds its own weights")
     if args.model_file.endswith(".onnx"):
         if args.dtype:
             raise Usage("--dtype recompiles a spec; an .onnx file keeps the dtypes it was compiled with")
+        if args.guards:
+            raise Usage("--guards compiles a spec; an .onnx file keeps the guards it was "
+                        "compiled with (dslc compile --guards)")
         data = read_bytes(args.model_file)
     else:
         program = load(args.model_file)
@@ -65,25 +142,55 @@ def run(args) -> int:
         need("onnx", "onnx")
         spec = pick(program, args.model)
         spec = spec.with_dtype(args.dtype) if args.dtype else spec
-        data = spec.to_onnx(seed=args.seed).SerializeToString()
+        try:
+            data = build(spec, args)
+        except (TooLarge, WeightsError) as e:
+            print(f"dslc run: {e}", file=sys.stderr)
+            return 1
+    feeds = {}
     try:
         sess = session(data, args.provider, spec)
-        feeds = _feeds(sess, args)
+        feeds = _feeds(sess, args, spec)
         outputs, ms = timed_run(sess, feeds, args.repeat)
     except NoKernel as e:
         raise NoKernelUsage(str(e))
     except RunError as e:
         raise Usage(str(e))
+    except InputError as e:
+        raise InputUsage(_input_line(e))
     except Exception as e:      # onnxruntime's own errors: a bad file, a wrong input shape
         if type(e).__module__.startswith("onnxruntime"):
+            line = _guard_line(str(e), feeds)
+            if line is not None:
+                raise InputUsage(line)
             raise Usage("onnxruntime: " + " ".join(str(e).split())[:400])
         raise
+    named = {meta.name: y for meta, y in zip(sess.get_outputs(), outputs)}
     for name, x in feeds.items():
         print(f"input  {name}: {x.dtype}{list(x.shape)}")
-    for meta, y in zip(sess.get_outputs(), outputs):
-        print(f"output {meta.name}: {y.dtype}{list(y.shape)}")
+    for name, y in named.items():
+        print(f"output {name}: {y.dtype}{list(y.shape)}")
+        if args.print:
+            import numpy as np
+            with np.printoptions(threshold=args.print_limit, edgeitems=3, precision=6):
+                print("  " + np.array2string(np.asarray(y), prefix="  "))
     print(f"latency: {ms:.3f} ms (median of {args.repeat}, {args.provider})")
+    if args.save:
+        _save(Path(args.save), named, feeds)
     return 0
+
+
+def _save(path: Path, outputs: dict, feeds: dict) -> None:
+    """--save out.npz: the outputs by name, and the inputs as `input.NAME` (random ones can
+    then be given back with --input)."""
+    import numpy as np
+    arrays = {**outputs, **{f"input.{k}": v for k, v in feeds.items()}}
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    atomic_write(path, write)
+    print(f"saved {', '.join(outputs)} (and the inputs) to {path}")
 
 
 def register(sub) -> None:
@@ -93,8 +200,20 @@ def register(sub) -> None:
     r.add_argument("--model")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--dim", action="append", metavar="NAME=SIZE", help="size of a symbolic dim")
-    r.add_argument("--input", action="append", metavar="NAME=FILE.npy", help="an input's values")
+    r.add_argument("--input", action="append", metavar="NAME=FILE.npy",
+                   help="an input's values (its batch and other symbols are read from it)")
     r.add_argument("--repeat", type=int, default=10)
     r.add_argument("--dtype", choices=DTYPE_CHOICES,
                    help="run an f32 spec in this precision (a spec, not an .onnx file)")
+    r.add_argument("--max-memory", type=max_memory_arg, metavar="SIZE",
+                   help="refuse a spec whose weights need more memory than this to build "
+                        "(512M, 64G; default: the memory available)")
+    r.add_argument("--guards", action="store_true",
+                   help="compile the spec with its input checks in the graph (as compile --guards)")
+    r.add_argument("--weights", metavar="FILE",
+                   help="run a spec with these weights (.npz or a torch state_dict, as compile's)")
+    r.add_argument("--print", action="store_true", help="print the outputs' values")
+    r.add_argument("--print-limit", type=int, default=100, metavar="K",
+                   help="with --print: summarise arrays of more than K elements (default 100)")
+    r.add_argument("--save", metavar="OUT.npz", help="save the outputs (and the inputs) as .npz")
     r.set_defaults(fn=run)

@@ -8,11 +8,14 @@ from .base import Op, axis_index, known, need_float, need_rank
 
 
 class Elementwise(Op):
+    """An op applied to each element on its own: output shape == input shape."""
+
     def shape(self, x):
         need_float(x, self.kind)
         return x
 
     def macs(self, xs, ys):
+        """0: elementwise, no contraction."""
         return Dim.of(0)
 
 
@@ -92,6 +95,7 @@ class LeakyReLU(Elementwise):
     input shape (floating point)."""
     kind: ClassVar[str] = "leaky_relu"
     positional: ClassVar[tuple[str, ...]] = ("negative_slope",)
+    shown: ClassVar[tuple[str, ...]] = ("negative_slope",)
     negative_slope: float = 0.01
 
     def torch(self, node):
@@ -191,7 +195,8 @@ class Step(Elementwise):
 
 
 class PReLU(Elementwise):
-    """prelu(num_parameters=1): one slope, or one per channel (axis 1); slopes start at 0.25."""
+    """prelu(num_parameters=1): max(x, 0) + weight * min(x, 0); weight [num_parameters], one
+    slope, or one per channel (axis 1); slopes start at init_value."""
     kind: ClassVar[str] = "prelu"
     positional: ClassVar[tuple[str, ...]] = ("num_parameters",)
     num_parameters: int = 1
@@ -288,6 +293,7 @@ class Maxout(Op):
         return x.with_shape(x.shape[:-1] + (units,))
 
     def macs(self, xs, ys):
+        """0: a max over groups, no contraction."""
         return Dim.of(0)
 
     def _plan(self, node):

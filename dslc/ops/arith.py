@@ -68,7 +68,7 @@ class _Elementwise2(Op):
     def result(self, t):
         return t
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         if self.scalar is None:
             return self.kind
         return f"{self.scalar} {self.symbol} x" if self.reverse else f"x {self.symbol} {self.scalar}"

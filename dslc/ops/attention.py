@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Literal, Optional
 
-from ..dims import fmt_shape
+from ..dims import Dim, fmt_shape
 from .base import Op, ShapeError, known, need_axes, need_float, need_rank, torch_uniform
 
 
@@ -13,10 +13,12 @@ class Attention(Op):
     """attention(heads): multi-head scaled dot-product attention, torch's nn.MultiheadAttention
     layout. Inputs: x (self-attention), (query, memory) or (query, key, value); each [N, T, *].
     Output [N, Tq, E], E = the query width. heads must divide E; kv_heads (grouped-query) must
-    divide heads. Optional: causal=true, key_padding_mask= a bool [N, Tk] tensor (true = pad),
-    rotary=true (rotary position embedding on q and k, rotate-half form). Parameters:
-    in_proj_weight [3E, E] when key and value are E wide and kv_heads == heads, else
-    q_proj_weight [E, E], k_proj_weight [Ekv, kdim], v_proj_weight [Ekv, vdim]; in_proj_bias;
+    divide heads. Optional: causal=true, key_padding_mask= a bool [N, Tk] tensor (true = pad,
+    that key ignored, as torch's), rotary=true (rotary position embedding on q and k,
+    rotate-half form, frequencies rope_base^(-2i/head_dim)). Parameters: in_proj_weight [3E, E]
+    when key and value are E wide and kv_heads == heads, else q_proj_weight [E, E],
+    k_proj_weight [Ekv, kdim], v_proj_weight [Ekv, vdim] (Ekv = kv_heads * E / heads; kdim,
+    vdim the key's and value's widths); in_proj_bias [E + 2 Ekv] (bias=true);
     out_proj.weight [E, E], out_proj.bias [E]."""
     kind: ClassVar[str] = "attention"
     positional: ClassVar[tuple[str, ...]] = ("heads",)
@@ -151,6 +153,15 @@ class SDPA(Op):
             raise ShapeError("E302", "sdpa: a causal mask needs queries and keys of one length")
         known(q.shape[-1], "sdpa's head width")
         return v.with_shape(q.shape[:-1] + (v.shape[-1],))
+
+    def macs(self, xs, ys):
+        """numel(leading axes) * Tq * Tk * (d + dv): the scores q k^T, then their weighted sum
+        of v (as matmul counts each; the softmax and the scaling are not MACs)."""
+        q, k, v = xs
+        lead = Dim.of(1)
+        for d in q.shape[:-2]:
+            lead = lead * d
+        return lead * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
 
     def factor(self, q) -> float:
         return self.scale if self.scale is not None else 1 / math.sqrt(q.shape[-1].value)

@@ -43,6 +43,9 @@ class Op(BaseModel):
     # Optional tensor inputs given by keyword (`initial=state`): each becomes extra node inputs
     # after the piped ones, in this order, and its field holds how many tensors were given.
     tensor_args: ClassVar[tuple[str, ...]] = ()
+    # Fields `describe` shows even at their defaults, where a reader needs the value
+    # (dropout's rate, leaky_relu's slope).
+    shown: ClassVar[tuple[str, ...]] = ()
     arity: ClassVar[tuple[int, int | None]] = (1, 1)   # min, max tensor inputs (None: any)
     # Computed in f32 when its tensors are f16/bf16 (normalisations, softmax, attention,
     # recurrences, reductions): both backends cast the inputs up and the outputs back, and its
@@ -75,9 +78,20 @@ class Op(BaseModel):
         """torch's default initialisation for a parameter or buffer of this op."""
         return torch_uniform(shape, fan_in(shape), rng)
 
-    def describe(self) -> str:
-        """Compact hyperparameters for tables: `conv2d(64, 3, stride=2)`."""
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
+        """Compact hyperparameters for tables: `conv2d(64, 3, stride=2)`; the fields in `shown`
+        even at their defaults (`dropout(0.5)`); a tensor argument by the values it takes, the
+        last of the node's `inputs` (`lstm(64, lengths=src_len)`), else as `<tensor>`."""
         fields = self.model_dump(exclude_defaults=True)
+        for k in self.shown:
+            fields.setdefault(k, getattr(self, k))
+        fields = {k: fields[k] for k in type(self).model_fields if k in fields}   # declared order
+        given = [k for k in self.tensor_args if fields.get(k)]
+        extra = list(inputs[len(inputs) - sum(fields[k] for k in given):]) if inputs else []
+        for k in given:
+            names, extra = extra[:fields[k]], extra[fields[k]:]
+            fields[k] = _Raw(", ".join(names) if len(names) == 1 else f"({', '.join(names)})") \
+                if len(names) == fields[k] else _Raw("<tensor>")
         pos = [repr_value(fields.pop(k)) for k in self.positional if k in fields]
         kw = [f"{k}={repr_value(v)}" for k, v in fields.items()]
         return f"{self.kind}({', '.join(pos + kw)})" if pos or kw else self.kind
@@ -99,7 +113,13 @@ def variant(base: type, kind: str, **classvars) -> type:
                                 "kind": kind, **classvars})
 
 
+class _Raw(str):
+    """Text shown as it is by repr_value (a tensor argument's value names)."""
+
+
 def repr_value(v) -> str:
+    if isinstance(v, _Raw):
+        return str(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (list, tuple)):

@@ -19,9 +19,10 @@ def check_channels(op, x) -> None:
     need_rank(x, op.n + 2, op.kind, layout)
     need_float(x, op.kind)
     c = known(x.shape[1], f"the input channels of {op.kind}")
-    if op.groups < 1 or op.out_channels < 1:
-        raise ShapeError("E205", f"{op.kind}: out_channels and groups must be >= 1, got "
-                         f"{op.out_channels} and {op.groups}", expected=">= 1")
+    for what, v in (("out_channels", op.out_channels), ("groups", op.groups)):
+        if v < 1:
+            raise ShapeError("E205", f"{op.kind}: {what} must be >= 1, got {v}",
+                             expected=">= 1", got=str(v))
     for what, v in (("input channels", c), ("out_channels", op.out_channels)):
         if v % op.groups:
             raise ShapeError("E305", f"{op.kind}: groups={op.groups} does not divide the {what} "
@@ -31,7 +32,9 @@ def check_channels(op, x) -> None:
 
 class _Conv(Op):
     """convNd(out_channels, kernel_size): [N, C, *S] -> [N, out_channels, *S'] with
-    S' = floor((S + pb + pe - dilation*(k-1) - 1) / stride) + 1 per axis (`same`: ceil(S/stride)).
+    S' = floor((S + pb + pe - dilation*(k-1) - 1) / stride) + 1 per axis. padding: an int, one
+    per axis, (begin, end) pairs per axis, `valid` (0), `same` (S' = ceil(S/stride), the odd
+    pad at the end, ONNX SAME_UPPER) or `full` (dilation*(k-1) on both sides).
     Weight [out, C/groups, *k], bias [out]."""
     n: ClassVar[int]
     positional: ClassVar[tuple[str, ...]] = ("out_channels", "kernel_size")

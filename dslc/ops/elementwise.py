@@ -328,7 +328,7 @@ class Clamp(_Function):
                                      got=str(v), culprits=(0,))
         return x
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         if self.min is not None and self.max is not None:
             return f"clamp({self.min}, {self.max})"
         return f"clamp(min={self.min})" if self.min is not None else f"clamp(max={self.max})"

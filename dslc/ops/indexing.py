@@ -189,7 +189,7 @@ class Slice(Op):
         lo, hi = self.bounds(t.shape[ax])
         return ax, runtime_plan(lo, t.shape[ax], node.in_types), runtime_plan(hi, t.shape[ax], node.in_types)
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         step = f", step={self.step}" if self.step != 1 else ""
         return f"slice({self.start}, {self.end}, axis={self.axis}{step})"
 

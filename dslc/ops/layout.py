@@ -114,7 +114,7 @@ class Reshape(_Reshaping):
                              help=f"declare it on the input: `where {cond}`" if cond else None)
         return x.with_shape(target)
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"reshape({', '.join(str(d) for d in self.target)})"
 
 

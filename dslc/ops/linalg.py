@@ -75,7 +75,7 @@ class MatMul(Op):
         return a.with_shape(batch + rows + cols)
 
     def macs(self, xs, ys):
-        # every output element is one dot product of length K
+        """numel(output) * K: every output element is one dot product of length K."""
         return _product(ys[0].shape) * xs[0].shape[-1]
 
     def torch(self, node):
@@ -223,10 +223,12 @@ class Einsum(Op):
         return ",".join("".join(t) for t in terms) + "->" + "".join(out)
 
     def macs(self, xs, ys):
+        """The product of every letter's size (and of the `...` axes): one multiply-accumulate
+        per combination of indices."""
         _, _, sizes, ell, _ = self.analyse(*xs)
         return _product(sizes.values()) * _product(ell)
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f'einsum("{self.equation}")'
 
     def torch(self, node):

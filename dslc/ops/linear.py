@@ -34,6 +34,7 @@ class Dense(Op):
         return p
 
     def macs(self, xs, ys):
+        """rows * in * out_features, rows = the product of every input dim but the last."""
         x = xs[0]
         rows = Dim.of(1)
         for d in x.shape[:-1]:

@@ -128,6 +128,7 @@ class Dropout(Op):
     """dropout(p=0.5): output shape = input shape; identity in inference graphs."""
     kind: ClassVar[str] = "dropout"
     positional: ClassVar[tuple[str, ...]] = ("p",)
+    shown: ClassVar[tuple[str, ...]] = ("p",)
     p: float = 0.5
 
     def shape(self, x):

@@ -56,7 +56,9 @@ class _Recurrent(Op):
     (output=last: the final states of the last layer), D = 2 if bidirectional; with state=true
     also the final states [layers*D, N, H] (h, and c for lstm). Optional inputs by keyword:
     `initial=h0` (lstm: `initial=(h0, c0)`) and `lengths=len` ([N] integers, each >= 1).
-    Per layer and direction: weight_ih [G*H, in], weight_hh [G*H, H], bias_ih, bias_hh [G*H]."""
+    Per layer and direction: weight_ih [G*H, in], weight_hh [G*H, H], bias_ih, bias_hh [G*H]
+    (G = 1 for rnn, 3 for gru, 4 for lstm; in = F for layer 0, D*H above; torch's names,
+    weight_ih_l0, ..., with the suffix _reverse for the backward direction)."""
     gates: ClassVar[int]
     n_states: ClassVar[int] = 1
     precise: ClassVar[bool] = True
@@ -155,7 +157,8 @@ def _numel(shape) -> int:
 
 
 class RNN(_Recurrent):
-    __doc__ = "Elman " + _Recurrent.__doc__ + " nonlinearity tanh or relu."
+    __doc__ = _Recurrent.__doc__ + " rnn is the Elman form, h' = nonlinearity(x W_ih^T + " \
+        "b_ih + h W_hh^T + b_hh), nonlinearity tanh or relu."
     kind: ClassVar[str] = "rnn"
     gates: ClassVar[int] = 1
     nonlinearity: Literal["tanh", "relu"] = "tanh"

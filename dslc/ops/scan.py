@@ -57,12 +57,13 @@ class Scan(Op):
         return {self._local(k): v for k, v in out.items()}
 
     def macs(self, xs, ys):
+        """T * (the MACs of one step of the cell)."""
         per_step = Dim.of(0)
         for n in self.body.nodes:
             per_step = per_step + n.macs()
         return per_step * xs[0].shape[1]
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"scan({self.body.name})"
 
     def torch(self, node):

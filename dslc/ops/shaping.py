@@ -77,7 +77,7 @@ class Expand(Op):
             out.append(s)
         return x.with_shape(out)
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"expand({', '.join(str(s) for s in self.sizes)})"
 
     def targets(self, node) -> list[Dim | None]:
@@ -250,7 +250,7 @@ class Tile(Op):
         dims = (Dim.of(1),) * (len(reps) - x.rank) + x.shape
         return x.with_shape([d * r for d, r in zip(dims, reps)])
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"tile({', '.join(str(r) for r in self.reps)})"
 
     def torch(self, node):

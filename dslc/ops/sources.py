@@ -37,7 +37,7 @@ class Param(Op):
     def params(self):
         return {"weight": tuple(self.size)}
 
-    def describe(self) -> str:
+    def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"param({list(self.size)})"
 
     def init(self, name, shape, xs, rng):

@@ -38,11 +38,13 @@ def _normalise_one(value, shape) -> tuple[str | None, dict | None]:
     if isinstance(value, str):
         value = InitVal(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return f"an initial value must be finite, got {value}", None
         return None, {"fn": "constant", "value": float(value)}
     if isinstance(value, list):
         got = _nested_shape(value)
         if got != tuple(shape):
-            what = f"shape {list(got)}" if got is not None else "ragged or non-numeric rows"
+            what = f"shape {list(got)}" if got is not None else "ragged, non-numeric or non-finite rows"
             return f"the values have {what}, the parameter {list(shape)}", None
         return None, {"fn": "values", "value": value}
     if not isinstance(value, InitVal):
@@ -70,6 +72,15 @@ def _normalise_one(value, shape) -> tuple[str | None, dict | None]:
             return f"`{value.fn}`: mode is fan_in or fan_out, got `{args['mode']}`", None
     if value.fn.startswith(("xavier", "kaiming")) and len(shape) < 2:
         return f"`{value.fn}` needs a parameter of rank 2 or more, this one is {list(shape)}", None
+    for k, v in args.items():
+        if k in ("mode", "nonlinearity"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return f"`{value.fn}`: `{k}` must be a finite number, got {v!r}", None
+    if args.get("std", 0) < 0 or args.get("gain", 0) < 0:
+        return f"`{value.fn}`: a standard deviation or gain cannot be negative", None
+    if value.fn == "uniform" and args["a"] > args["b"]:
+        return f"`uniform`: a = {args['a']} is above b = {args['b']}", None
     return None, {"fn": value.fn, **args}
 
 
@@ -83,7 +94,8 @@ def leaf_nodes(nodes):
 def _nested_shape(v) -> tuple[int, ...] | None:
     """The shape of a nested list of numbers (no numpy: `dslc check` stays light), or None."""
     if not isinstance(v, list):
-        return () if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        return () if isinstance(v, (int, float)) and not isinstance(v, bool) \
+            and math.isfinite(v) else None
     inner = [_nested_shape(x) for x in v]
     if not v or any(s is None or s != inner[0] for s in inner):
         return (0,) if not v else None
@@ -137,9 +149,13 @@ def _rng(seed: int, name: str):
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def init_weights(model, seed: int = 0) -> dict:
-    """Every parameter and buffer of the model (numpy arrays), by its dotted name."""
+def init_weights(model, seed: int = 0, max_memory: int | None = None) -> dict:
+    """Every parameter and buffer of the model (numpy arrays), by its dotted name. Refused
+    first (memory.TooLarge) when the draw would not fit in `max_memory` bytes (None: the
+    memory available) or a tensor is over 2**40 elements."""
     import numpy as np
+    from .memory import check_memory
+    check_memory(model, max_memory)
     out: dict[str, np.ndarray] = {}
     for node in leaf_nodes(model.nodes):
         shapes = {**node.op.params(*node.in_types), **node.op.buffers(*node.in_types)}
@@ -152,3 +168,81 @@ def init_weights(model, seed: int = 0) -> dict:
             out[full] = draw(spec, shape, rng) if spec else \
                 np.asarray(node.op.init(local, shape, node.in_types, rng), dtype=np.float32)
     return out
+
+
+class WeightsError(ValueError):
+    """Weights that do not fit a model: `missing`, `extra` (names), `misshaped` (name ->
+    (given shape, expected shape)) and `not_float` (name -> the given dtype)."""
+
+    SHOWN = 8           # names listed per kind in the message; the attributes hold them all
+
+    def __init__(self, model: str, missing, extra, misshaped, not_float, hint: str = ""):
+        self.model, self.missing, self.extra = model, list(missing), list(extra)
+        self.misshaped, self.not_float = dict(misshaped), dict(not_float)
+        parts = [self._kind("missing", self.missing), self._kind("extra", self.extra),
+                 self._kind("mis-shaped", [f"{k} {list(g)} (expected {list(w)})"
+                                           for k, (g, w) in self.misshaped.items()]),
+                 self._kind("not floating-point", [f"{k} ({d})" for k, d in self.not_float.items()])]
+        super().__init__(f"the weights do not fit model {model}: "
+                         + "; ".join(p for p in parts if p) + (f" ({hint})" if hint else ""))
+
+    def _kind(self, what: str, items: list[str]) -> str:
+        if not items:
+            return ""
+        more = f" and {len(items) - self.SHOWN} more" if len(items) > self.SHOWN else ""
+        return f"{len(items)} {what}: {', '.join(items[:self.SHOWN])}{more}"
+
+
+# torch's BatchNorm counts its training steps in a buffer the IR does not model (no backend
+# computes with it): a state_dict may carry it beside the running statistics.
+TORCH_COUNTER = "num_batches_tracked"
+
+
+def check_weights(model, weights: dict) -> None:
+    """Every parameter and buffer of the model is in `weights` (numpy arrays or torch
+    tensors, by dotted name) with exactly its shape and a floating-point dtype; no other key
+    is there except torch's `X.num_batches_tracked` beside an expected `X.running_mean`.
+    WeightsError lists every problem by name."""
+    expected = {**model.param_shapes(), **model.buffer_shapes()}
+    missing = [k for k in expected if k not in weights]
+    extra = [k for k in weights if k not in expected and not _counter(k, expected)]
+    misshaped, not_float = {}, {}
+    for k, want in expected.items():
+        if k not in weights:
+            continue
+        shape, dtype, floating = _describe(weights[k])
+        if shape != tuple(want):
+            misshaped[k] = (shape, tuple(want))
+        if not floating:
+            not_float[k] = dtype
+    if missing or extra or misshaped or not_float:
+        raise WeightsError(model.name, missing, extra, misshaped, not_float,
+                           _prefix_hint(missing, extra))
+
+
+def _counter(key: str, expected) -> bool:
+    head, _, leaf = key.rpartition(".")
+    return leaf == TORCH_COUNTER and f"{head}.running_mean" in expected
+
+
+def _describe(value) -> tuple[tuple, str, bool]:
+    """(shape, dtype name, floating?) of a torch tensor or anything numpy takes."""
+    if hasattr(value, "is_floating_point") and hasattr(value, "shape"):      # torch
+        return tuple(value.shape), str(value.dtype).removeprefix("torch."), value.is_floating_point()
+    import numpy as np
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError):
+        return (), type(value).__name__, False
+    return a.shape, a.dtype.name, a.dtype.kind == "f" or a.dtype.name == "bfloat16"
+
+
+def _prefix_hint(missing, extra) -> str:
+    """A note when every missing name is an extra one less a common prefix (the state_dict of
+    a wrapper: `module.` from DataParallel, `model.` from a training harness)."""
+    for e in extra:
+        if missing and e.endswith("." + missing[0]):
+            prefix = e[: len(e) - len(missing[0])]
+            if all(prefix + k in extra for k in missing):
+                return f"the given names carry the prefix `{prefix}`: strip it"
+    return ""
