@@ -197,6 +197,12 @@ class Model(_Frozen):
         model = self.with_dtype(dtype) if dtype else self
         return build_module(model, weights if weights is not None else model.weights(seed, max_memory))
 
+    def to_torch_src(self, dtype: str | None = None) -> str:
+        """The source of a Python module defining the model's nn.Module class (imports torch
+        only; state_dict keys as `to_torch`'s); `dtype` as for `to_torch`."""
+        from .backends.torch_src import to_torch_src
+        return to_torch_src(self.with_dtype(dtype) if dtype else self)
+
     def to_onnx(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None,
                 guards: bool = False, max_memory: int | None = None):
         """An onnx.ModelProto (checked); `dtype` as for `to_torch`; `guards`: the graph checks

@@ -15,7 +15,7 @@ from .. import __version__
 from ..diagnostics import SpecError, render
 from .common import Parser, Usage, failure_json
 
-COMMANDS = ("check", "summary", "compile", "run", "fmt")
+COMMANDS = ("check", "summary", "compile", "run", "import_", "fmt", "ops")   # modules; import_ adds `import`
 
 
 def parser() -> argparse.ArgumentParser:

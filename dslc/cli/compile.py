@@ -62,6 +62,9 @@ def run(args) -> int:
     model = pick(program, args.model)
     if args.guards and args.target != "onnx":
         raise Usage("--guards puts the input checks into an ONNX graph: it needs --target onnx")
+    if args.weights and args.target == "torch-src":
+        raise Usage("--weights needs a target that holds weights (onnx, torch, torch-state); "
+                    "torch-src is code only")
     try:
         return _compile(model, program, args)
     except (TooLarge, WeightsError) as e:
@@ -70,7 +73,7 @@ def run(args) -> int:
 
 
 def _compile(model, program, args) -> int:
-    suffix = ".onnx" if args.target == "onnx" else ".pt"
+    suffix = {"onnx": ".onnx", "torch-src": ".py"}.get(args.target, ".pt")
     stem = Path(args.spec).stem + (f".{model.name}" if len(program.models) > 1 else "")
     out = Path(args.output) if args.output else Path(stem + suffix)
     if args.target == "onnx":
@@ -83,6 +86,10 @@ def _compile(model, program, args) -> int:
         from ..api import save_torch
         module = model.to_torch(weights=_weights(model, args), dtype=args.dtype)
         atomic_write(out, lambda tmp: save_torch(model, module, tmp, dtype=args.dtype))
+    elif args.target == "torch-src":       # a Python module importing torch only
+        need("torch", "torch")
+        text = model.to_torch_src(dtype=args.dtype)
+        atomic_write(out, lambda tmp: Path(tmp).write_text(text))
     else:
         torch = need("torch", "torch")
         module = model.to_torch(weights=_weights(model, args), dtype=args.dtype)
@@ -95,10 +102,11 @@ def _compile(model, program, args) -> int:
 def register(sub) -> None:
     k = sub.add_parser("compile", help="emit an ONNX graph or a torch module")
     k.add_argument("spec")
-    k.add_argument("--target", choices=("onnx", "torch", "torch-state"),
+    k.add_argument("--target", choices=("onnx", "torch", "torch-state", "torch-src"),
                    required=True,
                    help="torch: a pickled module (loading runs code); torch-state: the spec and "
-                        "the state_dict, for dslc.load_torch (torch.load weights_only=True)")
+                        "the state_dict, for dslc.load_torch (torch.load weights_only=True); "
+                        "torch-src: Python source of the module (imports torch only)")
     k.add_argument("-o", "--output")
     k.add_argument("--model")
     k.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,106 @@
+"""Convolutions and poolings: Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool,
+GlobalMaxPool, their hyperparameters read from the attributes and the weight's shape. A size
+repeated on every axis is written once (`kernel_size=3`); ONNX's pads [b1, b2, e1, e2] become
+`padding=1`, `(1, 2)` or `((0, 1), (0, 1))` pairs; auto_pad SAME_UPPER is `padding=same`."""
+from __future__ import annotations
+
+from .graph import Layer, attrs, fail, layer_name
+
+
+def short(values):
+    """One int for a size repeated on every axis, else the tuple."""
+    values = tuple(int(v) for v in values)
+    return values[0] if len(set(values)) == 1 else values
+
+
+def padding(node, a: dict, n: int):
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto == "SAME_UPPER":
+        return "same"
+    if auto == "VALID":
+        return 0
+    if auto != "NOTSET":
+        raise fail(node, f"auto_pad {auto} has no dslc padding")
+    pads = list(a.get("pads", [0] * (2 * n)))
+    begins, ends = pads[:n], pads[n:]
+    if begins == ends:
+        return short(begins)
+    return tuple((b, e) for b, e in zip(begins, ends))
+
+
+def _geometry(node, a: dict, n: int) -> dict:
+    kw = {}
+    for key, field in (("strides", "stride"), ("dilations", "dilation")):
+        if key in a and set(a[key]) != {1}:
+            kw[field] = short(a[key])
+    pad = padding(node, a, n)
+    if pad != 0:
+        kw["padding"] = pad
+    return kw
+
+
+def conv(g, node):
+    a = attrs(node)
+    w = g.const(node.input[1])
+    if w is None or w.ndim not in (3, 4, 5):
+        raise fail(node, "its weight is not a constant of rank 3, 4 or 5")
+    n = w.ndim - 2
+    bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if len(node.input) > 2 and node.input[2] and bias is None:
+        raise fail(node, "its bias is not a constant")
+    transposed = node.op_type == "ConvTranspose"
+    groups = a.get("group", 1)
+    out = w.shape[1] * groups if transposed else w.shape[0]
+    kw = _geometry(node, a, n)
+    if transposed:
+        if a.get("output_shape") or kw.get("padding") == "same":
+            raise fail(node, "output_shape and auto_pad have no conv_transpose form")
+        if set(a.get("output_padding", [0])) != {0}:
+            kw["output_padding"] = short(a["output_padding"])
+    if groups != 1:
+        kw["groups"] = groups
+    if bias is None:
+        kw["bias"] = False
+    weights = {"weight": w, **({"bias": bias} if bias is not None else {})}
+    kind = f"conv_transpose{n}d" if transposed else f"conv{n}d"
+    return Layer(kind, [node.input[0]], [node.output[0]], layer_name(node, node.input[1]),
+                 args=(int(out), short(w.shape[2:])), kwargs=kw, weights=weights), []
+
+
+def pool(g, node):
+    a = attrs(node)
+    ks = a["kernel_shape"]
+    n = len(ks)
+    kw = _geometry(node, a, n)
+    if "stride" not in kw and list(a.get("strides", [1] * n)) != list(ks):
+        kw["stride"] = 1          # dslc's stride defaults to the kernel, ONNX's to 1
+    elif kw.get("stride") == short(ks):
+        del kw["stride"]
+    if a.get("ceil_mode", 0):
+        # dslc lowers ceil_mode with end pads shortened so that ONNX keeps torch's sizes; the
+        # begin pads are the padding it was given
+        kw["ceil_mode"] = True
+        begins = list(a.get("pads", [0] * 2 * n))[:n]
+        kw.pop("padding", None)
+        if set(begins) != {0}:
+            kw["padding"] = short(begins)
+    if node.op_type == "AveragePool":
+        if not a.get("count_include_pad", 0) and "padding" in kw:   # else no pad is counted
+            kw["count_include_pad"] = False
+        kind = f"avgpool{n}d"
+    else:
+        if a.get("storage_order", 0) or len(node.output) > 1 and node.output[1]:
+            raise fail(node, "a MaxPool with indices has no dslc form")
+        kind = f"maxpool{n}d"
+    return Layer(kind, [node.input[0]], [node.output[0]], layer_name(node, None),
+                 args=(short(ks),), kwargs=kw), []
+
+
+def global_pool(g, node):
+    kind = "global_avgpool" if node.op_type == "GlobalAveragePool" else "global_maxpool"
+    return Layer(kind, [node.input[0]], [node.output[0]], layer_name(node, None)), []
+
+
+MATCHERS = {"Conv": conv, "ConvTranspose": conv, "MaxPool": pool, "AveragePool": pool,
+            "GlobalAveragePool": global_pool, "GlobalMaxPool": global_pool}

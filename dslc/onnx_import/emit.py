@@ -1,0 +1,170 @@
+"""Writing the spec: layers as `x -> op(args)` chains (a value read once, by the next layer,
+is piped on instead of named), binary ops as `a + b`, hyperparameters only where they differ
+from the op's defaults, `name=` only where the graph's name is not the one dslc would give
+(mirroring the elaborator's `kind_<n>` counters per scope), lines wrapped before `->`."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from ..ops import OPS
+
+KEYWORDS = {"model", "block", "input", "output", "return", "if", "else", "and", "or", "not",
+            "import", "where", "true", "false", "int", "float", "bool"}
+WIDTH = 96
+
+
+def ident(s) -> bool:
+    return isinstance(s, str) and s.isidentifier() and s not in KEYWORDS
+
+
+def literal(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if float(np.float32(v)) == v:       # a float32 attribute: its shortest spelling
+            return np.format_float_positional(np.float32(v), unique=True, trim="0")
+        return repr(v)
+    if isinstance(v, tuple):
+        return "(" + ", ".join(literal(x) for x in v) + ")"
+    return str(v)
+
+
+def call(kind: str, args=(), kwargs=None, name: str | None = None, operands=()) -> str:
+    """`kind(operands..., args..., k=v..., name=n)`, or the bare kind when it takes nothing;
+    keyword values equal to the op's defaults are left out."""
+    fields = getattr(OPS[kind], "model_fields", {}) if kind in OPS else {}
+    kw = {k: v for k, v in (kwargs or {}).items() if k not in fields or fields[k].default != v}
+    parts = list(operands) + [literal(a) for a in args] + [f"{k}={literal(v)}" for k, v in kw.items()]
+    if name is not None:
+        parts.append(f"name={name}")
+    return f"{kind}({', '.join(parts)})" if parts else kind
+
+
+class Namer:
+    """The elaborator's naming in one scope: an unnamed layer of kind k gets `k_<n>`, the
+    next n whose name is not taken; an explicit name takes its name and no number."""
+
+    def __init__(self):
+        self.counters: Counter = Counter()
+        self.taken: set[str] = set()
+
+    def peek(self, kind: str) -> str:
+        n = self.counters[kind] + 1
+        while f"{kind}_{n}" in self.taken:
+            n += 1
+        return f"{kind}_{n}"
+
+    def auto(self, kind: str) -> str:
+        name = self.peek(kind)
+        self.counters[kind] = int(name.rsplit("_", 1)[1])
+        self.taken.add(name)
+        return name
+
+    def choose(self, kind: str, wanted: str | None) -> str | None:
+        """The `name=` to write for a layer the graph calls `wanted` (None: dslc's own)."""
+        if wanted is None or wanted == self.peek(kind) or not ident(wanted) or wanted in self.taken:
+            self.auto(kind)
+            return None
+        self.taken.add(wanted)
+        return wanted
+
+
+def wrap(head: str, pipes: list[str], indent: str) -> str:
+    """`head -> pipe -> ...`, broken before a `->` where a line would pass WIDTH."""
+    first, *rest = head.split(" -> ")
+    lines, cur = [], first
+    for p in [piece for p in rest + pipes for piece in p.split(" -> ")]:
+        if len(cur) + 4 + len(p) > WIDTH and cur.strip():
+            lines.append(cur)
+            cur = indent + "    -> " + p
+        else:
+            cur += " -> " + p
+    return "\n".join(lines + [cur])
+
+
+class Scope:
+    """Statements of a model or block body. `refs` names the values already in scope (the
+    inputs), `outputs` maps a value to the graph outputs it is, `result` is a block's return
+    value."""
+
+    def __init__(self, items, refs: dict, outputs: dict, result: str | None = None, indent="    "):
+        self.items, self.refs, self.outputs, self.result = items, dict(refs), outputs, result
+        self.indent, self.namer, self.lines, self.n = indent, Namer(), [], 0
+        self.uses = Counter(v for it in items for v in it.inputs)
+        for v, names in outputs.items():
+            self.uses[v] += len(names)
+        if result is not None:
+            self.uses[result] += 1
+
+    def render(self) -> list[str]:
+        head = pipes = value = None
+        it_infix = False
+        for it in self.items:
+            if value is not None and it.pipeable and it.inputs[0] == value and self.uses[value] == 1:
+                if not pipes and it_infix:
+                    head = f"({head})"          # `(a + b) -> relu`
+                pipes.append(it.piped(self.namer))
+                value = it.outputs[0]
+                continue
+            if value is not None:
+                self._flush(head, pipes, value)
+            head = it.head(self.namer, [self.refs[v] for v in it.inputs])
+            pipes, value, it_infix = [], it.outputs[0], it.infix_head
+        if value is not None:
+            self._flush(head, pipes, value)
+        return self.lines
+
+    def _flush(self, head: str, pipes: list[str], value: str) -> None:
+        names = self.outputs.get(value, [])
+        if value == self.result:
+            self.lines.append(wrap(f"{self.indent}return {head}", pipes, self.indent))
+            return
+        if names:
+            self.lines.append(wrap(f"{self.indent}output {names[0]} = {head}", pipes, self.indent))
+            self.lines += [f"{self.indent}output {n} = {names[0]}" for n in names[1:]]
+            self.refs[value] = names[0]
+            return
+        self.n += 1
+        var = f"h{self.n}"
+        self.lines.append(wrap(f"{self.indent}{var} = {head}", pipes, self.indent))
+        self.refs[value] = var
+
+
+class LayerItem:
+    """One layer as a statement's head (`x -> dense(10)`, `a + b`, `(a, b) -> concat`) or a
+    pipe (`dense(10)`); `wanted` is the name the graph gives it in this scope."""
+
+    def __init__(self, layer, wanted: str | None):
+        self.layer, self.wanted = layer, wanted
+        self.inputs, self.outputs = layer.inputs, layer.outputs
+        self.pipeable = layer.infix is None and len(layer.inputs) == 1
+        self.infix_head = False
+
+    def _call(self, namer, operands=()) -> str:
+        l = self.layer
+        return call(l.kind, l.args, l.kwargs, namer.choose(l.kind, self.wanted), operands)
+
+    def piped(self, namer) -> str:
+        return self._call(namer)
+
+    def head(self, namer, ops: list[str]) -> str:
+        l = self.layer
+        if self.pipeable:
+            return f"{ops[0]} -> {self._call(namer)}"
+        if l.kind == "concat":
+            return f"({', '.join(ops)}) -> {self._call(namer)}"
+        name = namer.choose(l.kind, self.wanted)
+        if l.infix is None or name is not None:
+            return call(l.kind, l.args, l.kwargs, name, ops)
+        self.infix_head = True
+        if "scalar" not in l.kwargs:
+            return f"{ops[0]} {l.infix} {ops[1]}"
+        number = literal(l.kwargs["scalar"])
+        if l.kwargs.get("reverse"):
+            return f"{number} {l.infix} {ops[0]}"
+        return f"{ops[0]} {l.infix} {number}"

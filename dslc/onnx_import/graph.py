@@ -1,0 +1,115 @@
+"""A read-only view of an ONNX graph for the matchers: constants (initializers and Constant
+nodes) as numpy arrays, who produces and who consumes each value, ranks from shape inference,
+and `Layer`, one dslc layer recognised in the graph."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DTYPES = {1: "f32", 10: "f16", 11: "f64", 16: "bf16", 3: "i8", 6: "i32", 7: "i64", 2: "u8",
+          9: "bool"}
+
+
+class ImportFailure(Exception):
+    """The graph cannot be imported: a one-line message naming the node or the file."""
+
+
+@dataclass
+class Layer:
+    """One dslc layer: `kind(*args, **kwargs)` on the tensors `inputs`, producing `outputs`.
+    `name` is the layer's name in the graph (the prefix of its initializers, else its node's
+    name); `weights` maps dslc's local parameter names to arrays; `infix` is the operator of a
+    binary op written `a + b` (`scalar` then holds a number operand, `reverse` its side)."""
+    kind: str
+    inputs: list[str]
+    outputs: list[str]
+    name: str | None
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+    infix: str | None = None
+
+
+class Graph:
+    """The graph's nodes in order and the facts about values the matchers ask for."""
+
+    def __init__(self, proto):
+        from onnx import numpy_helper, shape_inference
+        self.proto = proto
+        g = proto.graph
+        self.nodes = list(g.node)
+        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        for n in self.nodes:
+            if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+                self.consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+            elif n.op_type == "Identity" and n.input[0] in self.consts:
+                # torch.onnx keeps one of several equal initializers: each reader its own copy
+                self.consts[n.output[0]] = self.consts[n.input[0]].copy()
+        self.inputs = [v for v in g.input if v.name not in self.consts]
+        self.outputs = [v.name for v in g.output]
+        self.producer = {o: n for n in self.nodes for o in n.output}
+        self.consumers: dict[str, list] = {}
+        for n in self.nodes:
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
+        try:
+            inferred = shape_inference.infer_shapes(proto).graph
+            infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
+        except Exception:           # ranks are only needed to fold blocks
+            infos = list(g.input) + list(g.output)
+        self.dims = {v.name: [_dim(d) for d in v.type.tensor_type.shape.dim] for v in infos
+                     if v.type.tensor_type.HasField("shape")}
+        self.ranks = {k: len(v) for k, v in self.dims.items()}
+
+    def const(self, name: str):
+        return self.consts.get(name)
+
+    def uses(self, value: str) -> int:
+        return len(self.consumers.get(value, ())) + self.outputs.count(value)
+
+    def sole_consumer(self, value: str):
+        """The one node reading `value`, when exactly one does and it is no graph output."""
+        users = self.consumers.get(value, [])
+        return users[0] if len(users) == 1 and value not in self.outputs else None
+
+
+def _dim(d):
+    """A dim as an int, a symbol's name, or None when neither is known."""
+    if d.HasField("dim_value"):
+        return int(d.dim_value)
+    return d.dim_param if d.dim_param.isidentifier() else None
+
+
+def attrs(node) -> dict:
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def scalar_of(array) -> float | int | None:
+    """The number a constant holds when it has one element (any rank), else None."""
+    if array is None or array.size != 1:
+        return None
+    v = array.reshape(()).item()
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def layer_name(node, weight: str | None, local: str = "weight") -> str | None:
+    """A layer's name: its weight initializer's prefix (`fc1.weight` -> fc1), else its node's
+    name; torch.onnx's scopes `/layer1/layer1.0/relu/Relu` name the module `layer1.0.relu`,
+    and `/Relu` (a function called in forward) names none."""
+    if weight and weight.endswith("." + local):
+        return weight[: -len(local) - 1]
+    if not node.name.startswith("/"):
+        # dslc names a node after its layer, `_2` appended where its output already has the name
+        out = node.output[0] if node.output else ""
+        return out if re.fullmatch(re.escape(out) + r"_\d+", node.name) else node.name or None
+    path = ""
+    for part in node.name.strip("/").split("/")[:-1]:
+        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+    return path or None
+
+
+def fail(node, why: str) -> ImportFailure:
+    return ImportFailure(f"cannot import node '{node.name or node.output[0]}' ({node.op_type}): {why}")

@@ -1,0 +1,84 @@
+"""Normalisation and inference identities: BatchNormalization with constant statistics
+(batchnorm; the running statistics are its buffers), LayerNormalization (layernorm over the
+last dims), Dropout and a lone Identity (dropout: the identity at inference, p lost unless a
+Dropout node states its ratio)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Layer, attrs, fail, layer_name
+
+
+def _eps(a: dict, kw: dict) -> None:
+    eps = float(np.float32(a.get("epsilon", 1e-5)))
+    if eps != float(np.float32(1e-5)):
+        kw["eps"] = eps
+
+
+def batchnorm(g, node):
+    a = attrs(node)
+    if a.get("training_mode", 0):
+        raise fail(node, "a training-mode BatchNormalization has no inference form")
+    arrays = [g.const(i) for i in node.input[1:5]]
+    if any(x is None for x in arrays):
+        raise fail(node, "its scale, bias, mean and variance are not all constants")
+    scale, bias, mean, var = arrays
+    kw: dict = {}
+    _eps(a, kw)
+    weights = {"running_mean": mean, "running_var": var}
+    named = node.input[1].endswith(".weight")
+    if not named and np.all(scale == 1) and np.all(bias == 0):
+        kw["affine"] = False          # dslc's affine=false lowers to constant ones and zeros
+    else:
+        weights.update(weight=scale, bias=bias)
+    name = layer_name(node, node.input[1] if named else node.input[3],
+                      "weight" if named else "running_mean")
+    return Layer("batchnorm", [node.input[0]], [node.output[0]], name, kwargs=kw,
+                 weights=weights), []
+
+
+def layernorm(g, node):
+    a = attrs(node)
+    scale = g.const(node.input[1])
+    bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if scale is None or (len(node.input) > 2 and node.input[2] and bias is None):
+        raise fail(node, "its scale and bias are not constants")
+    axis = a.get("axis", -1)
+    if axis >= 0 and g.ranks.get(node.input[0]) is None:
+        raise fail(node, "a positive axis needs the input's rank")
+    if axis >= 0:
+        axis -= g.ranks[node.input[0]]
+    if -axis != scale.ndim:
+        raise fail(node, f"axis {a.get('axis', -1)} does not match the scale's rank {scale.ndim}")
+    kw: dict = {}
+    _eps(a, kw)
+    weights = {}
+    named = node.input[1].endswith(".weight")
+    if not named and np.all(scale == 1):
+        kw["elementwise_affine"] = False
+    else:
+        weights["weight"] = scale
+    if bias is not None:
+        weights["bias"] = bias
+    elif "elementwise_affine" not in kw:
+        kw["bias"] = False
+    args = () if scale.ndim == 1 else (tuple(scale.shape),)    # the last dim by default
+    name = layer_name(node, node.input[1] if named else None)
+    return Layer("layernorm", [node.input[0]], [node.output[0]], name, args=args, kwargs=kw,
+                 weights=weights), []
+
+
+def dropout(g, node):
+    kw: dict = {}
+    if node.op_type == "Dropout":
+        if len(node.output) > 1 and node.output[1]:
+            raise fail(node, "a Dropout with a mask output has no dslc form")
+        ratio = g.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        p = float(np.float32(ratio.item() if ratio is not None else attrs(node).get("ratio", 0.5)))
+        if p != 0.5:
+            kw["p"] = p
+    return Layer("dropout", [node.input[0]], [node.output[0]], layer_name(node, None), kwargs=kw), []
+
+
+MATCHERS = {"BatchNormalization": batchnorm, "LayerNormalization": layernorm,
+            "Dropout": dropout, "Identity": dropout}

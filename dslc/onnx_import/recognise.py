@@ -1,0 +1,49 @@
+"""The graph's nodes, in order, as dslc layers: each node is matched by its operator's
+matcher, which may take in the nodes after it that complete its layer (dense's Add of the
+bias) or a constant-only node before it (the Transpose of a weight). Constant nodes (and
+Identities of constants) are data;
+an Identity onto a graph output is that output's name."""
+from __future__ import annotations
+
+from . import activation, conv, linear, norm, tensor
+from .graph import Graph, ImportFailure, Layer, fail
+
+MATCHERS = {**linear.MATCHERS, **conv.MATCHERS, **norm.MATCHERS, **activation.MATCHERS,
+            **tensor.MATCHERS}
+
+
+def importable() -> str:
+    return ", ".join(sorted(MATCHERS))
+
+
+def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
+    """(the layers in graph order, {graph output: the value it names}) or ImportFailure."""
+    layers, aliases, done, waiting, owners = [], {}, set(), {}, {}
+    for node in g.nodes:
+        if id(node) in done or all(o in g.consts for o in node.output):     # data
+            continue
+        if node.op_type == "Identity" and node.output[0] in g.outputs and node.input[0] not in g.consts:
+            aliases[node.output[0]] = node.input[0]
+            continue
+        if all(i in g.consts for i in node.input if i):
+            waiting[id(node)] = node            # folded into a later layer, or an error below
+            continue
+        if node.domain not in ("", "ai.onnx") or node.op_type not in MATCHERS:
+            raise ImportFailure(f"cannot import node '{node.name or node.output[0]}': ONNX op "
+                                f"{node.op_type} has no dslc form (dslc imports {importable()})")
+        layer, used = MATCHERS[node.op_type](g, node)
+        for array in layer.weights.values():
+            root = array if array.base is None else array.base
+            if id(root) in owners:
+                raise fail(node, f"it shares a weight with layer '{owners[id(root)]}'; shared "
+                                 "weights (tie=) are not imported")
+            owners[id(root)] = layer.name or node.name
+        for u in used:
+            done.add(id(u))
+            waiting.pop(id(u), None)
+        layers.append(layer)
+    for node in waiting.values():
+        raise fail(node, "it computes on constants only and feeds no layer that takes it in")
+    for out in g.outputs:
+        aliases.setdefault(out, out)
+    return layers, aliases
