@@ -49,6 +49,7 @@ class Elaborator(OperatorMixin, BlockMixin):
         self.diags: list[Diagnostic] = []
         self.graph = GraphState()
         self.depth = 0
+        self.assigned: dict[str, str] = {}     # value -> the spec variable first naming it
 
     # ---------------- diagnostics ----------------
     def error(self, code: str, message: str, span: Span | None, **kw) -> Fail:
@@ -71,9 +72,13 @@ class Elaborator(OperatorMixin, BlockMixin):
             model = self._model(m)
             if model is not None:
                 found = check_domain(model, self.constraints)
-                self.diags += found + _unused(model)
+                self.diags += found + _unused(model, self.assigned)
                 return None if found else model
         return None
+
+    def _name(self, variable: str, v) -> None:
+        if isinstance(v, TensorVal):
+            self.assigned.setdefault(v.value, variable)
 
     def _model(self, m: ast.ModelDef) -> Model | None:
         self.graph = GraphState()
@@ -220,6 +225,7 @@ class Elaborator(OperatorMixin, BlockMixin):
                 raise
             if len(st.targets) == 1:
                 self.scope.vars[st.targets[0]] = v
+                self._name(st.targets[0], v)
                 return
             vals = (POISON,) * len(st.targets) if v is POISON else v
             if not isinstance(vals, tuple) or len(vals) != len(st.targets):
@@ -230,6 +236,7 @@ class Elaborator(OperatorMixin, BlockMixin):
                                  "the right", st.span)
             for t, x in zip(st.targets, vals):
                 self.scope.vars[t] = x
+                self._name(t, x)
         elif isinstance(st, ast.Return):
             self.scope.returned = (POISON,) * len(st.values)
             self.scope.returned = tuple(self.eval(e) for e in st.values)
@@ -567,7 +574,9 @@ class Elaborator(OperatorMixin, BlockMixin):
             if k not in fields:
                 raise self.error("E203", f"{cls.kind} has no argument `{k}`", s,
                                  expected=", ".join(fields + list(LAYER_KWARGS)), got=k,
-                                 help=did_you_mean(k, fields + list(LAYER_KWARGS)))
+                                 help=" ".join(filter(None, (
+                                     did_you_mean(k, fields + list(LAYER_KWARGS)),
+                                     f"(`dslc ops {cls.kind}` lists its arguments)"))))
             if k in values:
                 raise self.error("E206", f"argument `{k}` given twice (positionally and by name)", s)
             values[k] = (v, s)
@@ -611,15 +620,19 @@ class Elaborator(OperatorMixin, BlockMixin):
                           help=err.help, notes=list(notes))
 
 
-def _unused(model: Model) -> list[Diagnostic]:
+def _unused(model: Model, assigned: dict[str, str]) -> list[Diagnostic]:
     """Warnings for layers none of whose results reach an output: their parameters still
-    count and still exist in both backends, which is rarely what was meant."""
+    count and still exist in both backends, which is rarely what was meant. The layer is named
+    by the spec variable holding its result (`assigned`), when there is one."""
     used = {p.value for p in model.outputs} | {v for n in model.nodes for v in n.inputs}
     out = []
     for n in model.nodes:
         if not used.intersection(n.outputs):
             extra = f" (its {n.params():,} parameters are still counted)" if n.params() else ""
-            out.append(Diagnostic("W201", f"the result of `{n.name}` ({n.op.describe()}) is never "
+            var = next((assigned[v] for v in n.outputs if v in assigned), None)
+            what = f"`{var}` ({n.describe()}, layer {n.name})" if var else \
+                f"`{n.name}` ({n.describe()})"
+            out.append(Diagnostic("W201", f"the result of {what} is never "
                                   f"used{extra}", n.span, severity="warning",
                                   notes=tuple((s, "in the block called here") for s in reversed(n.call_sites)),
                                   help="use it in an output, or remove it"))

@@ -26,7 +26,9 @@ def test_check_json_contract(capsys):
     doc = json.loads(out)
     assert code == 0 and doc["diagnostics"] == []
     m = {m["name"]: m for m in doc["models"]}["AdaptivePool"]
-    assert set(m) == {"name", "params", "trainable_params", "buffers", "inputs", "outputs", "layers"}
+    assert set(m) == {"file", "name", "params", "trainable_params", "buffers", "inputs", "outputs",
+                      "layers"}
+    assert m["file"] == TOPO
     assert m["inputs"] == {"image": {"dtype": "f32", "shape": ["N", 3, "H", "W"]}}
     assert m["outputs"]["probs"] == {"dtype": "f32", "shape": ["N", 1000]}
     layer = m["layers"][0]

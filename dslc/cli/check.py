@@ -1,29 +1,86 @@
-"""dslc check: diagnostics on stderr, one line per model (or the JSON document)."""
+"""dslc check: diagnostics on stderr, one line per model (or the JSON document); several
+files in one run, and budgets (--max-params, --max-macs) checked at each model's line."""
 from __future__ import annotations
 
 import json
+import sys
 
-from .common import load
+from ..diagnostics import render
+from .common import Usage, load, parse_dims
+
+
+def _budgets(args) -> dict:
+    from ..budgets import parse_count
+    out = {}
+    for key, flag in (("params", "--max-params"), ("macs", "--max-macs")):
+        text = getattr(args, f"max_{key}")
+        if text is not None:
+            try:
+                out[key] = (parse_count(text), f"{flag} {text}")
+            except ValueError as e:
+                raise Usage(f"{flag}: {e}")
+    return out
+
+
+def _check(path: str, budgets: dict, dims: dict):
+    """(program, the budget diagnostics) of one file, every diagnostic printed on stderr."""
+    program = load(path)
+    over = []
+    if budgets and not program.errors:
+        from ..budgets import check_budgets
+        for m in program.models.values():
+            over += check_budgets(m, budgets.get("params", (None,))[0],
+                                  budgets.get("macs", (None,))[0], dims,
+                                  {k: flag for k, (_, flag) in budgets.items()})
+        for d in over:
+            print(render(d, program.sources), file=sys.stderr)
+    return program, over
 
 
 def run(args) -> int:
-    program = load(args.spec)      # diagnostics on stderr in both forms
+    budgets, dims = _budgets(args), parse_dims(args.dim)
+    docs, code, failed = [], 0, []
+    for path in args.spec:
+        try:
+            program, over = _check(path, budgets, dims)
+        except Usage as e:
+            if len(args.spec) == 1:
+                raise
+            print(f"{e.prefix}: {e}", file=sys.stderr)       # the other files are still checked
+            failed.append(str(e))
+            code = max(code, 2)
+            continue
+        if program.errors or over:
+            code = max(code, 1)
+        if args.json:
+            from ..summary import check_json
+            doc = check_json(program)
+            doc["diagnostics"] += [d.to_json() for d in over]
+            docs.append({**doc, "models": [{"file": path, **m} for m in doc["models"]]})
+        elif not program.errors:
+            from ..summary import one_line
+            over_lines = {d.span.line for d in over}
+            for m in program.models.values():
+                if m.span.line not in over_lines:     # a model over its budget fails
+                    print(one_line(m))
+            if not program.models:
+                print(f"{path}: no models; blocks {', '.join(program.blocks)}")
     if args.json:
-        from ..summary import check_json
-        print(json.dumps(check_json(program), indent=2))
-        return 1 if program.errors else 0
-    if program.errors:
-        return 1
-    from ..summary import one_line
-    for m in program.models.values():
-        print(one_line(m))
-    if not program.models:
-        print(f"{args.spec}: no models; blocks {', '.join(program.blocks)}")
-    return 0
+        # one document for all the files: their models and diagnostics (each names its file)
+        print(json.dumps({"models": [m for d in docs for m in d["models"]],
+                          "diagnostics": [x for d in docs for x in d["diagnostics"]],
+                          "error": "; ".join(failed) or None}, indent=2))
+    return code
 
 
 def register(sub) -> None:
     c = sub.add_parser("check", help="check shapes and count parameters")
-    c.add_argument("spec")
+    c.add_argument("spec", nargs="+", help="one or more .dl files")
     c.add_argument("--json", action="store_true", help="print the JSON document")
+    c.add_argument("--max-params", metavar="COUNT",
+                   help="fail (E501) when a model has more parameters (25M, 1.5G: decimal)")
+    c.add_argument("--max-macs", metavar="COUNT",
+                   help="fail (E501) when a model has more MACs per example (5G)")
+    c.add_argument("--dim", action="append", metavar="NAME=SIZE",
+                   help="size of a symbolic dim, for --max-macs")
     c.set_defaults(fn=run)

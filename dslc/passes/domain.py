@@ -33,8 +33,32 @@ def _first_ok(d, env: dict, sym: str, mod: int) -> int | None:
     return env[sym] + hi * mod
 
 
+def minimum_sizes(model, constraints: dict[str, dict]) -> dict[str, int | None]:
+    """The smallest allowed value of each symbol at which every size the model computes from
+    it alone is >= 1 (the whole chain at once, not layer by layer), the other symbols at their
+    smallest; None when no value up to SIZE_SEARCH works. Sizes of several symbols are left to
+    check_domain's message. Raising a value never shrinks a size (monotone rules), so raising
+    each symbol to what its failing sizes need reaches the fixed point in a few rounds."""
+    need = {s: smallest(constraints.get(s, {})) for s in model.symbols()}
+    single = [d for node in model.nodes for t in node.out_types for d in t.shape
+              if not d.is_const() and len(d.symbols()) == 1]
+    changed = True
+    while changed:
+        changed = False
+        for d in single:
+            (sym,) = d.symbols()
+            if need[sym] is None or d.evaluate(need) >= 1:
+                continue
+            need[sym] = _first_ok(d, need, sym, constraints.get(sym, {}).get("mod", 1))
+            if need[sym] is None:
+                break
+            changed = True
+    return need
+
+
 def check_domain(model, constraints: dict[str, dict]) -> list[Diagnostic]:
     env = {s: smallest(constraints.get(s, {})) for s in model.symbols()}
+    whole = None          # minimum_sizes, computed at the first failure only
     out, reported = [], set()
     for node in model.nodes:
         for t in node.out_types:
@@ -42,13 +66,17 @@ def check_domain(model, constraints: dict[str, dict]) -> list[Diagnostic]:
                 if d.is_const() or not d.symbols() - reported or d.evaluate(env) >= 1:
                     continue
                 reported |= d.symbols()
+                whole = whole or minimum_sizes(model, constraints)
                 at = ", ".join(f"{s} = {env[s]}" for s in sorted(d.symbols()))
-                needs = {s: _first_ok(d, env, s, constraints.get(s, {}).get("mod", 1))
+                needs = {s: (whole[s] if len(d.symbols()) == 1 else
+                             _first_ok(d, env, s, constraints.get(s, {}).get("mod", 1)))
                          for s in sorted(d.symbols())}
                 fix = " or ".join(f"{s} >= {v}" for s, v in needs.items() if v is not None)
+                whole_chain = " (the smallest every layer accepts)" if len(d.symbols()) == 1 else ""
                 out.append(Diagnostic(
                     "E303", f"{node.kind}: size `{d}` of its output {fmt_shape(t.shape)} is "
-                    f"{d.evaluate(env)} when {at}" + (f"; valid only when {fix}" if fix else ""),
+                    f"{d.evaluate(env)} when {at}"
+                    + (f"; valid only when {fix}{whole_chain}" if fix else ""),
                     node.span, expected="a size of at least 1 for every allowed input size",
                     got=f"{d.evaluate(env)} at {at}",
                     notes=tuple((s, "in the block called here") for s in reversed(node.call_sites)),
