@@ -266,7 +266,8 @@ def reference() -> str:
             f"Generated from the op classes by `{REGENERATE}`; do not edit by hand "
             "(tests/test_reference.py fails when it is stale). `dslc ops` lists the ops, "
             "`dslc ops NAME` prints one entry. Error codes and their fixes: "
-            "[errors.md](errors.md).", ""]
+            "[errors.md](errors.md). A first walk through the course exercises: "
+            "[tutorial.md](tutorial.md).", ""]
     body = [LANGUAGE.read_text(encoding="utf-8").rstrip("\n"), "", *initialisers(), "",
             "## Ops", "",
             "Each entry: the call form and how many tensors it takes, the shape rule and the "
