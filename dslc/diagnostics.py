@@ -101,21 +101,43 @@ def _excerpt(span: Span, sources: SourceMap, marker: str) -> list[str]:
             f"{gutter} | {' ' * (span.col - 1)}{marker * width}"]
 
 
-def render(d: Diagnostic, sources: SourceMap) -> str:
-    """The full render: short line, source excerpt with caret, expected/got, notes, help."""
-    out = [d.short()]
+_ANSI = {"error": "1;31", "warning": "1;33", "caret": "1;31", "note": "1;36", "help": "1;32",
+         "bold": "1"}
+
+
+def use_color(stream) -> bool:
+    """Colour for a terminal: `stream` a TTY, NO_COLOR unset, TERM not `dumb`."""
+    import os
+    return (hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb")
+
+
+def render(d: Diagnostic, sources: SourceMap, color: bool = False) -> str:
+    """The full render: short line, source excerpt with caret, expected/got, notes, help;
+    `color`: ANSI colours (the text is otherwise the same)."""
+    def paint(text: str, what: str) -> str:
+        return f"\x1b[{_ANSI[what]}m{text}\x1b[0m" if color else text
+
+    def excerpt(span, marker, what):
+        lines = _excerpt(span, sources, marker)
+        return lines[:2] + [paint(lines[2], what)] if lines else []
+    head = d.short()
+    if color:
+        where, _, rest = head.rpartition(f"{d.severity}[{d.code}]: ")
+        head = where + paint(f"{d.severity}[{d.code}]", d.severity) + paint(": " + rest, "bold")
+    out = [head]
     if d.span:
-        out += _excerpt(d.span, sources, "^")
+        out += excerpt(d.span, "^", "caret" if d.severity == "error" else "warning")
     if d.expected is not None:
         out.append(f"  expected: {d.expected}")
     if d.got is not None:
         out.append(f"       got: {d.got}")
     for span, text in d.notes:
-        out.append(f"note: {span}: {text}" if span else f"note: {text}")
+        out.append(paint("note", "note") + (f": {span}: {text}" if span else f": {text}"))
         if span:
-            out += _excerpt(span, sources, "-")
+            out += excerpt(span, "-", "note")
     if d.help:
-        out.append(f"help: {d.help}")
+        out.append(paint("help", "help") + f": {d.help}")
     return "\n".join(out)
 
 

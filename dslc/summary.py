@@ -149,12 +149,24 @@ def table(model, depth: int | None = None, batch: int = 1, dims: dict | None = N
     for r in rows:
         total = total + r["macs"]
     memory = ", ".join(f"{fmt_bytes(b)} in {dt}" for dt, b in sorted(weight_bytes(model).items()))
-    lines += ["", one_line(model),
+    lines += ["", one_line(model)] + _sizes_line(model) + [
               f"{model.params:,} parameters, {model.trainable_params:,} trainable, "
               f"{model.buffers:,} buffer elements, {_fmt(total.subs(dims))} MACs per example",
               f"weights: {memory or '0 B'}",
               f"activations: {_mib(activation_bytes(model, batch, dims))} at batch {batch}"]
     return "\n".join(lines)
+
+
+def _sizes_line(model) -> list[str]:
+    """`valid input sizes: H % 8 == 0, H >= 32; W >= 32`: the domain of each symbol that is
+    not a batch. A model that checks fits every size in it (check_domain proves the smallest,
+    and the shape rules are monotone), so this is also the smallest input it accepts."""
+    from .guards import describe
+    syms = [s for s in model.symbols() if s not in batch_symbols(model)]
+    if not syms:
+        return []
+    return ["valid input sizes: " + "; ".join(describe(s, model.constraints.get(s, {}))
+                                               for s in syms)]
 
 
 def total_macs(model, dims: dict | None = None) -> Dim:

@@ -95,7 +95,10 @@ def test_mutated_specs_never_raise(text):
                 _lowers(model)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI sees the same 300 specs every run (a new finding comes from fuzz.py, not from
+# a red CI run nobody can replay)
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False))
 def test_generated_specs_never_raise(rng):
     program = dslc.check_text(specgen.generate(rng), "gen.dl")

@@ -3,6 +3,7 @@ stdout in every failure mode (spec errors, unreadable files, unknown models, usa
 with every field of each diagnostic."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -147,3 +148,25 @@ def test_summary_json_folds_symbolic_sizes_and_compares(capsys, tmp_path):
     doc = doc_of(out)
     assert doc["compare"]["macs"] == [2 * per_two * 64, per_two * 64] and doc["compare"]["macs_ratio"] == 0.5
     assert doc["models"][1]["macs"] == per_two * 64
+
+
+# ---- colour on a terminal, plain text when piped or NO_COLOR ----
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
+    import re as _re
+
+    from dslc import check_text
+    from dslc.diagnostics import render, use_color
+
+    class Tty:
+        def isatty(self):
+            return True
+    program = check_text(MISMATCH, "m.dl")
+    (d,) = program.errors
+    plain, coloured = render(d, program.sources), render(d, program.sources, color=True)
+    assert "\x1b[" not in plain and "\x1b[1;31merror[E302]\x1b[0m" in coloured
+    assert _re.sub(r"\x1b\[[\d;]*m", "", coloured) == plain       # the same text, painted
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_color(Tty()) and not use_color(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_color(Tty())

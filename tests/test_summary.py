@@ -166,3 +166,11 @@ def test_compact_honours_depth_and_marks_transposed_convs():
     assert "-[4x4, 32, transposed]->" in compact(t)
     # depth 1: layer1's two instances are a line each, like the other blocks
     assert compact(m, 1).splitlines()[4:6] == ["H/4xW/4x64 -[Basic]-> H/4xW/4x64"] * 2
+
+
+def test_summary_states_the_valid_input_sizes(capsys):
+    code, out, _ = cli(capsys, "summary", ROOT / "specs" / "zoo" / "resnet.dl", "--model", "ResNet18")
+    # five stride-2 stages: H and W multiples of 32, as the spec's `where` declares
+    assert code == 0 and "valid input sizes: H % 32 == 0, H >= 32; W % 32 == 0, W >= 32" in out
+    code, out, _ = cli(capsys, "summary", ROOT / "specs" / "seeds" / "lenet.dl")
+    assert "valid input sizes" not in out          # fixed sizes (and the batch) only

@@ -12,7 +12,7 @@ import os
 import sys
 
 from .. import __version__
-from ..diagnostics import SpecError, render
+from ..diagnostics import SpecError, render, use_color
 from .common import Parser, Usage, failure_json
 
 COMMANDS = ("check", "summary", "compile", "run", "import_", "fmt", "ops", "diff", "graph")   # modules; import_ adds `import`
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SpecError as e:     # a backend that cannot express a node (E401)
         for d in e.diagnostics:
-            print(render(d, e.sources), file=sys.stderr)
+            print(render(d, e.sources, use_color(sys.stderr)), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

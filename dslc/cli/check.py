@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..diagnostics import render
+from ..diagnostics import render, use_color
 from .common import Usage, load, parse_dims
 
 
@@ -33,7 +33,7 @@ def _check(path: str, budgets: dict, dims: dict):
                                   budgets.get("macs", (None,))[0], dims,
                                   {k: flag for k, (_, flag) in budgets.items()})
         for d in over:
-            print(render(d, program.sources), file=sys.stderr)
+            print(render(d, program.sources, use_color(sys.stderr)), file=sys.stderr)
     return program, over
 
 

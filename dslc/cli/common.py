@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from ..api import check_text
-from ..diagnostics import render
+from ..diagnostics import render, use_color
 from ..files import read_spec_file
 
 DTYPE_CHOICES = ("f16", "bf16", "f64")
@@ -84,7 +84,7 @@ def read_array(path: str):
 def load(path: str):
     program = check_text(read(path), "<stdin>" if path == "-" else path)
     for d in program.diagnostics:
-        print(render(d, program.sources), file=sys.stderr)
+        print(render(d, program.sources, use_color(sys.stderr)), file=sys.stderr)
     return program
 
 

@@ -10,7 +10,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from ..diagnostics import SourceMap, render
+from ..diagnostics import SourceMap, render, use_color
 from ..fmt import format_text
 from .common import atomic_write, read
 
@@ -24,7 +24,7 @@ def run(args) -> int:
         out, diags = format_text(text, name)
         if out is None:
             for d in diags:
-                print(render(d, SourceMap({name: text})), file=sys.stderr)
+                print(render(d, SourceMap({name: text}), use_color(sys.stderr)), file=sys.stderr)
             failed = True
             continue
         changed |= out != text
