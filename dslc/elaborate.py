@@ -40,7 +40,7 @@ class Scope:
 @dataclass
 class GraphState:
     nodes: list[Node] = field(default_factory=list)
-    names: set[str] = field(default_factory=set)
+    names: dict[str, Span] = field(default_factory=dict)    # every name -> where it is defined
 
 
 class Elaborator(OperatorMixin, BlockMixin):
@@ -128,7 +128,7 @@ class Elaborator(OperatorMixin, BlockMixin):
         for c in st.where:
             self._constraint(c, ttype)
         val = self.scope.vars[st.name] = TensorVal(st.name, ttype, st.span)
-        self.graph.names.add(st.name)
+        self.graph.names[st.name] = st.span
         for d in ttype.shape:
             if not d.is_const() and d.is_atom():
                 self.sym_src.setdefault(str(d), val)
@@ -155,6 +155,7 @@ class Elaborator(OperatorMixin, BlockMixin):
             if name != v.value and name in self.graph.names:   # ONNX shares one namespace
                 raise self.error("E206", f"output `{name}` has the name of a layer or input "
                                  "that is not this output", st.span,
+                                 notes=[(self.graph.names[name], f"`{name}` is defined here")],
                                  help=f"rename the output or the layer `{name}`")
         return [Port(name=n, value=v.value, type=v.type, span=st.span) for n, v in zip(st.names, vals)]
 
@@ -402,14 +403,16 @@ class Elaborator(OperatorMixin, BlockMixin):
                 raise self.error("E205", f"`name` must be a name, got {kind_of(explicit)}", span)
             full = self.scope.prefix + explicit
             if full in self.graph.names:
-                raise self.error("E206", f"a layer named `{full}` already exists", span)
+                raise self.error("E206", f"a layer named `{full}` already exists", span,
+                                 notes=[(self.graph.names[full], f"`{full}` is defined here")],
+                                 help="give one of them another name=")
         else:
             while True:
                 n = self.scope.counters[kind] = self.scope.counters.get(kind, 0) + 1
                 full = f"{self.scope.prefix}{kind}_{n}"
                 if full not in self.graph.names:
                     break
-        self.graph.names.add(full)
+        self.graph.names[full] = span
         return full
 
     def _tensor_kwargs(self, cls, layer: LayerVal, inputs: list):
@@ -494,8 +497,9 @@ class Elaborator(OperatorMixin, BlockMixin):
         port = Port(name=f"{name}_noise", value=f"{name}_noise",
                     type=op.noise_type(*(v.type for v in inputs)), span=span)
         if port.name in self.graph.names:
-            raise self.error("E206", f"`{port.name}` is already defined", span)
-        self.graph.names.add(port.name)
+            raise self.error("E206", f"`{port.name}` is already defined", span,
+                             notes=[(self.graph.names[port.name], f"`{port.name}` is defined here")])
+        self.graph.names[port.name] = span
         self.noise_inputs.append(port)
         return TensorVal(port.value, port.type, span)
 

@@ -209,3 +209,11 @@ def test_tensor_arguments_come_before_or_after_the_hyperparameters(call, ok):
         assert not diags, diags[0].short()
     else:
         assert [d.code for d in diags] == ["E205"] and "not between" in diags[0].message
+
+
+def test_a_duplicate_name_points_at_the_first_definition():
+    text = ("model M {\n    input x: f32[N, 4]\n    h = x -> dense(8, name=fc)\n"
+            "    output y = h -> dense(2, name=fc)\n}\n")
+    (d,) = dslc.check_text(text, "m.dl").errors
+    assert d.code == "E206" and d.span.line == 4
+    assert [(s.line, s.col, note) for s, note in d.notes] == [(3, 14, "`fc` is defined here")]
