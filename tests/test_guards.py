@@ -385,3 +385,21 @@ def test_compile_and_run_guards_flag(capsys, tmp_path):
     assert code == 2 and "--target onnx" in one_line(err)
     code, _, err = cli(capsys, "run", guarded, "--guards")
     assert code == 2 and "--guards" in one_line(err)
+
+
+def test_renumbered_automatic_names_get_a_hint():
+    """A checkpoint of `dense(3) -> dense(2)` given to `dense(4) -> dense(3) -> dense(2)`: the
+    inserted layer took the name dense_1, and every later dense moved up by one."""
+    from dslc.passes.weights import WeightsError
+    old = dslc.check_text("model M { input x: f32[N, 4]\n output y = x -> dense(3) -> dense(2) }")
+    new = dslc.check_text("model M { input x: f32[N, 4]\n"
+                          " output y = x -> dense(4) -> dense(3) -> dense(2) }")
+    with pytest.raises(WeightsError, match="differ only in their automatic layer numbers") as e:
+        new.models["M"].to_onnx(weights=old.models["M"].weights())
+    assert e.value.missing == ["dense_3.weight", "dense_3.bias"]
+    fitting = {k: np.zeros(v, np.float32) for k, v in new.models["M"].param_shapes().items()}
+    fitting["head.weight"] = fitting.pop("dense_3.weight")          # another name, no number
+    with pytest.raises(WeightsError) as e:
+        new.models["M"].to_onnx(weights=fitting)
+    assert e.value.missing == ["dense_3.weight"] and e.value.extra == ["head.weight"]
+    assert "automatic layer numbers" not in str(e.value)

@@ -5,6 +5,8 @@ changes the weights of the others. The same arrays feed both backends.
 """
 from __future__ import annotations
 
+import re
+
 import math
 import zlib
 from math import prod
@@ -217,7 +219,8 @@ def check_weights(model, weights: dict) -> None:
             not_float[k] = dtype
     if missing or extra or misshaped or not_float:
         raise WeightsError(model.name, missing, extra, misshaped, not_float,
-                           _prefix_hint(missing, extra))
+                           _prefix_hint(missing, extra)
+                           or _renumbered_hint(missing, extra, misshaped))
 
 
 def _counter(key: str, expected) -> bool:
@@ -245,4 +248,18 @@ def _prefix_hint(missing, extra) -> str:
             prefix = e[: len(e) - len(missing[0])]
             if all(prefix + k in extra for k in missing):
                 return f"the given names carry the prefix `{prefix}`: strip it"
+    return ""
+
+
+def _renumbered_hint(missing, extra, misshaped) -> str:
+    """A note when the names that do not fit differ only in an automatic layer number
+    (`dense_3.weight` missing, `dense_2.weight` of another shape): a layer inserted or removed
+    before them renumbered the automatic names of its kind."""
+    def kinds(names):
+        return {re.sub(r"(^|\.)([a-z0-9_]+?)_\d+(?=\.)", r"\1\2_#", k) for k in names}
+    others = list(extra) + list(misshaped)
+    if missing and others and kinds(missing) <= kinds(others):
+        return ("the names differ only in their automatic layer numbers: a layer inserted or "
+                "removed before them renumbers its kind; give those layers name= to keep their "
+                "names; `dslc diff OLD.dl NEW.dl` lists the renamed ones")
     return ""
