@@ -3,10 +3,14 @@ files in one run, and budgets (--max-params, --max-macs) checked at each model's
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 
 from ..diagnostics import render, use_color
 from .common import Usage, load, parse_dims
+
+WATCH_POLL = 0.2          # seconds between two looks at the files under --watch
 
 
 def _budgets(args) -> dict:
@@ -39,17 +43,28 @@ def _check(path: str, budgets: dict, dims: dict):
 
 def run(args) -> int:
     budgets, dims = _budgets(args), parse_dims(args.dim)
-    docs, code, failed = [], 0, []
+    if args.watch:
+        if "-" in args.spec:
+            raise Usage("--watch re-reads files: standard input cannot be watched")
+        return _watch(args, budgets, dims)
+    code, _ = _once(args, budgets, dims)
+    return code
+
+
+def _once(args, budgets: dict, dims: dict, keep_going: bool = False) -> tuple[int, set[str]]:
+    """Check every file once: (the exit code, every file read, imports included)."""
+    docs, code, failed, read = [], 0, [], set(args.spec)
     for path in args.spec:
         try:
             program, over = _check(path, budgets, dims)
         except Usage as e:
-            if len(args.spec) == 1:
+            if len(args.spec) == 1 and not keep_going:
                 raise
             print(f"{e.prefix}: {e}", file=sys.stderr)       # the other files are still checked
             failed.append(str(e))
             code = max(code, 2)
             continue
+        read |= {f for f in program.sources.texts if f != path}
         if program.errors or over:
             code = max(code, 1)
         if args.json:
@@ -66,11 +81,48 @@ def run(args) -> int:
             if not program.models:
                 print(f"{path}: no models; blocks {', '.join(program.blocks)}")
     if args.json:
-        # one document for all the files: their models and diagnostics (each names its file)
+        # one document for all the files: their models and diagnostics (each names its file);
+        # under --watch one line per check (a stream of JSON documents)
         print(json.dumps({"models": [m for d in docs for m in d["models"]],
                           "diagnostics": [x for d in docs for x in d["diagnostics"]],
-                          "error": "; ".join(failed) or None}, indent=2))
-    return code
+                          "error": "; ".join(failed) or None}, indent=None if args.watch else 2),
+              flush=True)
+    sys.stdout.flush()
+    return code, read
+
+
+def _stamp(files) -> dict:
+    out = {}
+    for f in files:
+        try:
+            st = os.stat(f)
+            out[f] = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            out[f] = None
+    return out
+
+
+def _watch(args, budgets: dict, dims: dict) -> int:
+    """Check, then again whenever a spec or a file it imports changes (polled every
+    WATCH_POLL seconds), in this process: a re-check costs the check, not a start-up. Ctrl-C
+    stops it (exit 0); each re-check is announced on stderr with its time."""
+    _, files = _once(args, budgets, dims, keep_going=True)
+    stamps = _stamp(files)
+    print(f"dslc check: watching {len(files)} file(s); Ctrl-C stops", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(WATCH_POLL)
+            now = _stamp(files)
+            if now == stamps:
+                continue
+            changed = sorted(f for f in now if now[f] != stamps.get(f))
+            t0 = time.perf_counter()
+            _, files = _once(args, budgets, dims, keep_going=True)
+            stamps = _stamp(files)
+            print(f"dslc check: {', '.join(changed)} changed; checked in "
+                  f"{(time.perf_counter() - t0) * 1000:.0f} ms", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        return 0
 
 
 def register(sub) -> None:
@@ -83,4 +135,6 @@ def register(sub) -> None:
                    help="fail (E501) when a model has more MACs per example (5G)")
     c.add_argument("--dim", action="append", metavar="NAME=SIZE",
                    help="size of a symbolic dim, for --max-macs")
+    c.add_argument("--watch", action="store_true",
+                   help="check again whenever a file (or one it imports) changes; Ctrl-C stops")
     c.set_defaults(fn=run)
