@@ -204,12 +204,20 @@ class Model(_Frozen):
         return to_torch_src(self.with_dtype(dtype) if dtype else self)
 
     def to_onnx(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None,
-                guards: bool = False, max_memory: int | None = None):
+                guards: bool = False, max_memory: int | None = None, external=None):
         """An onnx.ModelProto (checked); `dtype` as for `to_torch`; `guards`: the graph checks
-        its inputs' symbols and `where` constraints (backends/onnx_guards.py)."""
+        its inputs' symbols and `where` constraints (backends/onnx_guards.py). `external`:
+        (an open binary file, its name beside the graph file) to write the parameters there as
+        ONNX external data while they are drawn, one at a time (no 2 GiB bound)."""
         from .backends.onnx import build_onnx
-        from .passes.memory import check_onnx_size
+        from .passes.memory import check_memory, check_onnx_size
+        from .passes.weights import Drawn
         model = self.with_dtype(dtype) if dtype else self
+        if external is not None:
+            if weights is None:
+                check_memory(model, max_memory, streamed=True)
+                weights = Drawn(model, seed)
+            return build_onnx(model, weights, guards=guards, external=external)
         check_onnx_size(model)          # before drawing weights one file could not hold
         return build_onnx(model, weights if weights is not None else model.weights(seed, max_memory),
                           guards=guards)

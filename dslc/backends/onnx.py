@@ -2,6 +2,8 @@
 dim_param on inputs and outputs. Each op emits its own nodes through `Builder`."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..ir import FLOAT_DTYPES
@@ -36,10 +38,13 @@ def _floating(dtype) -> bool:
 class Builder:
     """A small tape: nodes, initializers and fresh names, with the model's weights at hand."""
 
-    def __init__(self, weights: dict):
+    def __init__(self, weights: dict, external=None):
         self.nodes: list = []
         self.inits: dict = {}
         self.weights = weights
+        # (binary file, its name beside the graph): parameters of EXTERNAL_MIN bytes or more
+        # are written there as they are lowered, the graph holding their offsets
+        self.external = external
         self._names: set[str] = set()
         self._casts: dict = {}      # (initializer, dtype) -> its Cast (this graph's own)
         self._known: dict = {}      # value name -> ValueInfoProto (IR values, Casts)
@@ -48,7 +53,7 @@ class Builder:
     def sub(self) -> "Builder":
         """A builder for a subgraph (a Scan body): its own nodes; initializers, constants and
         names shared with the main graph, whose values a subgraph may read."""
-        s = Builder(self.weights)
+        s = Builder(self.weights, self.external)
         s.inits, s._names, s._store = self.inits, self._names, self._store
         return s
 
@@ -156,9 +161,13 @@ class Builder:
         if full_name not in self.inits:
             if full_name not in self.weights:
                 raise KeyError(f"no weight named `{full_name}`")
-            w = np.asarray(self.weights[full_name])
+            w = _as_array(self.weights[full_name])
             store = self._store.get(node.name, node.param_dtype)
-            self.const(w.astype(np_dtype(store)) if _floating(w.dtype) else w, full_name)
+            w = w.astype(np_dtype(store)) if _floating(w.dtype) else w
+            if self.external is not None and w.nbytes >= EXTERNAL_MIN:
+                self._write_external(w, full_name)
+            else:
+                self.const(w, full_name)
         init = self.inits[full_name]
         want = onnx_dtype(node.param_dtype)
         if init.data_type == want or not _floating(helper.tensor_dtype_to_np_dtype(init.data_type)):
@@ -169,6 +178,27 @@ class Builder:
             self._casts[key] = out
             self._known[out] = helper.make_tensor_value_info(out, want, list(init.dims))
         return self._casts[key]
+
+    def _write_external(self, array, name: str) -> None:
+        """An initializer whose bytes go to the external file at its current end."""
+        from onnx import TensorProto, helper
+        f, location = self.external
+        array = np.ascontiguousarray(array)
+        t = TensorProto()
+        t.name, t.data_type = name, helper.np_dtype_to_tensor_dtype(array.dtype)
+        t.dims.extend(array.shape)
+        offset = f.tell()
+        # the bytes go straight to the file (little-endian, as ONNX stores them): put in the
+        # proto first, they would stay in protobuf's arena after ClearField, the whole model
+        f.write(array.view(np.uint8).reshape(-1).data if sys.byteorder == "little"
+                else array.byteswap().view(np.uint8).reshape(-1).data)
+        length = f.tell() - offset
+        t.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", location), ("offset", str(offset)), ("length", str(length))):
+            entry = t.external_data.add()
+            entry.key, entry.value = k, v
+        self._names.add(name)
+        self.inits[name] = t
 
     def const(self, array, hint: str = "const") -> str:
         from onnx import numpy_helper
@@ -202,33 +232,38 @@ def _reading(model, renamed: dict):
     return model.model_copy(update={"nodes": nodes, "outputs": outputs})
 
 
-def _as_numpy(weights: dict) -> dict:
-    """numpy arrays of torch tensors or arrays: float64 stays float64 (an f64 module's trained
-    weights keep their precision), bfloat16 goes through float32 (numpy has no bfloat16)."""
-    out = {}
-    for k, v in weights.items():
-        if hasattr(v, "detach"):
-            v = v.detach().cpu()
-            import torch
-            v = (v.float() if v.dtype == torch.bfloat16 else v).numpy()
-        out[k] = np.asarray(v)
-    return out
+def _as_array(v) -> np.ndarray:
+    """A numpy array of a torch tensor or an array: float64 stays float64 (an f64 module's
+    trained weights keep their precision), bfloat16 goes through float32 (numpy has none)."""
+    if hasattr(v, "detach"):
+        v = v.detach().cpu()
+        import torch
+        v = (v.float() if v.dtype == torch.bfloat16 else v).numpy()
+    return np.asarray(v)
 
 
-def build_onnx(model, weights: dict, check: bool = True, guards: bool = False):
+EXTERNAL_MIN = 1024     # bytes: smaller parameters stay in the graph, as onnx's own converter does
+
+
+def build_onnx(model, weights, check: bool = True, guards: bool = False, external=None):
     """The model's graph with `weights` as initializers, after checking them against the IR
     (passes.weights.check_weights: WeightsError) and their size against what one ONNX file
-    holds (passes.memory.TooLarge). `guards`: check the inputs in the graph (onnx_guards)."""
+    holds (passes.memory.TooLarge). `guards`: check the inputs in the graph (onnx_guards).
+    `external`: (an open binary file, its file name beside the graph): the parameters are
+    written there as ONNX external data while the graph is built, so a `Drawn` mapping (each
+    weight drawn when read) never holds more than one tensor, and the graph has no 2 GiB bound."""
     import onnx
     from onnx import helper
 
     from ..passes.memory import check_onnx_size
     from ..passes.weights import check_weights
 
-    check_weights(model, weights)
-    check_onnx_size(model)
-    weights = _as_numpy(weights)
-    b = Builder(weights)
+    from ..passes.weights import Drawn
+    if not isinstance(weights, Drawn):        # drawn from the IR: they fit by construction
+        check_weights(model, weights)
+    if external is None:
+        check_onnx_size(model)
+    b = Builder(weights, external)
     for p in model.inputs:
         b._names.add(p.value)
     for n in model.nodes:
@@ -258,5 +293,23 @@ def build_onnx(model, weights: dict, check: bool = True, guards: bool = False):
                               producer_name="dslc")
     proto.ir_version = IR_VERSION
     if check:
-        onnx.checker.check_model(proto, full_check=True)
+        onnx.checker.check_model(_without_external(proto), full_check=True)
     return proto
+
+
+def _without_external(proto):
+    """The graph to check: `proto` itself, or, when parameters live in an external file (not
+    in place yet, or too big to read back), a copy declaring them as graph inputs of their
+    type and shape instead, which the checker and shape inference treat the same way."""
+    from onnx import TensorProto, helper
+    outside = [t for t in proto.graph.initializer if t.data_location == TensorProto.EXTERNAL]
+    if not outside:
+        return proto
+    copy = type(proto)()
+    copy.CopyFrom(proto)
+    keep = [t for t in copy.graph.initializer if t.data_location != TensorProto.EXTERNAL]
+    del copy.graph.initializer[:]
+    copy.graph.initializer.extend(keep)
+    copy.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                            for t in outside)
+    return copy

@@ -53,6 +53,34 @@ def _weights(model, args):
     return init_weights(m, args.seed, args.max_memory)
 
 
+def _external(model, args) -> bool:
+    """Whether the ONNX graph keeps its parameters in an external data file: asked for, or
+    needed (over the 2 GiB one protobuf holds)."""
+    if args.external_data:
+        return True
+    from ..passes.memory import ONNX_LIMIT, weight_tensors
+    from ..summary import weight_bytes
+    m = model.with_dtype(args.dtype) if args.dtype else model
+    return bool(weight_tensors(m)) and sum(weight_bytes(m).values()) > ONNX_LIMIT
+
+
+def _compile_external(model, args, out: Path) -> None:
+    """OUT and OUT.data beside it: each parameter drawn (or read from --weights) and written
+    to the data file as the graph is built, so the peak holds one tensor, not the model. The
+    data file is renamed into place first, then the graph that refers to it."""
+    data = out.with_name(out.name + ".data")
+    weights = read_weights(args.weights) if args.weights else None
+    holder = {}
+
+    def write_data(tmp):
+        with open(tmp, "wb") as f:
+            holder["proto"] = model.to_onnx(weights=weights, seed=args.seed, dtype=args.dtype,
+                                            guards=args.guards, max_memory=args.max_memory,
+                                            external=(f, data.name))
+    atomic_write(data, write_data)
+    atomic_write(out, lambda tmp: Path(tmp).write_bytes(holder["proto"].SerializeToString()))
+
+
 def run(args) -> int:
     from ..passes.memory import TooLarge
     from ..passes.weights import WeightsError
@@ -76,7 +104,10 @@ def _compile(model, program, args) -> int:
     suffix = {"onnx": ".onnx", "torch-src": ".py"}.get(args.target, ".pt")
     stem = Path(args.spec).stem + (f".{model.name}" if len(program.models) > 1 else "")
     out = Path(args.output) if args.output else Path(stem + suffix)
-    if args.target == "onnx":
+    if args.target == "onnx" and _external(model, args):
+        need("onnx", "onnx")
+        _compile_external(model, args, out)
+    elif args.target == "onnx":
         need("onnx", "onnx")
         proto = model.to_onnx(weights=_weights(model, args), dtype=args.dtype,
                               guards=args.guards)
@@ -118,6 +149,9 @@ def register(sub) -> None:
     k.add_argument("--weights", metavar="FILE",
                    help="build with these weights (.npz by dotted name, or a torch state_dict "
                         ".pt), checked against the spec: every name and shape")
+    k.add_argument("--external-data", action="store_true",
+                   help="--target onnx: write the parameters to OUT.data beside the graph as "
+                        "they are drawn (one tensor in memory at a time); automatic over 2 GiB")
     k.add_argument("--guards", action="store_true",
                    help="--target onnx: the graph checks its inputs' symbols and the spec's "
                         "`where` constraints (a failing input stops the run, naming the check)")

@@ -99,6 +99,16 @@ def _guard_line(text: str, feeds: dict) -> str | None:
             + (", ".join(found) + " " if found else "") + f"(the inputs: {shapes})")
 
 
+def _has_external_data(data: bytes) -> bool:
+    import onnx
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception:      # not a model: onnxruntime says so, in run()
+        return False
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+
+
 def build(spec, args) -> bytes:
     """The spec's ONNX graph, serialized: the weights' size checked first against the memory
     (--max-memory) and against what one ONNX file holds, then drawn (TooLarge before any
@@ -135,6 +145,8 @@ def run(args) -> int:
             raise Usage("--guards compiles a spec; an .onnx file keeps the guards it was "
                         "compiled with (dslc compile --guards)")
         data = read_bytes(args.model_file)
+        if _has_external_data(data):      # onnxruntime finds OUT.data beside the file's path
+            data = args.model_file
     else:
         program = load(args.model_file)
         if program.errors:

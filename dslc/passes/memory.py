@@ -10,7 +10,8 @@ building one is refused when
 The peak, stated: every weight drawn in float32 (4 bytes an element), one float64 draw of the
 largest tensor (numpy's generators draw in float64 before the cast), and `copies` copies of
 every weight at its node's param_dtype (the torch module holds 1; an ONNX build 2: the graph
-and its serialization). An ONNX file also holds at most ONNX_LIMIT bytes (protobuf's 2 GiB).
+and its serialization). A streamed build (ONNX external data) holds only the largest tensor's
+draw and array. An ONNX file also holds at most ONNX_LIMIT bytes (protobuf's 2 GiB).
 """
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def _largest(tensors, k: int = 3) -> str:
                      for name, shape, dt, node in top)
 
 
-def check_memory(model, limit: int | None = None, copies: int = 0, what: str = "") -> None:
+def check_memory(model, limit: int | None = None, copies: int = 0, what: str = "",
+                 streamed: bool = False) -> None:
     """TooLarge when a tensor is over MAX_TENSOR_ELEMENTS or the peak (see the module) is
     over `limit` (None: the available memory). `what`: the build, for the message."""
     tensors = weight_tensors(model)
@@ -111,8 +113,12 @@ def check_memory(model, limit: int | None = None, copies: int = 0, what: str = "
         limit, how = available_memory()
         how += "; --max-memory SIZE sets another limit"
     count = sum(prod(s) for _, s, _, _ in tensors)
-    peak = 4 * count + 8 * max(prod(s) for _, s, _, _ in tensors) \
-        + copies * sum(prod(s) * _ITEMSIZE[dt] for _, s, dt, _ in tensors)
+    largest = max(prod(s) for _, s, _, _ in tensors)
+    if streamed:        # drawn and written one at a time (external data): the largest's
+        peak = (8 + 4) * largest        # float64 draw and float32 array
+    else:
+        peak = 4 * count + 8 * largest \
+            + copies * sum(prod(s) * _ITEMSIZE[dt] for _, s, dt, _ in tensors)
     if peak > limit:
         raise TooLarge(f"model {model.name} needs about {fmt_bytes(peak)} to build{what} "
                        f"({count:,} weights), over {fmt_bytes(limit)} ({how}); the largest: "

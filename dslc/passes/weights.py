@@ -9,6 +9,7 @@ import re
 
 import math
 import zlib
+from collections.abc import Mapping
 from math import prod
 
 from ..values import InitVal
@@ -158,18 +159,33 @@ def init_weights(model, seed: int = 0, max_memory: int | None = None) -> dict:
     import numpy as np
     from .memory import check_memory
     check_memory(model, max_memory)
-    out: dict[str, np.ndarray] = {}
-    for node in leaf_nodes(model.nodes):
-        shapes = {**node.op.params(*node.in_types), **node.op.buffers(*node.in_types)}
-        for local, shape in shapes.items():
-            full = node.pname(local)
-            if full in out:
-                continue
-            rng = _rng(seed, full)
-            spec = node.init.get(local)
-            out[full] = draw(spec, shape, rng) if spec else \
-                np.asarray(node.op.init(local, shape, node.in_types, rng), dtype=np.float32)
-    return out
+    return dict(Drawn(model, seed))
+
+
+class Drawn(Mapping):
+    """The model's weights, each drawn when it is read (from its own generator: the values do
+    not depend on the order), so a builder that writes each tensor out as it goes holds one
+    at a time. `dict(Drawn(model, seed))` is init_weights' result."""
+
+    def __init__(self, model, seed: int = 0):
+        self.seed, self._where = seed, {}
+        for node in leaf_nodes(model.nodes):
+            shapes = {**node.op.params(*node.in_types), **node.op.buffers(*node.in_types)}
+            for local, shape in shapes.items():
+                self._where.setdefault(node.pname(local), (node, local, tuple(shape)))
+
+    def __getitem__(self, name: str):
+        import numpy as np
+        node, local, shape = self._where[name]
+        rng, spec = _rng(self.seed, name), node.init.get(local)
+        return draw(spec, shape, rng) if spec else \
+            np.asarray(node.op.init(local, shape, node.in_types, rng), dtype=np.float32)
+
+    def __iter__(self):
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
 
 
 class WeightsError(ValueError):

@@ -1,0 +1,76 @@
+"""ONNX external data (issue 10, item 4): the parameters written to OUT.data beside the graph
+as they are drawn, one tensor in memory at a time, with no 2 GiB bound; automatic over it.
+The oracle is the torch module with the same weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dslc
+from dslc.passes.weights import Drawn
+from specfiles import ROOT
+from support import cli
+
+ort = pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+LENET = ROOT / "specs" / "seeds" / "lenet.dl"
+
+
+def test_drawn_weights_are_the_drawn_dict():
+    m = dslc.load(ROOT / "specs" / "zoo" / "resnet.dl").models["ResNet18"]
+    lazy, eager = Drawn(m, 3), m.weights(3)
+    assert list(lazy) == list(eager) and len(lazy) == len(eager)
+    for k in ("Stem_1.conv2d_1.weight", "fc.weight", "layer1.0.batchnorm_1.running_var"):
+        np.testing.assert_array_equal(lazy[k], eager[k])
+
+
+def test_external_graph_computes_what_torch_does(tmp_path):
+    m = dslc.load(LENET).models["LeNet"]
+    data = tmp_path / "lenet.onnx.data"
+    with open(data, "wb") as f:
+        proto = m.to_onnx(seed=1, external=(f, data.name))
+    (tmp_path / "lenet.onnx").write_bytes(proto.SerializeToString())
+    outside = [t.name for t in proto.graph.initializer if t.data_location == 1]
+    # every parameter of 1 KiB or more is outside: conv2d_1's 150 weights (600 B) stay inside
+    assert "conv2d_2.weight" in outside and "dense_1.weight" in outside
+    assert "conv2d_1.weight" not in outside
+    assert data.stat().st_size == sum(4 * np.prod(s) for k, s in m.param_shapes().items()
+                                      if k in outside)
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    (got,) = ort.InferenceSession(str(tmp_path / "lenet.onnx")).run(None, {"image": x})
+    module = m.to_torch(weights=m.weights(1)).eval()
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_compile_external_data_and_run(capsys, tmp_path):
+    out = tmp_path / "sub" / "lenet.onnx"
+    code, text, _ = cli(capsys, "compile", LENET, "--target", "onnx", "--external-data", "-o", out)
+    assert code == 0 and out.exists() and (tmp_path / "sub" / "lenet.onnx.data").exists()
+    assert out.stat().st_size < 8000                        # the graph, not its weights
+    code, text, err = cli(capsys, "run", out, "--repeat", "1", "--dim", "N=2")
+    assert code == 0 and "output logits: float32[2, 10]" in text, err
+
+
+def test_external_data_is_automatic_over_the_protobuf_limit(capsys, tmp_path, monkeypatch):
+    import dslc.passes.memory as memory
+    monkeypatch.setattr(memory, "ONNX_LIMIT", 100_000)      # LeNet's 246,824 bytes are over
+    out = tmp_path / "lenet.onnx"
+    code, _, err = cli(capsys, "compile", LENET, "--target", "onnx", "-o", out)
+    assert code == 0, err
+    assert (tmp_path / "lenet.onnx.data").stat().st_size > 200_000
+
+
+def test_streamed_memory_bound_is_the_largest_tensor():
+    """A streamed build holds one tensor (its float64 draw and its float32 array): LeNet's
+    largest, dense_1.weight, has 48,000 elements; a build in memory holds all 61,706 in f32
+    beside that draw."""
+    from dslc.passes.memory import TooLarge, check_memory
+    m = dslc.load(LENET).models["LeNet"]
+    check_memory(m, 12 * 48_000, streamed=True)
+    with pytest.raises(TooLarge):
+        check_memory(m, 12 * 48_000 - 1, streamed=True)
+    check_memory(m, 4 * 61_706 + 8 * 48_000)
+    with pytest.raises(TooLarge):
+        check_memory(m, 12 * 48_000)
