@@ -163,7 +163,7 @@ class Builder:
                 raise KeyError(f"no weight named `{full_name}`")
             w = _as_array(self.weights[full_name])
             store = self._store.get(node.name, node.param_dtype)
-            w = w.astype(np_dtype(store)) if _floating(w.dtype) else w
+            w = w.astype(np_dtype(store), copy=False) if _floating(w.dtype) else w
             if self.external is not None and w.nbytes >= EXTERNAL_MIN:
                 self._write_external(w, full_name)
             else:
@@ -288,28 +288,30 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
             b.node("Identity", [p.value], [p.name], name=f"output_{p.name}")
         outputs.append(value_info(p.name, p.type))
     graph = helper.make_graph(b.nodes, model.name, [value_info(p.name, p.type) for p in model.inputs],
-                              outputs, initializer=list(b.inits.values()), value_info=checked)
+                              outputs, value_info=checked)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="dslc")
     proto.ir_version = IR_VERSION
     if check:
-        onnx.checker.check_model(_without_external(proto), full_check=True)
+        onnx.checker.check_model(_checked_copy(proto, b.inits.values()), full_check=True)
+    # moved in one at a time: each initializer made by the builder is freed once copied into
+    # the graph, so the weights exist once (make_graph and make_model would copy them twice)
+    for name in list(b.inits):
+        proto.graph.initializer.add().CopyFrom(b.inits.pop(name))
     return proto
 
 
-def _without_external(proto):
-    """The graph to check: `proto` itself, or, when parameters live in an external file (not
-    in place yet, or too big to read back), a copy declaring them as graph inputs of their
-    type and shape instead, which the checker and shape inference treat the same way."""
+def _checked_copy(proto, inits):
+    """What the checker reads: the graph (no initializers yet) with the small initializers
+    and, for the large ones and those in an external file, graph inputs of their type and
+    shape, which the checker and shape inference treat alike; the weights are not copied
+    (serialized for the checker, they were a copy and a parse of the whole model)."""
     from onnx import TensorProto, helper
-    outside = [t for t in proto.graph.initializer if t.data_location == TensorProto.EXTERNAL]
-    if not outside:
-        return proto
     copy = type(proto)()
     copy.CopyFrom(proto)
-    keep = [t for t in copy.graph.initializer if t.data_location != TensorProto.EXTERNAL]
-    del copy.graph.initializer[:]
-    copy.graph.initializer.extend(keep)
-    copy.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
-                            for t in outside)
+    for t in inits:
+        if t.data_location == TensorProto.EXTERNAL or len(t.raw_data) >= EXTERNAL_MIN:
+            copy.graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            copy.graph.initializer.append(t)
     return copy

@@ -42,7 +42,7 @@ def _weights(model, args):
     """The weights to build with: --weights FILE, else drawn from --seed once their size is
     checked against --max-memory (passes.memory: TooLarge before any allocation)."""
     from ..passes.memory import check_memory, check_onnx_size
-    from ..passes.weights import init_weights
+    from ..passes.weights import Drawn, init_weights
     m = model.with_dtype(args.dtype) if args.dtype else model
     if args.target == "onnx":
         check_onnx_size(m)
@@ -50,6 +50,8 @@ def _weights(model, args):
         return read_weights(args.weights)
     check_memory(m, args.max_memory, copies=_COPIES[args.target],
                  what=" as " + ("ONNX" if args.target == "onnx" else "a torch module"))
+    if args.target == "onnx":      # each drawn as the graph takes it: never a dict beside it
+        return Drawn(m, args.seed)
     return init_weights(m, args.seed, args.max_memory)
 
 

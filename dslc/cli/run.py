@@ -114,14 +114,14 @@ def build(spec, args) -> bytes:
     (--max-memory) and against what one ONNX file holds, then drawn (TooLarge before any
     allocation); --guards: the graph checks its inputs."""
     from ..passes.memory import check_memory, check_onnx_size
-    from ..passes.weights import init_weights
+    from ..passes.weights import Drawn
     check_onnx_size(spec)
     if args.weights:                     # trained weights, checked against the spec by name
         from .compile import read_weights
         weights = read_weights(args.weights)
     else:
         check_memory(spec, args.max_memory, copies=2, what=" as ONNX")
-        weights = init_weights(spec, args.seed, args.max_memory)
+        weights = Drawn(spec, args.seed)      # each drawn as the graph takes it
     return spec.to_onnx(weights=weights, guards=args.guards).SerializeToString()
 
 
