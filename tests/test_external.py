@@ -74,3 +74,35 @@ def test_streamed_memory_bound_is_the_largest_tensor():
     check_memory(m, 4 * 61_706 + 8 * 48_000)
     with pytest.raises(TooLarge):
         check_memory(m, 12 * 48_000)
+
+
+def test_progress_on_a_terminal_only():
+    import io
+
+    from dslc.cli.common import reporting
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    m = dslc.load(LENET).models["LeNet"]
+    drawn = Drawn(m, 0)
+    assert reporting(drawn, io.StringIO()) is drawn                # piped: nothing shown
+    tty = Tty()
+    shown = reporting(drawn, tty, every=0)
+    assert isinstance(shown, Drawn)
+    proto = m.to_onnx(weights=shown)
+    assert tty.getvalue().endswith("\rdrawing weights: 100% (61,706 of 61,706)\n")
+    assert "\rdrawing weights: 0% (150 of 61,706)" in tty.getvalue()     # conv2d_1.weight first
+    assert len(proto.graph.initializer) == len(m.param_shapes())
+
+
+def test_a_build_draws_each_weight_once():
+    m = dslc.load(ROOT / "specs" / "zoo" / "resnet.dl").models["ResNet18"]
+    reads = []
+
+    class Counted(Drawn):
+        def __getitem__(self, name):
+            reads.append(name)
+            return super().__getitem__(name)
+    m.to_onnx(weights=Counted(m, 0))
+    assert sorted(reads) == sorted(m.param_shapes() | m.buffer_shapes())

@@ -182,6 +182,38 @@ def need(module: str, extra: str):
                     + (" (install torch==2.13.0 first for the CPU wheel)" if module == "torch" else ""))
 
 
+def reporting(drawn, stream=None, every: float = 0.2):
+    """`drawn` (a passes.weights.Drawn) that shows its progress on `stream` (stderr) while its
+    weights are drawn, `drawing weights: 45% (56,012,800 of 124,439,808)`, redrawn in place at
+    most every `every` seconds; `drawn` itself when the stream is not a terminal."""
+    import time
+
+    from ..passes.weights import Drawn
+    stream = stream or sys.stderr
+    if not (hasattr(stream, "isatty") and stream.isatty()) or os.environ.get("TERM") == "dumb" \
+            or not len(drawn):
+        return drawn
+    total = sum(drawn.size(k) for k in drawn)
+
+    class Reported(Drawn):
+        done, last = 0, 0.0
+
+        def __getitem__(self, name):
+            value = super().__getitem__(name)
+            self.done += self.size(name)
+            now = time.monotonic()
+            if now - self.last >= every or self.done >= total:
+                self.last = now
+                end = "\n" if self.done >= total else ""
+                stream.write(f"\rdrawing weights: {self.done / total:.0%} "
+                             f"({self.done:,} of {total:,}){end}")
+                stream.flush()
+            return value
+    out = Reported.__new__(Reported)
+    out.__dict__.update(drawn.__dict__)
+    return out
+
+
 def max_memory_arg(text: str) -> int:
     """argparse type of --max-memory: bytes from `64G`, `512M`, `1.5T` (powers of 1024)."""
     from ..passes.memory import parse_size

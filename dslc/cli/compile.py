@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need, pick,
-                     read_bytes)
+                     read_bytes, reporting)
 
 # the copies of the weights a build holds beside the draw (passes.memory.check_memory)
 _COPIES = {"onnx": 2, "torch": 1, "torch-state": 1}
@@ -51,7 +51,7 @@ def _weights(model, args):
     check_memory(m, args.max_memory, copies=_COPIES[args.target],
                  what=" as " + ("ONNX" if args.target == "onnx" else "a torch module"))
     if args.target == "onnx":      # each drawn as the graph takes it: never a dict beside it
-        return Drawn(m, args.seed)
+        return reporting(Drawn(m, args.seed))
     return init_weights(m, args.seed, args.max_memory)
 
 
@@ -70,8 +70,15 @@ def _compile_external(model, args, out: Path) -> None:
     """OUT and OUT.data beside it: each parameter drawn (or read from --weights) and written
     to the data file as the graph is built, so the peak holds one tensor, not the model. The
     data file is renamed into place first, then the graph that refers to it."""
+    from ..passes.memory import check_memory
+    from ..passes.weights import Drawn
     data = out.with_name(out.name + ".data")
-    weights = read_weights(args.weights) if args.weights else None
+    m = model.with_dtype(args.dtype) if args.dtype else model
+    if args.weights:
+        weights = read_weights(args.weights)
+    else:
+        check_memory(m, args.max_memory, streamed=True, what=" as ONNX with external data")
+        weights = reporting(Drawn(m, args.seed))
     holder = {}
 
     def write_data(tmp):

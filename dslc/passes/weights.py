@@ -181,6 +181,13 @@ class Drawn(Mapping):
         return draw(spec, shape, rng) if spec else \
             np.asarray(node.op.init(local, shape, node.in_types, rng), dtype=np.float32)
 
+    def size(self, name: str) -> int:
+        """The elements of one weight, known without drawing it."""
+        return prod(self._where[name][2])
+
+    def __contains__(self, name) -> bool:     # Mapping's own would draw the weight
+        return name in self._where
+
     def __iter__(self):
         return iter(self._where)
 
