@@ -28,6 +28,7 @@ def _train(rank: int, world: int, init: str, out: str) -> None:
         loss.backward()
         opt.step()
     torch.save({k: v.detach().clone() for k, v in module.named_parameters()}, f"{out}/{rank}.pt")
+    dist.barrier()          # both done before either tears gloo down (else: SIGABRT at exit)
     dist.destroy_process_group()
 
 
