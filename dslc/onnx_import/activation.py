@@ -1,7 +1,8 @@
 """Activations and elementwise functions: one ONNX operator each (Relu, Tanh, Exp, ...), those
 with attributes (LeakyRelu, Elu, Gelu, Softmax, HardSigmoid with torch's constants), Clip with
-constant bounds (relu6 for [0, 6], else hardtanh) and Sigmoid followed by a Mul with its input
-(silu)."""
+constant bounds (relu6 for [0, 6], hardtanh; clamp where a bound is missing or an integer, or
+the bounds are named as dslc names clamp's), Sigmoid followed by a Mul with its input (silu),
+PRelu with constant slopes, GreaterOrEqual(x, 0) -> Cast (step) and dslc's softplus (Mul, Softplus, Div, Greater, Where)."""
 from __future__ import annotations
 
 import numpy as np
@@ -62,10 +63,19 @@ def with_attrs(g, node):
 
 
 def clip(g, node):
-    bounds = [scalar_of(g.const(i)) if len(node.input) > k and i else None
-              for k, i in enumerate(node.input[1:3], start=1)]
-    if len(bounds) < 2 or None in bounds:
-        raise fail(node, "only a Clip with constant min and max is relu6 or hardtanh")
+    names = [i for i in node.input[1:3]]
+    bounds = [scalar_of(g.const(i)) if i else None for i in names]
+    if any(i and b is None for i, b in zip(names, bounds)):
+        raise fail(node, "its bounds are not constant numbers")
+    integer = any(i and g.const(i).dtype.kind in "iu" for i in names)
+    if len(bounds) < 2 or None in bounds or integer or \
+            any(i.endswith((".min", ".max")) for i in names if i):
+        # clamp: dslc names its bounds `<layer>.min`, `<layer>.max`; one may be absent
+        kw = {k: (int(v) if integer else f32(v)) for k, v in zip(("min", "max"), bounds)
+              if v is not None}
+        if not kw:
+            raise fail(node, "a Clip without bounds has no dslc form")
+        return _layer(node, "clamp", kw), []
     lo, hi = f32(bounds[0]), f32(bounds[1])
     if (lo, hi) == (0.0, 6.0):
         return _layer(node, "relu6"), []
@@ -73,6 +83,49 @@ def clip(g, node):
     return _layer(node, "hardtanh", kw), []
 
 
-MATCHERS = {**{t: unary for t in UNARY}, "Clip": clip,
+def step(g, node):
+    """GreaterOrEqual(x, 0) -> Cast to a number: step (dslc's Heaviside)."""
+    cast = g.sole_consumer(node.output[0])
+    if scalar_of(g.const(node.input[1])) != 0 or g.const(node.input[0]) is not None or \
+            cast is None or cast.op_type != "Cast" or attrs(cast).get("to") == 9:
+        return None
+    return Layer("step", [node.input[0]], [cast.output[0]], layer_name(cast, None)), [cast]
+
+
+def prelu(g, node):
+    """PRelu with a constant slope vector (per channel: Reshaped to [C, 1, ...])."""
+    w, wname = g.const(node.input[1]), node.input[1]
+    shaper = g.producer.get(wname)
+    if w is None and shaper is not None and shaper.op_type == "Reshape":
+        wname = shaper.input[0]
+        w = g.const(wname)
+    if w is None or w.ndim != 1 and w.size != 1:
+        raise fail(node, "its slope is not a constant vector")
+    w = w.reshape(-1)
+    return Layer("prelu", [node.input[0]], [node.output[0]], layer_name(node, wname),
+                 args=(int(w.size),) if w.size != 1 else (), weights={"weight": w}), []
+
+
+def softplus(g, node):
+    """Mul(x, beta) -> Softplus -> Div(beta), Greater(beta x, threshold), Where(big, x, soft)."""
+    x, c = node.input
+    beta = scalar_of(g.const(c))
+    users = {u.op_type: u for u in g.consumers.get(node.output[0], [])}
+    if beta is None or g.const(x) is not None or set(users) != {"Softplus", "Greater"}:
+        return None
+    div, big = g.sole_consumer(users["Softplus"].output[0]), users["Greater"]
+    threshold = scalar_of(g.const(big.input[1]))
+    where = div is not None and div.op_type == "Div" and g.sole_consumer(div.output[0])
+    if not where or where.op_type != "Where" or threshold is None or \
+            list(where.input) != [big.output[0], x, div.output[0]]:
+        return None
+    kw = {k: f32(v) for k, v, d in (("beta", beta, 1.0), ("threshold", threshold, 20.0))
+          if f32(v) != d}
+    return Layer("softplus", [x], [where.output[0]], layer_name(where, None), kwargs=kw), \
+        [users["Softplus"], div, big, where]
+
+
+PATTERNS = {"GreaterOrEqual": [step], "Mul": [softplus]}
+MATCHERS = {**{t: unary for t in UNARY}, "Clip": clip, "PRelu": prelu,
             **{t: with_attrs for t in ("LeakyRelu", "Elu", "Gelu", "HardSigmoid", "Softmax",
                                        "LogSoftmax")}}

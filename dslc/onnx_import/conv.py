@@ -1,7 +1,8 @@
 """Convolutions and poolings: Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool,
 GlobalMaxPool, their hyperparameters read from the attributes and the weight's shape. A size
 repeated on every axis is written once (`kernel_size=3`); ONNX's pads [b1, b2, e1, e2] become
-`padding=1`, `(1, 2)` or `((0, 1), (0, 1))` pairs; auto_pad SAME_UPPER is `padding=same`."""
+`padding=1`, `(1, 2)` or `((0, 1), (0, 1))` pairs; auto_pad SAME_UPPER is `padding=same`; a
+Pad named `<conv>.pad` (reflect, edge, wrap) before a Conv is its padding_mode."""
 from __future__ import annotations
 
 from .graph import Layer, attrs, fail, layer_name
@@ -102,5 +103,24 @@ def global_pool(g, node):
     return Layer(kind, [node.input[0]], [node.output[0]], layer_name(node, None)), []
 
 
+def padded_conv(g, node):
+    """dslc's conv with padding_mode reflect/replicate/circular: a Pad named `<conv>.pad`
+    before a Conv with zero pads."""
+    from .resample import pad_amounts
+    found = pad_amounts(g, node)
+    nxt = g.sole_consumer(node.output[0])
+    if found is None or found[1] == "zeros" or nxt is None or nxt.op_type != "Conv" or \
+            nxt.input[0] != node.output[0] or not node.name.endswith(".pad"):
+        return None
+    a = attrs(nxt)
+    if set(a.get("pads", [0])) != {0} or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        return None
+    layer, used = conv(g, nxt)
+    layer.inputs = [node.input[0]]
+    layer.kwargs.update(padding=found[0], padding_mode=found[1])
+    return layer, [nxt, *used]
+
+
+PATTERNS = {"Pad": [padded_conv]}
 MATCHERS = {"Conv": conv, "ConvTranspose": conv, "MaxPool": pool, "AveragePool": pool,
             "GlobalAveragePool": global_pool, "GlobalMaxPool": global_pool}

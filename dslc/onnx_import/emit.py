@@ -19,6 +19,24 @@ def ident(s) -> bool:
     return isinstance(s, str) and s.isidentifier() and s not in KEYWORDS
 
 
+class Name(str):
+    """A value's name in the spec, written bare."""
+
+
+class Operands:
+    """A keyword that takes tensors (`lengths=len`, `initial=(h, c)`): the graph values, which
+    are also the layer's last inputs."""
+
+    def __init__(self, values):
+        self.values = tuple(values)
+
+    def __eq__(self, other):
+        return isinstance(other, Operands) and other.values == self.values
+
+    def __hash__(self):
+        return hash(self.values)
+
+
 def literal(v) -> str:
     if isinstance(v, (bool, np.bool_)):
         return "true" if v else "false"
@@ -105,21 +123,48 @@ class Scope:
         head = pipes = value = None
         it_infix = False
         for it in self.items:
-            if value is not None and it.pipeable and it.inputs[0] == value and self.uses[value] == 1:
+            if value is not None and it.pipeable and [it.inputs[0]] == value and \
+                    self.uses[value[0]] == 1:
                 if not pipes and it_infix:
                     head = f"({head})"          # `(a + b) -> relu`
-                pipes.append(it.piped(self.namer))
-                value = it.outputs[0]
+                pipes.append(it.piped(self.namer, self.refs))
+                value = it.outputs
+                if len(it.outputs) > 1:
+                    self._flush(head, pipes, value)
+                    value = None
                 continue
             if value is not None:
                 self._flush(head, pipes, value)
-            head = it.head(self.namer, [self.refs[v] for v in it.inputs])
-            pipes, value, it_infix = [], it.outputs[0], it.infix_head
+            head = it.head(self.namer, [self.refs[v] for v in it.inputs[:it.primary]], self.refs)
+            pipes, value, it_infix = [], it.outputs, it.infix_head
+            if len(it.outputs) > 1:
+                self._flush(head, pipes, value)
+                value = None
         if value is not None:
             self._flush(head, pipes, value)
         return self.lines
 
-    def _flush(self, head: str, pipes: list[str], value: str) -> None:
+    def _flush(self, head: str, pipes: list[str], values: list[str]) -> None:
+        if len(values) == 1:
+            return self._flush1(head, pipes, values[0])
+        if all(self.outputs.get(v) for v in values):      # `output y, h, c = x -> lstm(...)`
+            names = [self.outputs[v][0] for v in values]
+            self.lines.append(wrap(f"{self.indent}output {', '.join(names)} = {head}", pipes,
+                                   self.indent))
+            for v, n in zip(values, names):
+                self.lines += [f"{self.indent}output {m} = {n}" for m in self.outputs[v][1:]]
+                self.refs[v] = n
+            return
+        names = []
+        for v in values:
+            self.n += 1
+            names.append(f"h{self.n}")
+            self.refs[v] = names[-1]
+        self.lines.append(wrap(f"{self.indent}{', '.join(names)} = {head}", pipes, self.indent))
+        for v, n in zip(values, names):
+            self.lines += [f"{self.indent}output {m} = {n}" for m in self.outputs.get(v, [])]
+
+    def _flush1(self, head: str, pipes: list[str], value: str) -> None:
         names = self.outputs.get(value, [])
         if value == self.result:
             self.lines.append(wrap(f"{self.indent}return {head}", pipes, self.indent))
@@ -142,25 +187,37 @@ class LayerItem:
     def __init__(self, layer, wanted: str | None):
         self.layer, self.wanted = layer, wanted
         self.inputs, self.outputs = layer.inputs, layer.outputs
-        self.pipeable = layer.infix is None and len(layer.inputs) == 1
+        self.primary = len(layer.inputs) - sum(len(v.values) for v in layer.kwargs.values()
+                                               if isinstance(v, Operands))
+        self.pipeable = layer.infix is None and self.primary == 1
         self.infix_head = False
 
-    def _call(self, namer, operands=()) -> str:
+    def _kwargs(self, refs) -> dict:
+        """The kwargs with tensor operands (`initial=(h, c)`) written as their names."""
+        out = {}
+        for k, v in self.layer.kwargs.items():
+            if isinstance(v, Operands):
+                names = [refs[x] for x in v.values]
+                v = Name(names[0]) if len(names) == 1 else tuple(Name(n) for n in names)
+            out[k] = v
+        return out
+
+    def _call(self, namer, refs, operands=()) -> str:
         l = self.layer
-        return call(l.kind, l.args, l.kwargs, namer.choose(l.kind, self.wanted), operands)
+        return call(l.kind, l.args, self._kwargs(refs), namer.choose(l.kind, self.wanted), operands)
 
-    def piped(self, namer) -> str:
-        return self._call(namer)
+    def piped(self, namer, refs=None) -> str:
+        return self._call(namer, refs)
 
-    def head(self, namer, ops: list[str]) -> str:
+    def head(self, namer, ops: list[str], refs=None) -> str:
         l = self.layer
         if self.pipeable:
-            return f"{ops[0]} -> {self._call(namer)}"
+            return f"{ops[0]} -> {self._call(namer, refs)}"
         if l.kind == "concat":
-            return f"({', '.join(ops)}) -> {self._call(namer)}"
+            return f"({', '.join(ops)}) -> {self._call(namer, refs)}"
         name = namer.choose(l.kind, self.wanted)
         if l.infix is None or name is not None:
-            return call(l.kind, l.args, l.kwargs, name, ops)
+            return call(l.kind, l.args, self._kwargs(refs), name, ops)
         self.infix_head = True
         if "scalar" not in l.kwargs:
             return f"{ops[0]} {l.infix} {ops[1]}"

@@ -46,7 +46,7 @@ class CallItem:
         self.outputs = [instances[-1][-1].outputs[0]]
         self.layers = [l for inst in instances for l in inst]
 
-    def piped(self, namer) -> str:
+    def piped(self, namer, refs=None) -> str:
         kind, wanted = self.block.name, [scope_of(inst[0]) for inst in self.instances]
         trial = copy.deepcopy(namer)
         if len(wanted) > 1 and all(trial.peek(kind) == w and trial.auto(kind) for w in wanted):
@@ -55,7 +55,9 @@ class CallItem:
             return f"{kind} * {len(wanted)}"
         return " -> ".join(call(kind, name=namer.choose(kind, w)) for w in wanted)
 
-    def head(self, namer, ops) -> str:
+    primary = 1
+
+    def head(self, namer, ops, refs=None) -> str:
         return f"{ops[0]} -> {self.piped(namer)}"
 
 

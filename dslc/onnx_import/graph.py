@@ -12,6 +12,11 @@ DTYPES = {1: "f32", 10: "f16", 11: "f64", 16: "bf16", 3: "i8", 6: "i32", 7: "i64
           9: "bool"}
 
 
+# operators of shape arithmetic: on static values they compute a static value
+SHAPE_OPS = {"Gather", "Concat", "Cast", "Unsqueeze", "Squeeze", "Slice", "ReduceProd", "Mul",
+             "Add", "Sub", "Div", "Reshape", "Identity"}
+
+
 class ImportFailure(Exception):
     """The graph cannot be imported: a one-line message naming the node or the file."""
 
@@ -62,9 +67,69 @@ class Graph:
         self.dims = {v.name: [_dim(d) for d in v.type.tensor_type.shape.dim] for v in infos
                      if v.type.tensor_type.HasField("shape")}
         self.ranks = {k: len(v) for k, v in self.dims.items()}
+        # values computed from constants and shapes only (Shape of a tensor, its Gathers and
+        # Concats, a weight's Gather and Unsqueeze): the layer that reads them claims them
+        self.static, pure = set(self.consts), set(self.consts)
+        for n in self.nodes:
+            ins = [i for i in n.input if i]
+            if ins and all(i in pure for i in ins):
+                pure.update(n.output)
+                self.static.update(n.output)
+            elif n.op_type == "Shape" or ins and n.op_type in SHAPE_OPS and \
+                    all(i in self.static for i in ins):
+                self.static.update(n.output)
 
     def const(self, name: str):
         return self.consts.get(name)
+
+    def upstream(self, value: str) -> list:
+        """The nodes computing a static value (none for a constant), in graph order."""
+        seen, todo = {}, [value]
+        while todo:
+            v = todo.pop()
+            n = self.producer.get(v)
+            if n is None or id(n) in seen or v not in self.static or v in self.consts and \
+                    n.op_type in ("Constant", "Identity"):
+                continue
+            seen[id(n)] = n
+            if n.op_type != "Shape":
+                todo += [i for i in n.input if i]
+        return [n for n in self.nodes if id(n) in seen]
+
+    def shape_of(self, value: str):
+        """A static 1-D shape tensor as its dims (ints, symbols' names; None where unknown),
+        or None when `value` is not one."""
+        from onnx import helper
+        c = self.const(value)
+        if c is not None:
+            return [int(v) for v in c.reshape(-1)] if c.dtype.kind in "iu" else None
+        n = self.producer.get(value)
+        if n is None or value not in self.static:
+            return None
+        a = {k.name: helper.get_attribute_value(k) for k in n.attribute}
+        if n.op_type == "Shape":
+            dims = self.dims.get(n.input[0])
+            if dims is None:
+                return None
+            start, end = a.get("start", 0), a.get("end", len(dims))
+            return list(dims[start:end])
+        parts = [self.shape_of(i) for i in n.input if i]
+        if any(p is None for p in parts):
+            return None
+        if n.op_type == "Concat":
+            return [d for p in parts for d in p]
+        if n.op_type in ("Cast", "Identity", "Squeeze", "Unsqueeze", "Reshape"):
+            return parts[0]
+        if n.op_type == "Gather" and a.get("axis", 0) == 0:
+            return [parts[0][int(i)] for i in parts[1]]
+        if n.op_type == "ReduceProd":
+            out = 1
+            for d in parts[0]:
+                if not isinstance(d, int):
+                    return None
+                out *= d
+            return [out]
+        return None
 
     def uses(self, value: str) -> int:
         return len(self.consumers.get(value, ())) + self.outputs.count(value)

@@ -1,15 +1,23 @@
 """The graph's nodes, in order, as dslc layers: each node is matched by its operator's
 matcher, which may take in the nodes after it that complete its layer (dense's Add of the
-bias) or a constant-only node before it (the Transpose of a weight). Constant nodes (and
-Identities of constants) are data;
+bias) or a static node before it (the Transpose of a weight, the Shape and Gathers a Reshape
+reads, a recurrent layer's gate reordering), which it then claims; a PATTERNS matcher may take
+a node of another family's op as the start of its subgraph. Constant nodes (and Identities of
+constants) are data;
 an Identity onto a graph output is that output's name."""
 from __future__ import annotations
 
-from . import activation, conv, linear, norm, tensor
+from . import activation, conv, linear, norm, recurrent, reduce, resample, tensor
 from .graph import Graph, ImportFailure, Layer, fail
 
-MATCHERS = {**linear.MATCHERS, **conv.MATCHERS, **norm.MATCHERS, **activation.MATCHERS,
-            **tensor.MATCHERS}
+FAMILIES = (linear, conv, norm, activation, tensor, reduce, recurrent, resample)
+MATCHERS = {k: v for f in FAMILIES for k, v in f.MATCHERS.items()}
+# subgraphs that start with a node of another family's op (an Abs that begins a p-norm): tried
+# first, each answering None when the node does not begin its subgraph
+PATTERNS: dict = {}
+for f in FAMILIES:
+    for k, fns in getattr(f, "PATTERNS", {}).items():
+        PATTERNS.setdefault(k, []).extend(fns)
 
 
 def importable() -> str:
@@ -25,19 +33,28 @@ def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
         if node.op_type == "Identity" and node.output[0] in g.outputs and node.input[0] not in g.consts:
             aliases[node.output[0]] = node.input[0]
             continue
-        if all(i in g.consts for i in node.input if i):
+        if all(o in g.static for o in node.output):
             waiting[id(node)] = node            # folded into a later layer, or an error below
             continue
-        if node.domain not in ("", "ai.onnx") or node.op_type not in MATCHERS:
+        found = None
+        if node.domain in ("", "ai.onnx"):
+            found = next((r for p in PATTERNS.get(node.op_type, ()) if (r := p(g, node))), None)
+        if found is None and (node.domain not in ("", "ai.onnx") or node.op_type not in MATCHERS):
             raise ImportFailure(f"cannot import node '{node.name or node.output[0]}': ONNX op "
                                 f"{node.op_type} has no dslc form (dslc imports {importable()})")
-        layer, used = MATCHERS[node.op_type](g, node)
+        layer, used = found or MATCHERS[node.op_type](g, node)
         for array in layer.weights.values():
             root = array if array.base is None else array.base
             if id(root) in owners:
                 raise fail(node, f"it shares a weight with layer '{owners[id(root)]}'; shared "
                                  "weights (tie=) are not imported")
             owners[id(root)] = layer.name or node.name
+        for i in layer.inputs:
+            if i in g.static:           # a tensor computed from weights or shapes alone
+                raise fail((g.upstream(i) or [node])[0], "it computes on constants only and feeds "
+                           "no layer that takes it in")
+        for n in [node, *used]:       # the shapes, axes and weight reorderings they read
+            used += [u for i in n.input if i in g.static for u in g.upstream(i)]
         for u in used:
             done.add(id(u))
             waiting.pop(id(u), None)

@@ -1,10 +1,11 @@
 """Tensor operators: binary arithmetic and comparisons (`a + b`; a one-element constant is the
-op's number, `x * 0.5`, `1 - z`), Where, Concat, Flatten, Transpose (transpose when it swaps
-two axes, else permute), Reshape to a constant shape, and Gather from a constant table
-(embedding)."""
+op's number, `x * 0.5`, `1 - z`; Mul of a tensor by itself is square), Cast, Where, Concat,
+Flatten, Transpose (transpose when it swaps two axes, else permute), Reshape to a constant
+shape or one built from the input's sizes (Shape, Gather, Concat), channel_shuffle's Reshape ->
+Transpose -> Reshape, and Gather from a constant table (embedding)."""
 from __future__ import annotations
 
-from .graph import Layer, attrs, fail, layer_name, scalar_of
+from .graph import DTYPES, Layer, attrs, fail, layer_name, scalar_of
 
 BINARY = {"Add": ("add", "+"), "Sub": ("sub", "-"), "Mul": ("mul", "*"), "Div": ("div", "/"),
           "Pow": ("pow", "**"), "Equal": ("eq", "=="), "Less": ("lt", "<"),
@@ -18,6 +19,8 @@ def binary(g, node):
     ca, cb = g.const(a), g.const(b)
     name = layer_name(node, None)
     if ca is None and cb is None:
+        if kind == "mul" and a == b:
+            return Layer("square", [a], [node.output[0]], name), []
         if kind == "eq":
             neg = g.sole_consumer(node.output[0])
             if neg is not None and neg.op_type == "Not":     # dslc's `a != b`
@@ -64,12 +67,28 @@ def transpose(g, node):
     return Layer("permute", [node.input[0]], [node.output[0]], name, args=tuple(perm)), []
 
 
+def channel_shuffle(g, node):
+    """Reshape to [0, g, C / g, -1] -> Transpose(0, 2, 1, 3) -> Reshape to the input's Shape."""
+    shape, x = g.shape_of(node.input[1]), node.input[0]
+    swap = g.sole_consumer(node.output[0])
+    if shape is None or len(shape) != 4 or shape[0] != 0 or shape[3] != -1 or swap is None or \
+            swap.op_type != "Transpose" or list(attrs(swap).get("perm", [])) != [0, 2, 1, 3]:
+        return None
+    back = g.sole_consumer(swap.output[0])
+    src = back is not None and back.op_type == "Reshape" and g.producer.get(back.input[1])
+    if not src or src.op_type != "Shape" or src.input[0] != x or len(src.attribute):
+        return None
+    return Layer("channel_shuffle", [x], [back.output[0]], layer_name(back, None),
+                 args=(int(shape[1]),)), [swap, back]
+
+
 def reshape(g, node):
-    shape = g.const(node.input[1])
-    if shape is None:
-        raise fail(node, "only a Reshape to a constant shape is imported")
+    shape = g.shape_of(node.input[1])
+    if shape is None or None in shape:
+        raise fail(node, "only a Reshape to a constant shape or one of known input sizes is "
+                   "imported")
     target = []
-    for i, s in enumerate(int(v) for v in shape.reshape(-1)):
+    for i, s in enumerate(shape):
         if s == 0:
             dim = g.dims.get(node.input[0], [])
             if i >= len(dim) or dim[i] is None:
@@ -89,5 +108,14 @@ def gather(g, node):
                  args=tuple(int(s) for s in table.shape), weights={"weight": table}), []
 
 
-MATCHERS = {**{t: binary for t in BINARY}, "Where": where, "Concat": concat, "Flatten": flatten,
-            "Transpose": transpose, "Reshape": reshape, "Gather": gather}
+def cast(g, node):
+    to = attrs(node)["to"]
+    if to not in DTYPES:
+        raise fail(node, f"element type {to} is no dslc dtype")
+    return Layer("cast", [node.input[0]], [node.output[0]], layer_name(node, None),
+                 args=(DTYPES[to],)), []
+
+
+PATTERNS = {"Reshape": [channel_shuffle]}
+MATCHERS = {"Cast": cast, **{t: binary for t in BINARY}, "Where": where, "Concat": concat,
+            "Flatten": flatten, "Transpose": transpose, "Reshape": reshape, "Gather": gather}

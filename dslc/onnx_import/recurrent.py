@@ -1,0 +1,168 @@
+"""Recurrent layers as dslc's backend lowers them (backends/onnx_recurrent.py): X transposed to
+time-major, one RNN/GRU/LSTM node per layer reading torch's weights through a Gather that
+reorders the gates (an Unsqueeze adds the direction axis, a Concat joins the directions), each
+layer's Y merged back to [T, N, D*H] by a Transpose and a Reshape, then the batch-first
+Transpose (output=sequence) or the last layer's final states reshaped to [N, D*H]
+(output=last), Identities of the (concatenated) final states for state=true, Slices of the
+initial states per layer and a Cast of the lengths to int32. The weights are the torch-layout
+initializers the Gathers read, under dslc's names (weight_ih_l0, ..._reverse)."""
+from __future__ import annotations
+
+from .emit import Operands
+from .graph import Layer, attrs, fail, layer_name
+
+KINDS = {"RNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
+
+
+def _only(g, value, op_type, perm=None):
+    users = g.consumers.get(value, [])
+    if len(users) != 1 or users[0].op_type != op_type:
+        return None
+    if perm is not None and list(attrs(users[0]).get("perm", [])) != perm:
+        return None
+    return users[0]
+
+
+def _arrays(g, value) -> list[tuple[str, object]]:
+    """The float initializers a static weight input is computed from, in graph order."""
+    out = []
+    for n in g.upstream(value):
+        for i in n.input:
+            c = g.const(i)
+            if c is not None and c.dtype.kind == "f" and all(i != k for k, _ in out):
+                out.append((i, c))
+    return out
+
+
+def from_time_major(g, node):
+    """The Transpose to time-major that begins a recurrent layer."""
+    if list(attrs(node).get("perm", [])) != [1, 0, 2]:
+        return None
+    users = g.consumers.get(node.output[0], [])
+    if len(users) != 1 or users[0].op_type not in KINDS or users[0].input[0] != node.output[0]:
+        return None
+    return _layer(g, users[0])
+
+
+def from_lengths(g, node):
+    """The Cast of the lengths to int32 that begins a recurrent layer with lengths=."""
+    users = g.consumers.get(node.output[0], [])
+    if attrs(node).get("to") != 6 or not users or any(
+            u.op_type not in KINDS or list(u.input[4:5]) != [node.output[0]] for u in users):
+        return None
+    return _layer(g, users[0])
+
+
+def _layer(g, first):
+    kind = KINDS[first.op_type]
+    a = attrs(first)
+    hidden, direction = int(a["hidden_size"]), a.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction == "reverse":
+        raise fail(first, "a reverse-only layer has no dslc form (bidirectional or forward)")
+    dirs = 2 if direction == "bidirectional" else 1
+    tr = g.producer.get(first.input[0])
+    if tr is None or tr.op_type != "Transpose" or list(attrs(tr).get("perm", [])) != [1, 0, 2]:
+        raise fail(first, "its X is not a batch-first input transposed to time-major")
+    x, used = tr.input[0], [tr]
+    ins = list(first.input) + [""] * (8 - len(first.input))
+    lens = ins[4]
+    kw: dict = {}
+    if lens:
+        cast = g.producer.get(lens)
+        if cast is None or cast.op_type != "Cast":
+            raise fail(first, "its sequence_lens is not a Cast of the lengths")
+        used.append(cast)
+        lens = cast.input[0]
+    initial = []
+    for s in ins[5:5 + (2 if kind == "lstm" else 1)]:
+        if s:
+            sl = g.producer.get(s)
+            if sl is None or sl.op_type != "Slice":
+                raise fail(first, "its initial state is not a Slice of the states input")
+            initial.append(sl.input[0])
+    nodes, node, weights = [], first, {}
+    sfx = ["", "_reverse"][:dirs]
+    while True:
+        layer = len(nodes)
+        nodes.append(node)
+        locals_ = {"W": ["weight_ih"], "R": ["weight_hh"], "B": ["bias_ih", "bias_hh"],
+                   "P": ["weight_ph"]}
+        for slot, names in zip((1, 2, 3, 7), locals_.values()):
+            value = node.input[slot] if len(node.input) > slot else ""
+            if not value:
+                continue
+            arrays = _arrays(g, value)
+            if g.const(value) is not None or len(arrays) != len(names) * dirs:
+                raise fail(node, "its weights are not dslc's Gathers of torch-layout weights")
+            for k, (wname, arr) in enumerate(arrays):
+                weights[f"{names[k % len(names)]}_l{layer}{sfx[k // len(names)]}"] = (wname, arr)
+        for s in node.input[5:7]:
+            if s and g.producer.get(s) is not None and g.producer[s].op_type == "Slice":
+                used.append(g.producer[s])
+        merge = _only(g, node.output[0], "Transpose", [0, 2, 1, 3])
+        flat = merge and _only(g, merge.output[0], "Reshape")
+        if flat is None:
+            raise fail(node, "its Y is not merged to [T, N, D*H]")
+        used += [node, merge, flat]
+        users = g.consumers.get(flat.output[0], [])
+        if len(users) == 1 and users[0].op_type == first.op_type and \
+                users[0].input[0] == flat.output[0]:
+            node = users[0]
+            continue
+        break
+    outs = []
+    seq = _only(g, flat.output[0], "Transpose", [1, 0, 2])
+    if seq is not None:
+        used.append(seq)
+        outs.append(seq.output[0])
+    else:
+        last = _only(g, node.output[1], "Transpose", [1, 0, 2]) if len(node.output) > 1 else None
+        shape = last and _only(g, last.output[0], "Reshape")
+        if shape is None:
+            raise fail(node, "neither its sequence nor its last states are read")
+        used += [last, shape]
+        outs.append(shape.output[0])
+        kw["output"] = "last"
+    for k in range(1, 3 if kind == "lstm" else 2):
+        finals = [n.output[k] for n in nodes if len(n.output) > k and n.output[k]]
+        value = finals[0]
+        if len(finals) > 1:
+            cat = next((u for u in g.consumers.get(finals[0], []) if u.op_type == "Concat"), None)
+            if cat is None:
+                break
+            used.append(cat)
+            value = cat.output[0]
+        ident = next((u for u in g.consumers.get(value, []) if u.op_type == "Identity"), None)
+        if ident is None:
+            break
+        used.append(ident)
+        outs.append(ident.output[0])
+    if len(outs) > 1:
+        kw["state"] = True
+    if len(nodes) > 1:
+        kw["layers"] = len(nodes)
+    if dirs == 2:
+        kw["bidirectional"] = True
+    if not first.input[3:4] or not first.input[3]:
+        kw["bias"] = False
+    if kind == "rnn":
+        acts = [v.decode() if isinstance(v, bytes) else v for v in a.get("activations", [])]
+        if acts and acts[0].lower() == "relu":
+            kw["nonlinearity"] = "relu"
+    if kind == "gru" and not a.get("linear_before_reset", 0):
+        kw["reset"] = "before"
+    if kind == "lstm" and len(first.input) > 7 and first.input[7]:
+        kw["peephole"] = True
+    if initial:
+        kw["initial"] = Operands(initial)
+    if lens:
+        kw["lengths"] = Operands([lens])
+    first_weight = weights["weight_ih_l0"][0]
+    name = layer_name(first, first_weight, "weight_ih_l0")
+    return Layer(kind, [x, *initial, *([lens] if lens else [])], outs, name, args=(hidden,),
+                 kwargs=kw, weights={k: v for k, (_, v) in weights.items()}), used
+
+
+PATTERNS = {"Transpose": [from_time_major], "Cast": [from_lengths]}
+MATCHERS: dict = {}
