@@ -204,15 +204,22 @@ class Model(_Frozen):
         return to_torch_src(self.with_dtype(dtype) if dtype else self)
 
     def to_onnx(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None,
-                guards: bool = False, max_memory: int | None = None, external=None):
+                guards: bool = False, max_memory: int | None = None, external=None,
+                weightless: bool = False):
         """An onnx.ModelProto (checked); `dtype` as for `to_torch`; `guards`: the graph checks
         its inputs' symbols and `where` constraints (backends/onnx_guards.py). `external`:
         (an open binary file, its name beside the graph file) to write the parameters there as
-        ONNX external data while they are drawn, one at a time (no 2 GiB bound)."""
+        ONNX external data while they are drawn, one at a time (no 2 GiB bound). `weightless`:
+        no values; the parameters and buffers are graph inputs of their dtypes and shapes, named
+        as in the state_dict (a graph of any size, for planning or for weights fed at run time)."""
         from .backends.onnx import build_onnx
         from .passes.memory import check_memory, check_onnx_size
         from .passes.weights import Drawn
         model = self.with_dtype(dtype) if dtype else self
+        if weightless:
+            if weights is not None or external is not None:
+                raise ValueError("weightless graphs take no weights and no external data file")
+            return build_onnx(model, Drawn(model, seed), guards=guards, weightless=True)
         if external is not None:
             if weights is None:
                 check_memory(model, max_memory, streamed=True)

@@ -38,13 +38,16 @@ def _floating(dtype) -> bool:
 class Builder:
     """A small tape: nodes, initializers and fresh names, with the model's weights at hand."""
 
-    def __init__(self, weights: dict, external=None):
+    def __init__(self, weights: dict, external=None, weightless: bool = False):
         self.nodes: list = []
         self.inits: dict = {}
         self.weights = weights
         # (binary file, its name beside the graph): parameters of EXTERNAL_MIN bytes or more
         # are written there as they are lowered, the graph holding their offsets
         self.external = external
+        # weightless: each parameter and buffer is a graph input of its type and shape (a
+        # Drawn mapping tells the shapes; nothing is drawn); `free` names them
+        self.weightless, self.free = weightless, set()
         self._names: set[str] = set()
         self._casts: dict = {}      # (initializer, dtype) -> its Cast (this graph's own)
         self._known: dict = {}      # value name -> ValueInfoProto (IR values, Casts)
@@ -53,8 +56,8 @@ class Builder:
     def sub(self) -> "Builder":
         """A builder for a subgraph (a Scan body): its own nodes; initializers, constants and
         names shared with the main graph, whose values a subgraph may read."""
-        s = Builder(self.weights, self.external)
-        s.inits, s._names, s._store = self.inits, self._names, self._store
+        s = Builder(self.weights, self.external, self.weightless)
+        s.inits, s._names, s._store, s.free = self.inits, self._names, self._store, self.free
         return s
 
     # ---- precision ----
@@ -161,8 +164,11 @@ class Builder:
         if full_name not in self.inits:
             if full_name not in self.weights:
                 raise KeyError(f"no weight named `{full_name}`")
-            w = _as_array(self.weights[full_name])
             store = self._store.get(node.name, node.param_dtype)
+            if self.weightless:
+                self._declare(full_name, self.weights.shape(full_name), store)
+                return self.param(node, local)
+            w = _as_array(self.weights[full_name])
             w = w.astype(np_dtype(store), copy=False) if _floating(w.dtype) else w
             if self.external is not None and w.nbytes >= EXTERNAL_MIN:
                 self._write_external(w, full_name)
@@ -178,6 +184,17 @@ class Builder:
             self._casts[key] = out
             self._known[out] = helper.make_tensor_value_info(out, want, list(init.dims))
         return self._casts[key]
+
+    def _declare(self, name: str, shape, dtype: str) -> None:
+        """A parameter without its values (weightless): its type and shape only; the graph
+        takes it as an input."""
+        from onnx import TensorProto
+        t = TensorProto()
+        t.name, t.data_type = name, onnx_dtype(dtype)
+        t.dims.extend(shape)
+        self._names.add(name)
+        self.inits[name] = t
+        self.free.add(name)
 
     def _write_external(self, array, name: str) -> None:
         """An initializer whose bytes go to the external file at its current end."""
@@ -245,13 +262,16 @@ def _as_array(v) -> np.ndarray:
 EXTERNAL_MIN = 1024     # bytes: smaller parameters stay in the graph, as onnx's own converter does
 
 
-def build_onnx(model, weights, check: bool = True, guards: bool = False, external=None):
+def build_onnx(model, weights, check: bool = True, guards: bool = False, external=None,
+               weightless: bool = False):
     """The model's graph with `weights` as initializers, after checking them against the IR
     (passes.weights.check_weights: WeightsError) and their size against what one ONNX file
     holds (passes.memory.TooLarge). `guards`: check the inputs in the graph (onnx_guards).
     `external`: (an open binary file, its file name beside the graph): the parameters are
     written there as ONNX external data while the graph is built, so a `Drawn` mapping (each
-    weight drawn when read) never holds more than one tensor, and the graph has no 2 GiB bound."""
+    weight drawn when read) never holds more than one tensor, and the graph has no 2 GiB bound.
+    `weightless`: no values at all; every parameter and buffer is a graph input named as in
+    the state_dict, of its dtype and shape (`weights` a Drawn mapping, read for shapes only)."""
     import onnx
     from onnx import helper
 
@@ -261,9 +281,9 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
     from ..passes.weights import Drawn
     if not isinstance(weights, Drawn):        # drawn from the IR: they fit by construction
         check_weights(model, weights)
-    if external is None:
+    if external is None and not weightless:
         check_onnx_size(model)
-    b = Builder(weights, external)
+    b = Builder(weights, external, weightless)
     for p in model.inputs:
         b._names.add(p.value)
     for n in model.nodes:
@@ -287,8 +307,12 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
         if p.value != p.name:       # `output mu` of a value already named mu: no copy needed
             b.node("Identity", [p.value], [p.name], name=f"output_{p.name}")
         outputs.append(value_info(p.name, p.type))
-    graph = helper.make_graph(b.nodes, model.name, [value_info(p.name, p.type) for p in model.inputs],
-                              outputs, value_info=checked)
+    inputs = [value_info(p.name, p.type) for p in model.inputs]
+    inputs += [helper.make_tensor_value_info(k, b.inits[k].data_type, list(b.inits[k].dims))
+               for k in b.inits if k in b.free]
+    for k in b.free:
+        del b.inits[k]
+    graph = helper.make_graph(b.nodes, model.name, inputs, outputs, value_info=checked)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="dslc")
     proto.ir_version = IR_VERSION

@@ -99,6 +99,9 @@ def run(args) -> int:
     model = pick(program, args.model)
     if args.guards and args.target != "onnx":
         raise Usage("--guards puts the input checks into an ONNX graph: it needs --target onnx")
+    if args.no_weights and (args.target != "onnx" or args.weights or args.external_data):
+        raise Usage("--no-weights writes an ONNX graph whose parameters are inputs: it needs "
+                    "--target onnx, and neither --weights nor --external-data")
     if args.weights and args.target == "torch-src":
         raise Usage("--weights needs a target that holds weights (onnx, torch, torch-state); "
                     "torch-src is code only")
@@ -113,7 +116,11 @@ def _compile(model, program, args) -> int:
     suffix = {"onnx": ".onnx", "torch-src": ".py"}.get(args.target, ".pt")
     stem = Path(args.spec).stem + (f".{model.name}" if len(program.models) > 1 else "")
     out = Path(args.output) if args.output else Path(stem + suffix)
-    if args.target == "onnx" and _external(model, args):
+    if args.no_weights:
+        need("onnx", "onnx")
+        proto = model.to_onnx(dtype=args.dtype, guards=args.guards, weightless=True)
+        atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
+    elif args.target == "onnx" and _external(model, args):
         need("onnx", "onnx")
         _compile_external(model, args, out)
     elif args.target == "onnx":
@@ -134,7 +141,8 @@ def _compile(model, program, args) -> int:
         torch = need("torch", "torch")
         module = model.to_torch(weights=_weights(model, args), dtype=args.dtype)
         atomic_write(out, lambda tmp: torch.save(module, tmp))
-    print(f"wrote {out} ({model.name}, {model.params:,} parameters, {args.target}"
+    print(f"wrote {out} ({model.name}, {model.params:,} parameters"
+          + (" as graph inputs" if args.no_weights else "") + f", {args.target}"
           + (f", {args.dtype}" if args.dtype else "") + ")")
     return 0
 
@@ -161,6 +169,10 @@ def register(sub) -> None:
     k.add_argument("--external-data", action="store_true",
                    help="--target onnx: write the parameters to OUT.data beside the graph as "
                         "they are drawn (one tensor in memory at a time); automatic over 2 GiB")
+    k.add_argument("--no-weights", action="store_true",
+                   help="--target onnx: no weight values; every parameter and buffer is a graph "
+                        "input of its dtype and shape, named as in the state_dict (any size, "
+                        "written at once: for planning, or weights fed at run time)")
     k.add_argument("--guards", action="store_true",
                    help="--target onnx: the graph checks its inputs' symbols and the spec's "
                         "`where` constraints (a failing input stops the run, naming the check)")

@@ -156,7 +156,6 @@ def init_weights(model, seed: int = 0, max_memory: int | None = None) -> dict:
     """Every parameter and buffer of the model (numpy arrays), by its dotted name. Refused
     first (memory.TooLarge) when the draw would not fit in `max_memory` bytes (None: the
     memory available) or a tensor is over 2**40 elements."""
-    import numpy as np
     from .memory import check_memory
     check_memory(model, max_memory)
     return dict(Drawn(model, seed))
@@ -181,9 +180,13 @@ class Drawn(Mapping):
         return draw(spec, shape, rng) if spec else \
             np.asarray(node.op.init(local, shape, node.in_types, rng), dtype=np.float32)
 
+    def shape(self, name: str) -> tuple[int, ...]:
+        """One weight's shape, known without drawing it."""
+        return self._where[name][2]
+
     def size(self, name: str) -> int:
         """The elements of one weight, known without drawing it."""
-        return prod(self._where[name][2])
+        return prod(self.shape(name))
 
     def __contains__(self, name) -> bool:     # Mapping's own would draw the weight
         return name in self._where
