@@ -205,13 +205,15 @@ class Model(_Frozen):
 
     def to_onnx(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None,
                 guards: bool = False, max_memory: int | None = None, external=None,
-                weightless: bool = False):
+                weightless: bool = False, fuse: bool = False):
         """An onnx.ModelProto (checked); `dtype` as for `to_torch`; `guards`: the graph checks
         its inputs' symbols and `where` constraints (backends/onnx_guards.py). `external`:
         (an open binary file, its name beside the graph file) to write the parameters there as
         ONNX external data while they are drawn, one at a time (no 2 GiB bound). `weightless`:
         no values; the parameters and buffers are graph inputs of their dtypes and shapes, named
-        as in the state_dict (a graph of any size, for planning or for weights fed at run time)."""
+        as in the state_dict (a graph of any size, for planning or for weights fed at run time).
+        `fuse`: onnxruntime's fused contrib operators where an op has one (self-attention as
+        com.microsoft.Attention); the graph then runs on onnxruntime only."""
         from .backends.onnx import build_onnx
         from .passes.memory import check_memory, check_onnx_size
         from .passes.weights import Drawn
@@ -219,15 +221,15 @@ class Model(_Frozen):
         if weightless:
             if weights is not None or external is not None:
                 raise ValueError("weightless graphs take no weights and no external data file")
-            return build_onnx(model, Drawn(model, seed), guards=guards, weightless=True)
+            return build_onnx(model, Drawn(model, seed), guards=guards, weightless=True, fuse=fuse)
         if external is not None:
             if weights is None:
                 check_memory(model, max_memory, streamed=True)
                 weights = Drawn(model, seed)
-            return build_onnx(model, weights, guards=guards, external=external)
+            return build_onnx(model, weights, guards=guards, external=external, fuse=fuse)
         check_onnx_size(model)          # before drawing weights one file could not hold
         return build_onnx(model, weights if weights is not None else model.weights(seed, max_memory),
-                          guards=guards)
+                          guards=guards, fuse=fuse)
 
 
 def frozen_param_names(nodes) -> set[str]:

@@ -38,7 +38,8 @@ def _floating(dtype) -> bool:
 class Builder:
     """A small tape: nodes, initializers and fresh names, with the model's weights at hand."""
 
-    def __init__(self, weights: dict, external=None, weightless: bool = False):
+    def __init__(self, weights: dict, external=None, weightless: bool = False,
+                 fuse: bool = False):
         self.nodes: list = []
         self.inits: dict = {}
         self.weights = weights
@@ -48,6 +49,9 @@ class Builder:
         # weightless: each parameter and buffer is a graph input of its type and shape (a
         # Drawn mapping tells the shapes; nothing is drawn); `free` names them
         self.weightless, self.free = weightless, set()
+        # fuse: ops emit onnxruntime's fused contrib forms where they have one (Attention);
+        # `fused`: per op kind, the names of the nodes fused and of all lowered, for the report
+        self.fuse, self.fused = fuse, {}
         self._names: set[str] = set()
         self._casts: dict = {}      # (initializer, dtype) -> its Cast (this graph's own)
         self._known: dict = {}      # value name -> ValueInfoProto (IR values, Casts)
@@ -56,8 +60,9 @@ class Builder:
     def sub(self) -> "Builder":
         """A builder for a subgraph (a Scan body): its own nodes; initializers, constants and
         names shared with the main graph, whose values a subgraph may read."""
-        s = Builder(self.weights, self.external, self.weightless)
+        s = Builder(self.weights, self.external, self.weightless, self.fuse)
         s.inits, s._names, s._store, s.free = self.inits, self._names, self._store, self.free
+        s.fused = self.fused
         return s
 
     # ---- precision ----
@@ -259,11 +264,12 @@ def _as_array(v) -> np.ndarray:
     return np.asarray(v)
 
 
+CONTRIB = "com.microsoft"      # onnxruntime's contrib operators (--fuse)
 EXTERNAL_MIN = 1024     # bytes: smaller parameters stay in the graph, as onnx's own converter does
 
 
 def build_onnx(model, weights, check: bool = True, guards: bool = False, external=None,
-               weightless: bool = False):
+               weightless: bool = False, fuse: bool = False):
     """The model's graph with `weights` as initializers, after checking them against the IR
     (passes.weights.check_weights: WeightsError) and their size against what one ONNX file
     holds (passes.memory.TooLarge). `guards`: check the inputs in the graph (onnx_guards).
@@ -271,7 +277,10 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
     written there as ONNX external data while the graph is built, so a `Drawn` mapping (each
     weight drawn when read) never holds more than one tensor, and the graph has no 2 GiB bound.
     `weightless`: no values at all; every parameter and buffer is a graph input named as in
-    the state_dict, of its dtype and shape (`weights` a Drawn mapping, read for shapes only)."""
+    the state_dict, of its dtype and shape (`weights` a Drawn mapping, read for shapes only).
+    `fuse`: onnxruntime's fused contrib operators where an op has one (domain com.microsoft;
+    the graph then runs on onnxruntime only); the proto's `metadata_props` say how many of
+    each kind were fused."""
     import onnx
     from onnx import helper
 
@@ -283,7 +292,7 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
         check_weights(model, weights)
     if external is None and not weightless:
         check_onnx_size(model)
-    b = Builder(weights, external, weightless)
+    b = Builder(weights, external, weightless, fuse)
     for p in model.inputs:
         b._names.add(p.value)
     for n in model.nodes:
@@ -313,9 +322,14 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
     for k in b.free:
         del b.inits[k]
     graph = helper.make_graph(b.nodes, model.name, inputs, outputs, value_info=checked)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="dslc")
+    opsets = [helper.make_opsetid("", OPSET)]
+    if any(n.domain == CONTRIB for n in b.nodes):
+        opsets.append(helper.make_opsetid(CONTRIB, 1))
+    proto = helper.make_model(graph, opset_imports=opsets, producer_name="dslc")
     proto.ir_version = IR_VERSION
+    if fuse:
+        helper.set_model_props(proto, {"dslc.fused": ", ".join(
+            f"{kind} {len(done)} of {len(every)}" for kind, (done, every) in sorted(b.fused.items()))})
     if check:
         onnx.checker.check_model(_checked_copy(proto, b.inits.values()), full_check=True)
     # moved in one at a time: each initializer made by the builder is freed once copied into

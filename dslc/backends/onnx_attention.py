@@ -1,6 +1,7 @@
-"""ONNX lowering of multi-head attention as the standard MatMul/Softmax subgraph (the form
-onnxruntime's transformer optimizer recognises), kept in one place so that a fused lowering
-can replace it."""
+"""ONNX lowering of multi-head attention: the standard MatMul/Softmax subgraph, or, when the
+builder fuses (`--fuse`), onnxruntime's contrib `Attention` (one node doing the packed
+projection, the heads, the causal and padding masks and the softmax) for the self-attention
+it covers."""
 from __future__ import annotations
 
 import math
@@ -71,9 +72,41 @@ def attend(b, n: str, q: str, k: str, v: str, scale: float, causal: bool, keep: 
     return b.node("MatMul", [probs, v], [out] if out else None, name=f"{n}.context")[0]
 
 
+def _fusable(op, node) -> bool:
+    """Self-attention with the packed projection, no rotary embedding and no grouped-query
+    heads, in f32 (onnxruntime's CPU kernel; a half-precision model computes attention in
+    f32 anyway, Node.upcast)."""
+    xs = node.in_types
+    return len(xs) - op.key_padding_mask == 1 and op.packed(*xs) and not op.rotary and \
+        (op.kv_heads or op.heads) == op.heads and xs[0].dtype == "f32"
+
+
+def _fused(op, b, node, ins, outs) -> str:
+    """com.microsoft.Attention: input [N, T, E] @ weights [E, 3E] + bias, `unidirectional`
+    for causal, mask_index [N, T] int32 (1 = attend) from the key padding mask; the output
+    projection stays a MatMul. Returns the context before that projection."""
+    from .onnx import CONTRIB, onnx_dtype
+    n = node.name
+    w = b.node("Transpose", [b.param(node, "in_proj_weight")], name=f"{n}.wt", perm=[1, 0])[0]
+    bias = b.param(node, "in_proj_bias") if op.bias else ""
+    mask = ""
+    if op.key_padding_mask:
+        keep = b.node("Not", [ins[1]], name=f"{n}.keep")[0]
+        mask = b.node("Cast", [keep], name=f"{n}.mask_index", to=onnx_dtype("i32"))[0]
+    return b.node("Attention", [ins[0], w, bias, mask], name=f"{n}.fused", domain=CONTRIB,
+                  num_heads=op.heads, unidirectional=int(op.causal))[0]
+
+
 def attention(op, b, node, ins, outs) -> None:
     n, xs = node.name, node.in_types
     dtype = xs[0].dtype
+    if b.fuse:
+        fused, lowered = b.fused.setdefault("attention", (set(), set()))
+        lowered.add(node.name)      # by name: a node lowered again in f32 counts once
+        if _fusable(op, node):
+            fused.add(node.name)
+            _output(op, b, node, _fused(op, b, node, ins, outs), outs)
+            return
     e, d, ekv, _, _ = op.dims(*xs)
     kvh = op.kv_heads or op.heads
     n_t = len(xs) - op.key_padding_mask
@@ -104,13 +137,16 @@ def attention(op, b, node, ins, outs) -> None:
     ctx = attend(b, n, q, k, v, 1 / math.sqrt(d), op.causal, keep, rank=4, dtype=dtype)
     ctx = b.node("Transpose", [ctx], name=f"{n}.merge", perm=[0, 2, 1, 3])[0]
     ctx = b.node("Reshape", [ctx, b.ints([0, 0, e], "merge_shape")], name=f"{n}.merged")[0]
-    out_w = b.param(node, "out_proj.weight")
-    out_b = b.param(node, "out_proj.bias") if op.bias else None
-    y = _project(b, f"{n}.out", ctx, out_w, None)
-    if out_b:
-        b.node("Add", [y, out_b], outs, name=n)
+    _output(op, b, node, ctx, outs)
+
+
+def _output(op, b, node, ctx: str, outs) -> None:
+    """The output projection of the merged heads [N, T, E]."""
+    y = _project(b, f"{node.name}.out", ctx, b.param(node, "out_proj.weight"), None)
+    if op.bias:
+        b.node("Add", [y, b.param(node, "out_proj.bias")], outs, name=node.name)
     else:
-        b.node("Identity", [y], outs, name=n)
+        b.node("Identity", [y], outs, name=node.name)
 
 
 def _repeat_heads(b, n: str, x: str, kvh: int, rep: int, d: int) -> str:

@@ -66,7 +66,7 @@ def _external(model, args) -> bool:
     return bool(weight_tensors(m)) and sum(weight_bytes(m).values()) > ONNX_LIMIT
 
 
-def _compile_external(model, args, out: Path) -> None:
+def _compile_external(model, args, out: Path):
     """OUT and OUT.data beside it: each parameter drawn (or read from --weights) and written
     to the data file as the graph is built, so the peak holds one tensor, not the model. The
     data file is renamed into place first, then the graph that refers to it."""
@@ -85,9 +85,10 @@ def _compile_external(model, args, out: Path) -> None:
         with open(tmp, "wb") as f:
             holder["proto"] = model.to_onnx(weights=weights, seed=args.seed, dtype=args.dtype,
                                             guards=args.guards, max_memory=args.max_memory,
-                                            external=(f, data.name))
+                                            external=(f, data.name), fuse=args.fuse)
     atomic_write(data, write_data)
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(holder["proto"].SerializeToString()))
+    return holder["proto"]
 
 
 def run(args) -> int:
@@ -97,8 +98,9 @@ def run(args) -> int:
     if program.errors:
         return 1
     model = pick(program, args.model)
-    if args.guards and args.target != "onnx":
-        raise Usage("--guards puts the input checks into an ONNX graph: it needs --target onnx")
+    for flag in ("guards", "fuse"):
+        if getattr(args, flag) and args.target != "onnx":
+            raise Usage(f"--{flag} shapes an ONNX graph: it needs --target onnx")
     if args.no_weights and (args.target != "onnx" or args.weights or args.external_data):
         raise Usage("--no-weights writes an ONNX graph whose parameters are inputs: it needs "
                     "--target onnx, and neither --weights nor --external-data")
@@ -116,17 +118,19 @@ def _compile(model, program, args) -> int:
     suffix = {"onnx": ".onnx", "torch-src": ".py"}.get(args.target, ".pt")
     stem = Path(args.spec).stem + (f".{model.name}" if len(program.models) > 1 else "")
     out = Path(args.output) if args.output else Path(stem + suffix)
+    proto = None
     if args.no_weights:
         need("onnx", "onnx")
-        proto = model.to_onnx(dtype=args.dtype, guards=args.guards, weightless=True)
+        proto = model.to_onnx(dtype=args.dtype, guards=args.guards, weightless=True,
+                              fuse=args.fuse)
         atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
     elif args.target == "onnx" and _external(model, args):
         need("onnx", "onnx")
-        _compile_external(model, args, out)
+        proto = _compile_external(model, args, out)
     elif args.target == "onnx":
         need("onnx", "onnx")
         proto = model.to_onnx(weights=_weights(model, args), dtype=args.dtype,
-                              guards=args.guards)
+                              guards=args.guards, fuse=args.fuse)
         atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
     elif args.target == "torch-state":     # loadable with weights_only=True (torch_state.py)
         need("torch", "torch")
@@ -143,8 +147,14 @@ def _compile(model, program, args) -> int:
         atomic_write(out, lambda tmp: torch.save(module, tmp))
     print(f"wrote {out} ({model.name}, {model.params:,} parameters"
           + (" as graph inputs" if args.no_weights else "") + f", {args.target}"
-          + (f", {args.dtype}" if args.dtype else "") + ")")
+          + (f", {args.dtype}" if args.dtype else "") + _fused(proto) + ")")
     return 0
+
+
+def _fused(proto) -> str:
+    """`, fused: attention 12 of 12` for a --fuse graph (its metadata), else nothing."""
+    props = {p.key: p.value for p in proto.metadata_props} if proto is not None else {}
+    return f", fused: {props['dslc.fused'] or 'nothing to fuse'}" if "dslc.fused" in props else ""
 
 
 def register(sub) -> None:
@@ -173,6 +183,10 @@ def register(sub) -> None:
                    help="--target onnx: no weight values; every parameter and buffer is a graph "
                         "input of its dtype and shape, named as in the state_dict (any size, "
                         "written at once: for planning, or weights fed at run time)")
+    k.add_argument("--fuse", action="store_true",
+                   help="--target onnx: onnxruntime's fused operators where an op has one "
+                        "(self-attention as com.microsoft.Attention); the graph then runs on "
+                        "onnxruntime only")
     k.add_argument("--guards", action="store_true",
                    help="--target onnx: the graph checks its inputs' symbols and the spec's "
                         "`where` constraints (a failing input stops the run, naming the check)")

@@ -122,7 +122,7 @@ def build(spec, args) -> bytes:
     else:
         check_memory(spec, args.max_memory, copies=2, what=" as ONNX")
         weights = Drawn(spec, args.seed)      # each drawn as the graph takes it
-    return spec.to_onnx(weights=weights, guards=args.guards).SerializeToString()
+    return spec.to_onnx(weights=weights, guards=args.guards, fuse=args.fuse).SerializeToString()
 
 
 def run(args) -> int:
@@ -141,9 +141,10 @@ def run(args) -> int:
     if args.model_file.endswith(".onnx"):
         if args.dtype:
             raise Usage("--dtype recompiles a spec; an .onnx file keeps the dtypes it was compiled with")
-        if args.guards:
-            raise Usage("--guards compiles a spec; an .onnx file keeps the guards it was "
-                        "compiled with (dslc compile --guards)")
+        if args.guards or args.fuse:
+            flag = "--guards" if args.guards else "--fuse"
+            raise Usage(f"{flag} compiles a spec; an .onnx file keeps the form it was "
+                        f"compiled with (dslc compile {flag})")
         data = read_bytes(args.model_file)
         if _has_external_data(data):      # onnxruntime finds OUT.data beside the file's path
             data = args.model_file
@@ -222,6 +223,8 @@ def register(sub) -> None:
                         "(512M, 64G; default: the memory available)")
     r.add_argument("--guards", action="store_true",
                    help="compile the spec with its input checks in the graph (as compile --guards)")
+    r.add_argument("--fuse", action="store_true",
+                   help="compile the spec with onnxruntime's fused operators (as compile --fuse)")
     r.add_argument("--weights", metavar="FILE",
                    help="run a spec with these weights (.npz or a torch state_dict, as compile's)")
     r.add_argument("--print", action="store_true", help="print the outputs' values")
