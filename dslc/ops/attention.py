@@ -78,9 +78,10 @@ class Attention(Op):
             raise ShapeError("E302", f"attention: key {fmt_shape(k.shape)} and value "
                              f"{fmt_shape(v.shape)} must share batch and length with the query's batch",
                              expected=f"[{q.shape[0]}, Tk, ...] for both", got=f"{k} and {v}")
-        if self.causal and q.shape[1] != k.shape[1]:
-            raise ShapeError("E302", "attention: a causal mask needs queries and keys of one length",
-                             expected=str(q.shape[1]), got=str(k.shape[1]))
+        for flag, what in ((self.causal, "a causal mask"), (self.rotary, "rotary embedding")):
+            if flag and q.shape[1] != k.shape[1]:       # positions 0..T-1 on both sides
+                raise ShapeError("E302", f"attention: {what} needs queries and keys of one length",
+                                 expected=str(q.shape[1]), got=str(k.shape[1]))
         if mask is not None and (mask.dtype != "bool" or mask.shape != (k.shape[0], k.shape[1])):
             raise ShapeError("E306" if mask.dtype != "bool" else "E302",
                              f"attention: key_padding_mask must be bool[{k.shape[0]}, {k.shape[1]}], "
