@@ -53,12 +53,13 @@ def import_onnx(proto, source: str = "model.onnx") -> Imported:
     uses = lambda v: reads.count(v) + len(outputs.get(v, ()))
     items, blocks = fold(layers, uses, {k: r for k, r in g.ranks.items()})
     name = _fresh(proto.graph.name, "Imported", set())
-    body = Scope(items, refs, outputs).render()
+    scope = Scope(items, refs, outputs)
+    body = scope.render()
 
     def text(domain: dict) -> str:
         model = "\n".join([f"model {name} {{", *_declare(decls, domain), *body, "}"])
-        return "\n\n".join([f"# imported by dslc from {source}"] + [b.text() for b in blocks] +
-                            [model]) + "\n"
+        return "\n\n".join([f"# imported by dslc from {source}", *(l.cell for l in layers if l.cell),
+                            *(b.text(scope.namer) for b in blocks), model]) + "\n"
     return _check(text, layers, source)
 
 

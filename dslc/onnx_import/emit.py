@@ -23,6 +23,11 @@ class Name(str):
     """A value's name in the spec, written bare."""
 
 
+def ref(name: str) -> Name:
+    """A layer or block call named in a `tie=`: bare, or a string where it has dots."""
+    return Name(name if ident(name) else f'"{name}"')
+
+
 class Operands:
     """A keyword that takes tensors (`lengths=len`, `initial=(h, c)`): the graph values, which
     are also the layer's last inputs."""
@@ -49,6 +54,8 @@ def literal(v) -> str:
         return repr(v)
     if isinstance(v, tuple):
         return "(" + ", ".join(literal(x) for x in v) + ")"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {literal(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -65,11 +72,15 @@ def call(kind: str, args=(), kwargs=None, name: str | None = None, operands=()) 
 
 class Namer:
     """The elaborator's naming in one scope: an unnamed layer of kind k gets `k_<n>`, the
-    next n whose name is not taken; an explicit name takes its name and no number."""
+    next n whose name is not taken; an explicit name takes its name and no number. `given`
+    keeps the name each graph name got; a block body's namer knows its call's graph `prefix`
+    and the model's namer (`outer`), for the owners of ties."""
 
     def __init__(self):
         self.counters: Counter = Counter()
         self.taken: set[str] = set()
+        self.given: dict[str, str] = {}
+        self.prefix, self.outer = None, None
 
     def peek(self, kind: str) -> str:
         n = self.counters[kind] + 1
@@ -86,10 +97,27 @@ class Namer:
     def choose(self, kind: str, wanted: str | None) -> str | None:
         """The `name=` to write for a layer the graph calls `wanted` (None: dslc's own)."""
         if wanted is None or wanted == self.peek(kind) or not ident(wanted) or wanted in self.taken:
-            self.auto(kind)
+            name = self.auto(kind)
+            if wanted is not None:
+                self.given[wanted] = name
             return None
         self.taken.add(wanted)
+        self.given[wanted] = wanted
         return wanted
+
+    def spec(self, layer: str) -> str:
+        """The spec's name for the layer or block call the graph calls `layer`: in a block body
+        a layer of the same call by its local name, else the model's name for it (a layer in a
+        block call under the call's name)."""
+        if self.prefix and layer.startswith(self.prefix):
+            local = layer[len(self.prefix):]
+            return self.given.get(local, local)
+        if self.outer is not None:
+            return self.outer.spec(layer)
+        call, _, local = layer.rpartition(".")
+        if layer not in self.given and call in self.given:
+            return f"{self.given[call]}.{local}"
+        return self.given.get(layer, layer)
 
 
 def wrap(head: str, pipes: list[str], indent: str) -> str:
@@ -192,19 +220,25 @@ class LayerItem:
         self.pipeable = layer.infix is None and self.primary == 1
         self.infix_head = False
 
-    def _kwargs(self, refs) -> dict:
-        """The kwargs with tensor operands (`initial=(h, c)`) written as their names."""
+    def _kwargs(self, refs, namer) -> dict:
+        """The kwargs with tensor operands (`initial=(h, c)`) written as their names, and the
+        ties: `tie=enc` when every parameter is one layer's, else `tie={weight: enc}`."""
         out = {}
         for k, v in self.layer.kwargs.items():
             if isinstance(v, Operands):
                 names = [refs[x] for x in v.values]
                 v = Name(names[0]) if len(names) == 1 else tuple(Name(n) for n in names)
             out[k] = v
+        ties = {k: ref(namer.spec(v)) for k, v in self.layer.ties.items()}
+        if ties:
+            whole = set(ties) == set(self.layer.weights) and len(set(ties.values())) == 1
+            out["tie"] = next(iter(ties.values())) if whole else ties
         return out
 
     def _call(self, namer, refs, operands=()) -> str:
         l = self.layer
-        return call(l.kind, l.args, self._kwargs(refs), namer.choose(l.kind, self.wanted), operands)
+        return call(l.kind, l.args, self._kwargs(refs, namer), namer.choose(l.kind, self.wanted),
+                    operands)
 
     def piped(self, namer, refs=None) -> str:
         return self._call(namer, refs)
@@ -217,7 +251,7 @@ class LayerItem:
             return f"({', '.join(ops)}) -> {self._call(namer, refs)}"
         name = namer.choose(l.kind, self.wanted)
         if l.infix is None or name is not None:
-            return call(l.kind, l.args, self._kwargs(refs), name, ops)
+            return call(l.kind, l.args, self._kwargs(refs, namer), name, ops)
         self.infix_head = True
         if "scalar" not in l.kwargs:
             return f"{ops[0]} {l.infix} {ops[1]}"

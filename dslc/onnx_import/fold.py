@@ -1,16 +1,19 @@
 """Blocks from repeated structure. Consecutive layers whose names share a dotted prefix
 (`BasicUnit_1.conv2d_1`, `layer1.0.conv1`) are one block instance when they read one tensor
 from outside and only their last output is read outside. Instances with the same op
-sequence, hyperparameters, local names and wiring are calls of one block; a run of such
+sequence, hyperparameters, local names and wiring are calls of one block (named after a call
+dslc named, `Encoder_1`, where one is, else after the first); a run of such
 calls, each feeding the next, whose names are the ones dslc gives (`BasicUnit_1`, `_2`, ...)
-is written `Block * n`."""
+is written `Block * n`. A call whose every parameter is the same layer's of an earlier call is
+`Block(tie=first)` (ties.py)."""
 from __future__ import annotations
 
 import copy
 import re
 from dataclasses import dataclass
 
-from .emit import LayerItem, Scope, call, ident
+from .emit import LayerItem, Scope, call, ident, ref
+from .ties import local_ties, tied_call
 
 PATTERNS = {2: "N, F", 3: "N, C, L", 4: "N, C, H, W", 5: "N, C, D, H, W"}
 
@@ -26,34 +29,38 @@ class Block:
     signature: tuple
     first: list            # the layers of its first instance: the body is written from these
 
-    def text(self) -> str:
+    def text(self, outer=None) -> str:
+        """The block's text; `outer` is the model's Namer (the names of the layers it ties)."""
         scope = scope_of(self.first[0])
         items = [LayerItem(l, l.name[len(scope) + 1:]) for l in self.first]
         body = Scope(items, {_external(self.first): "x"}, {}, result=self.first[-1].outputs[0])
+        body.namer.prefix, body.namer.outer = scope + ".", outer
         pattern = PATTERNS.get(self.rank) or ", ".join(f"D{i}" for i in range(self.rank))
         return "\n".join([f"block {self.name}(x: [{pattern}]) {{", *body.render(), "}"])
 
 
 class CallItem:
     """Calls of one block, each instance feeding the next: `Block`, `Block * n`, or
-    `Block(name=...)` for an instance whose graph name is not dslc's."""
+    `Block(name=...)` for an instance whose graph name is not dslc's; `tie` is the graph name
+    of the call whose parameters they use."""
     pipeable = True
     infix_head = False
 
-    def __init__(self, block: Block, instances: list[list]):
-        self.block, self.instances = block, instances
+    def __init__(self, block: Block, instances: list[list], tie: str | None):
+        self.block, self.instances, self.tie = block, instances, tie
         self.inputs = [_external(instances[0])]
         self.outputs = [instances[-1][-1].outputs[0]]
         self.layers = [l for inst in instances for l in inst]
 
     def piped(self, namer, refs=None) -> str:
         kind, wanted = self.block.name, [scope_of(inst[0]) for inst in self.instances]
+        kw = {"tie": ref(namer.spec(self.tie))} if self.tie else {}
         trial = copy.deepcopy(namer)
         if len(wanted) > 1 and all(trial.peek(kind) == w and trial.auto(kind) for w in wanted):
             for _ in wanted:
                 namer.auto(kind)
-            return f"{kind} * {len(wanted)}"
-        return " -> ".join(call(kind, name=namer.choose(kind, w)) for w in wanted)
+            return f"{call(kind, kwargs=kw)} * {len(wanted)}"
+        return " -> ".join(call(kind, kwargs=kw, name=namer.choose(kind, w)) for w in wanted)
 
     primary = 1
 
@@ -75,12 +82,13 @@ def _closed(layers, uses) -> bool:
     return all(uses(o) == inside.count(o) for l in layers[:-1] for o in l.outputs)
 
 
-def _signature(layers) -> tuple:
+def _signature(layers, ties=True) -> tuple:
     scope, x = scope_of(layers[0]), _external(layers)
     where = {o: (i, k) for i, l in enumerate(layers) for k, o in enumerate(l.outputs)}
-    return tuple((l.kind, l.args, tuple(sorted(l.kwargs.items())), l.infix,
-                  l.name[len(scope) + 1:], tuple("x" if v == x else where[v] for v in l.inputs))
-                 for l in layers)
+    return tuple((l.kind, tuple(tuple(a) if isinstance(a, list) else a for a in l.args),
+                  tuple(sorted(l.kwargs.items())), l.infix,
+                  l.name[len(scope) + 1:], tuple("x" if v == x else where[v] for v in l.inputs),
+                  local_ties(l, scope) if ties else ()) for l in layers)
 
 
 def _runs(layers):
@@ -99,6 +107,7 @@ def fold(layers, uses, ranks) -> tuple[list, list[Block]]:
     blocks: dict[tuple, Block] = {}
     taken: set[str] = set()
     items: list = []
+    calls: list = []            # (block, instance) of each call so far
     for run in _runs(layers):
         scope = scope_of(run[0])
         simple = not any(isinstance(a, str) for l in run for a in l.args)  # no symbols inside
@@ -106,17 +115,25 @@ def fold(layers, uses, ranks) -> tuple[list, list[Block]]:
         if scope is None or not simple or not _closed(run, uses) or x not in ranks:
             items += [LayerItem(l, l.name) for l in run]
             continue
+        bare = (ranks[x], _signature(run, ties=False))
+        owner = next(((b, r) for b, r in calls if (b.rank, _signature(r, ties=False)) == bare
+                      and tied_call(run, r)), None)
         sig = (ranks[x], _signature(run))
-        if sig not in blocks:
-            blocks[sig] = Block(_block_name(scope, taken), ranks[x], sig, run)
-        block = blocks[sig]
+        if owner is None and sig not in blocks:
+            blocks[sig] = Block("", ranks[x], sig, run)
+        block, tie = (owner[0], scope_of(owner[1][0])) if owner else (blocks[sig], None)
+        calls.append((block, run))
         last = items[-1] if items else None
-        if isinstance(last, CallItem) and last.block is block and last.outputs[0] == x \
-                and uses(x) == sum(l.inputs.count(x) for l in run):
+        if isinstance(last, CallItem) and last.block is block and last.tie == tie and \
+                last.outputs[0] == x and uses(x) == sum(l.inputs.count(x) for l in run):
             last.instances.append(run)
             last.outputs, last.layers = [run[-1].outputs[0]], last.layers + run
         else:
-            items.append(CallItem(block, [run]))
+            items.append(CallItem(block, [run], tie))
+    for block in blocks.values():       # named as dslc names its calls (`Tower_1`), if one is
+        scopes = [scope_of(r[0]) for b, r in calls if b is block]
+        block.name = _block_name(next((s for s in scopes if re.fullmatch(r".*_\d+", s)),
+                                      scopes[0]), taken)
     return items, list(blocks.values())
 
 

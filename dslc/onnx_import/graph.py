@@ -1,6 +1,7 @@
-"""A read-only view of an ONNX graph for the matchers: constants (initializers and Constant
-nodes) as numpy arrays, who produces and who consumes each value, ranks from shape inference,
-and `Layer`, one dslc layer recognised in the graph."""
+"""A view of an ONNX graph for the matchers: constants (initializers and Constant nodes) as
+numpy arrays, who produces and who consumes each value, ranks and sizes from shape inference
+(adaptive.py adds those of its poolings' outputs, which inference leaves unknown), and
+`Layer`, one dslc layer recognised in the graph."""
 from __future__ import annotations
 
 import re
@@ -12,9 +13,10 @@ DTYPES = {1: "f32", 10: "f16", 11: "f64", 16: "bf16", 3: "i8", 6: "i32", 7: "i64
           9: "bool"}
 
 
-# operators of shape arithmetic: on static values they compute a static value
+# operators of shape arithmetic: on static values they compute a static value (ConstantOfShape:
+# a constant sized by them, a recurrence's zero initial states, a causal mask's ones)
 SHAPE_OPS = {"Gather", "Concat", "Cast", "Unsqueeze", "Squeeze", "Slice", "ReduceProd", "Mul",
-             "Add", "Sub", "Div", "Reshape", "Identity"}
+             "Add", "Sub", "Div", "Reshape", "Identity", "ConstantOfShape"}
 
 
 class ImportFailure(Exception):
@@ -26,7 +28,9 @@ class Layer:
     """One dslc layer: `kind(*args, **kwargs)` on the tensors `inputs`, producing `outputs`.
     `name` is the layer's name in the graph (the prefix of its initializers, else its node's
     name); `weights` maps dslc's local parameter names to arrays; `infix` is the operator of a
-    binary op written `a + b` (`scalar` then holds a number operand, `reverse` its side)."""
+    binary op written `a + b` (`scalar` then holds a number operand, `reverse` its side);
+    `ties` maps a local name to the earlier layer whose parameter it is (ties.py); `cell` is the
+    text of the block it calls (scan's), written before the model."""
     kind: str
     inputs: list[str]
     outputs: list[str]
@@ -35,6 +39,8 @@ class Layer:
     kwargs: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
     infix: str | None = None
+    ties: dict = field(default_factory=dict)
+    cell: str | None = None
 
 
 class Graph:
@@ -49,7 +55,7 @@ class Graph:
         for n in self.nodes:
             if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
                 self.consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
-            elif n.op_type == "Identity" and n.input[0] in self.consts:
+            elif n.op_type == "Identity" and n.input[0] in self.consts and not is_param(n):
                 # torch.onnx keeps one of several equal initializers: each reader its own copy
                 self.consts[n.output[0]] = self.consts[n.input[0]].copy()
         self.inputs = [v for v in g.input if v.name not in self.consts]
@@ -60,7 +66,8 @@ class Graph:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
         try:
-            inferred = shape_inference.infer_shapes(proto).graph
+            # data_prop: sizes read by Shape and rebuilt (a ConstantOfShape of a mask) stay known
+            inferred = shape_inference.infer_shapes(proto, data_prop=True).graph
             infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
         except Exception:           # ranks are only needed to fold blocks
             infos = list(g.input) + list(g.output)
@@ -72,6 +79,8 @@ class Graph:
         self.static, pure = set(self.consts), set(self.consts)
         for n in self.nodes:
             ins = [i for i in n.input if i]
+            if is_param(n):
+                continue
             if ins and all(i in pure for i in ins):
                 pure.update(n.output)
                 self.static.update(n.output)
@@ -122,6 +131,8 @@ class Graph:
             return parts[0]
         if n.op_type == "Gather" and a.get("axis", 0) == 0:
             return [parts[0][int(i)] for i in parts[1]]
+        if n.op_type == "Mul" and [1] in parts and all(len(p) == 1 for p in parts):
+            return parts[1] if parts[0] == [1] else parts[0]     # dslc's `1 * N` of a symbol
         if n.op_type == "ReduceProd":
             out = 1
             for d in parts[0]:
@@ -138,6 +149,12 @@ class Graph:
         """The one node reading `value`, when exactly one does and it is no graph output."""
         users = self.consumers.get(value, [])
         return users[0] if len(users) == 1 and value not in self.outputs else None
+
+
+def is_param(node) -> bool:
+    """dslc's free tensor (param): an Identity of the initializer `<value>.weight` onto `<value>`,
+    a layer whose output is a tensor, not a constant."""
+    return node.op_type == "Identity" and node.input[0] == node.output[0] + ".weight"
 
 
 def _dim(d):

@@ -3,14 +3,20 @@ matcher, which may take in the nodes after it that complete its layer (dense's A
 bias) or a static node before it (the Transpose of a weight, the Shape and Gathers a Reshape
 reads, a recurrent layer's gate reordering), which it then claims; a PATTERNS matcher may take
 a node of another family's op as the start of its subgraph. Constant nodes (and Identities of
-constants) are data;
-an Identity onto a graph output is that output's name."""
+constants, but for a param's, its layer) are data; an Identity onto a graph output is that
+output's name. A weight read by several layers is the first one's, the others tied to it
+(ties.py)."""
 from __future__ import annotations
 
-from . import activation, conv, linear, norm, recurrent, reduce, resample, tensor
+from . import (activation, adaptive, attention, conv, elementwise, indexing, linalg, linear,
+               norm, params, recurrent, reduce, resample, scan, shape, shaping, tensor,
+               transformer)
 from .graph import Graph, ImportFailure, Layer, fail
+from .ties import claim
 
-FAMILIES = (linear, conv, norm, activation, tensor, reduce, recurrent, resample)
+FAMILIES = (linear, conv, norm, activation, tensor, reduce, recurrent, resample, shape,
+            attention, transformer, adaptive, shaping, linalg, elementwise,
+            indexing, params, scan)
 MATCHERS = {k: v for f in FAMILIES for k, v in f.MATCHERS.items()}
 # subgraphs that start with a node of another family's op (an Abs that begins a p-norm): tried
 # first, each answering None when the node does not begin its subgraph
@@ -43,12 +49,7 @@ def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
             raise ImportFailure(f"cannot import node '{node.name or node.output[0]}': ONNX op "
                                 f"{node.op_type} has no dslc form (dslc imports {importable()})")
         layer, used = found or MATCHERS[node.op_type](g, node)
-        for array in layer.weights.values():
-            root = array if array.base is None else array.base
-            if id(root) in owners:
-                raise fail(node, f"it shares a weight with layer '{owners[id(root)]}'; shared "
-                                 "weights (tie=) are not imported")
-            owners[id(root)] = layer.name or node.name
+        claim(g, node, layer, owners)       # a weight an earlier layer read: tie=
         for i in layer.inputs:
             if i in g.static:           # a tensor computed from weights or shapes alone
                 raise fail((g.upstream(i) or [node])[0], "it computes on constants only and feeds "

@@ -1,8 +1,9 @@
 """Tensor operators: binary arithmetic and comparisons (`a + b`; a one-element constant is the
-op's number, `x * 0.5`, `1 - z`; Mul of a tensor by itself is square), Cast, Where, Concat,
-Flatten, Transpose (transpose when it swaps two axes, else permute), Reshape to a constant
-shape or one built from the input's sizes (Shape, Gather, Concat), channel_shuffle's Reshape ->
-Transpose -> Reshape, and Gather from a constant table (embedding)."""
+op's number, `x * 0.5`, `1 - z`; Mul of a tensor by itself is square), Cast, Where (its second
+operand may be a number), Concat, Flatten, Transpose (transpose when it swaps two axes, else
+permute), Reshape to a constant shape or one built from the input's sizes (Shape, Gather,
+Concat), channel_shuffle's Reshape -> Transpose -> Reshape, and Gather from a constant table
+(embedding)."""
 from __future__ import annotations
 
 from .graph import DTYPES, Layer, attrs, fail, layer_name, scalar_of
@@ -38,9 +39,14 @@ def binary(g, node):
 
 
 def where(g, node):
-    if any(g.const(i) is not None for i in node.input):
-        raise fail(node, "a Where with a constant operand has no dslc form")
-    return Layer("where", list(node.input), [node.output[0]], layer_name(node, None)), []
+    """where(cond, a, b), or where(cond, a, 0.0) with a one-element constant b."""
+    other = scalar_of(g.const(node.input[2]))
+    tensors = list(node.input) if other is None else list(node.input[:2])
+    if any(g.const(i) is not None for i in tensors):
+        raise fail(node, "a Where with a constant condition or first operand, or a constant "
+                         "second one of more than one element, has no dslc form")
+    return Layer("where", tensors, [node.output[0]], layer_name(node, None),
+                 args=() if other is None else (other,)), []
 
 
 def concat(g, node):
