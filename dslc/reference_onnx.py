@@ -1,6 +1,7 @@
 """The ONNX operator types an op's lowering can emit, read from the source code: the `onnx`
 method of its class and every dslc function or method it calls, following the calls. Each
-`b.node(OP_TYPE, ...)` contributes OP_TYPE (`super().onnx(...)` and `self.helper(...)`
+`b.node(OP_TYPE, ...)` contributes OP_TYPE (with a `domain=`: onnxruntime's contrib
+`com.microsoft.OP_TYPE`, emitted under --fuse; `super().onnx(...)` and `self.helper(...)`
 are followed as Python resolves them): a string literal, a class variable of the op
 (`self.onnx_type`, `op.kind.upper()`), a parameter bound at a call site, a local name
 assigned from those, or a loop over literals. Nothing is imported to do it (neither onnx nor
@@ -105,7 +106,10 @@ class _Scan:
         for call in self.calls(fn):
             callee = call.func
             if isinstance(callee, ast.Attribute) and callee.attr == "node" and call.args:
-                self.types.update(self.value(call.args[0], env) or {UNRESOLVED})
+                found = self.value(call.args[0], env) or {UNRESOLVED}
+                if any(kw.arg == "domain" for kw in call.keywords):      # --fuse's contrib ops
+                    found = {f"com.microsoft.{t} (--fuse)" for t in found}
+                self.types.update(found)
             elif isinstance(callee, ast.Attribute) and self.value(callee.value, env) is _SELF:
                 found = _method(self.op_cls, callee.attr)
                 if found:
