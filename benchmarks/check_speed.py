@@ -1,7 +1,11 @@
-"""Time `dslc check` on each spec of seeds/, zoo/, seq/, transformer/ and math/ in a fresh process (what an editor's on-save hook pays),
-and assert it imports neither torch nor onnx. Prints a Markdown table for the README.
+"""Time `dslc check` on each spec of seeds/, zoo/, seq/, transformer/ and math/ in a fresh
+process (what an editor's on-save hook pays). Prints a Markdown table for the README.
 
-Run: python benchmarks/check_speed.py [--runs 5]
+--growth: the check's growth with depth instead, in this process (start-up excluded):
+`x -> dense(8) -> relu -> ...` chains of 1,250 to 20,000 layers and a two-layer block repeated
+125 to 2,000 times (`Unit * K`), each checked --runs times (median).
+
+Run: python benchmarks/check_speed.py [--runs 5] [--growth]
 """
 import argparse
 import statistics
@@ -23,10 +27,41 @@ def time_check(spec: Path, runs: int) -> float:
     return statistics.median(times)
 
 
+def chain(layers: int) -> str:
+    body = " -> ".join(["dense(8)", "relu"] * (layers // 2))
+    return f"model Chain {{\n    input x: f32[N, 8]\n    output y = x -> {body}\n}}\n"
+
+
+def repeated(times: int) -> str:
+    return ("block Unit(x: [N, D]) {\n    return x -> dense(D) -> relu\n}\n\n"
+            f"model Repeated {{\n    input x: f32[N, 8]\n    output y = x -> Unit * {times}\n}}\n")
+
+
+def growth(runs: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    import dslc
+    print("| spec | layers | `check_text`, median (in process) | per 1,000 layers |")
+    print("| --- | --- | --- | --- |")
+    cases = [("chain", n, chain(n)) for n in (1250, 2500, 5000, 10000, 20000)]
+    cases += [("block * K", 2 * k, repeated(k)) for k in (125, 250, 500, 1000, 2000)]
+    for what, layers, text in cases:
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            program = dslc.check_text(text)
+            times.append(time.perf_counter() - t)
+            assert not program.errors and len(program.model().nodes) == layers
+        med = statistics.median(times)
+        print(f"| {what} | {layers:,} | {med:.2f} s | {1e6 * med / layers:.0f} ms |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--growth", action="store_true", help="the check's growth with depth")
     args = ap.parse_args()
+    if args.growth:
+        return growth(args.runs)
     specs = [p for group in ("seeds", "zoo", "seq", "transformer", "math")
              for p in sorted((ROOT / "specs" / group).glob("*.dl"))]
     print("| spec | `dslc check`, median wall time (fresh process) |")
