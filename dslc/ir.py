@@ -205,11 +205,13 @@ class Model(_Frozen):
 
     def to_onnx(self, seed: int = 0, weights: dict | None = None, dtype: str | None = None,
                 guards: bool = False, max_memory: int | None = None, external=None,
-                weightless: bool = False, fuse: bool = False):
+                weightless: bool = False, fuse: bool = False, stream=None):
         """An onnx.ModelProto (checked); `dtype` as for `to_torch`; `guards`: the graph checks
         its inputs' symbols and `where` constraints (backends/onnx_guards.py). `external`:
         (an open binary file, its name beside the graph file) to write the parameters there as
-        ONNX external data while they are drawn, one at a time (no 2 GiB bound). `weightless`:
+        ONNX external data while they are drawn, one at a time (no 2 GiB bound). `stream`: an
+        open binary file to write the whole model to, each parameter as it is drawn (the proto
+        returned then lacks the large ones: it describes the file). `weightless`:
         no values; the parameters and buffers are graph inputs of their dtypes and shapes, named
         as in the state_dict (a graph of any size, for planning or for weights fed at run time).
         `fuse`: onnxruntime's fused contrib operators where an op has one (self-attention as
@@ -219,14 +221,17 @@ class Model(_Frozen):
         from .passes.weights import Drawn
         model = self.with_dtype(dtype) if dtype else self
         if weightless:
-            if weights is not None or external is not None:
-                raise ValueError("weightless graphs take no weights and no external data file")
+            if weights is not None or external is not None or stream is not None:
+                raise ValueError("weightless graphs take no weights, external data or stream")
             return build_onnx(model, Drawn(model, seed), guards=guards, weightless=True, fuse=fuse)
-        if external is not None:
+        if external is not None or stream is not None:
+            if external is None:
+                check_onnx_size(model)      # one protobuf file: under 2 GiB
             if weights is None:
                 check_memory(model, max_memory, streamed=True)
                 weights = Drawn(model, seed)
-            return build_onnx(model, weights, guards=guards, external=external, fuse=fuse)
+            return build_onnx(model, weights, guards=guards, external=external, fuse=fuse,
+                              stream=stream)
         check_onnx_size(model)          # before drawing weights one file could not hold
         return build_onnx(model, weights if weights is not None else model.weights(seed, max_memory),
                           guards=guards, fuse=fuse)

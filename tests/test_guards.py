@@ -114,7 +114,8 @@ def test_max_memory_flag_refuses_before_allocating(capsys, tmp_path, monkeypatch
         code, out, err = cli(capsys, "run", spec, "--max-memory", "1M")
         assert code == 1 and "over 1 MiB" in one_line(err)
     assert not out_file.exists()
-    # 4 bytes a weight for the draw alone: 4 MB is under it, 1 GiB is plenty
+    # the ONNX build streams: its peak is dense_1.weight's draw, 12 bytes an element (float64
+    # and float32), 12 MB; 4 MB is under it, 1 GiB is plenty
     code, _, err = cli(capsys, "compile", spec, "--target", "onnx", "--max-memory",
                        str(4 * weights - 1), "-o", out_file)
     assert code == 1 and not out_file.exists()

@@ -39,13 +39,16 @@ class Builder:
     """A small tape: nodes, initializers and fresh names, with the model's weights at hand."""
 
     def __init__(self, weights: dict, external=None, weightless: bool = False,
-                 fuse: bool = False):
+                 fuse: bool = False, stream=None):
         self.nodes: list = []
         self.inits: dict = {}
         self.weights = weights
         # (binary file, its name beside the graph): parameters of EXTERNAL_MIN bytes or more
         # are written there as they are lowered, the graph holding their offsets
         self.external = external
+        # stream: the open file the model is written to: parameters of EXTERNAL_MIN bytes or
+        # more go there as they are lowered (`streamed` names them), the rest of the model last
+        self.stream, self.streamed = stream, set()
         # weightless: each parameter and buffer is a graph input of its type and shape (a
         # Drawn mapping tells the shapes; nothing is drawn); `free` names them
         self.weightless, self.free = weightless, set()
@@ -60,9 +63,9 @@ class Builder:
     def sub(self) -> "Builder":
         """A builder for a subgraph (a Scan body): its own nodes; initializers, constants and
         names shared with the main graph, whose values a subgraph may read."""
-        s = Builder(self.weights, self.external, self.weightless, self.fuse)
+        s = Builder(self.weights, self.external, self.weightless, self.fuse, self.stream)
         s.inits, s._names, s._store, s.free = self.inits, self._names, self._store, self.free
-        s.fused = self.fused
+        s.fused, s.streamed = self.fused, self.streamed
         return s
 
     # ---- precision ----
@@ -177,6 +180,8 @@ class Builder:
             w = w.astype(np_dtype(store), copy=False) if _floating(w.dtype) else w
             if self.external is not None and w.nbytes >= EXTERNAL_MIN:
                 self._write_external(w, full_name)
+            elif self.stream is not None and w.nbytes >= EXTERNAL_MIN:
+                self._write_inline(w, full_name)
             else:
                 self.const(w, full_name)
         init = self.inits[full_name]
@@ -203,17 +208,13 @@ class Builder:
 
     def _write_external(self, array, name: str) -> None:
         """An initializer whose bytes go to the external file at its current end."""
-        from onnx import TensorProto, helper
+        from onnx import TensorProto
         f, location = self.external
-        array = np.ascontiguousarray(array)
-        t = TensorProto()
-        t.name, t.data_type = name, helper.np_dtype_to_tensor_dtype(array.dtype)
-        t.dims.extend(array.shape)
+        t, data = _header(array, name)
         offset = f.tell()
-        # the bytes go straight to the file (little-endian, as ONNX stores them): put in the
-        # proto first, they would stay in protobuf's arena after ClearField, the whole model
-        f.write(array.view(np.uint8).reshape(-1).data if sys.byteorder == "little"
-                else array.byteswap().view(np.uint8).reshape(-1).data)
+        # the bytes go straight to the file: put in the proto first, they would stay in
+        # protobuf's arena after ClearField, the whole model
+        f.write(data)
         length = f.tell() - offset
         t.data_location = TensorProto.EXTERNAL
         for k, v in (("location", location), ("offset", str(offset)), ("length", str(length))):
@@ -221,6 +222,22 @@ class Builder:
             entry.key, entry.value = k, v
         self._names.add(name)
         self.inits[name] = t
+
+    def _write_inline(self, array, name: str) -> None:
+        """An initializer written into the model file now, as a serialized ModelProto holding
+        only `graph { initializer: <it> }`: protobuf parses concatenated messages as one, the
+        repeated initializers appended, so the model written after the last weight completes
+        the file. The bytes go from the array to the file, never through a proto."""
+        t, data = _header(array, name)
+        head = t.SerializeToString() + _key(9) + _varint(data.nbytes)        # raw_data = 9
+        tensor_len = len(head) + data.nbytes
+        initializer = _key(5) + _varint(tensor_len)                           # initializer = 5
+        graph_len = len(initializer) + tensor_len
+        self.stream.write(_key(7) + _varint(graph_len) + initializer + head)  # graph = 7
+        self.stream.write(data)
+        self._names.add(name)
+        self.inits[name] = t
+        self.streamed.add(name)
 
     def const(self, array, hint: str = "const") -> str:
         from onnx import numpy_helper
@@ -235,6 +252,33 @@ class Builder:
 
     def ints(self, values, hint: str = "shape") -> str:
         return self.const(np.asarray(values, dtype=np.int64), hint)
+
+
+def _header(array, name: str):
+    """(a TensorProto with the array's name, dtype and dims but no data, the array's bytes as
+    ONNX stores them: little-endian)."""
+    from onnx import TensorProto, helper
+    array = np.ascontiguousarray(array)
+    t = TensorProto()
+    t.name, t.data_type = name, helper.np_dtype_to_tensor_dtype(array.dtype)
+    t.dims.extend(array.shape)
+    if sys.byteorder != "little":
+        array = array.byteswap()
+    return t, array.view(np.uint8).reshape(-1).data
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _key(field: int) -> bytes:
+    """The key of a length-delimited protobuf field (wire type 2)."""
+    return _varint(field << 3 | 2)
 
 
 def value_info(name: str, t):
@@ -269,7 +313,7 @@ EXTERNAL_MIN = 1024     # bytes: smaller parameters stay in the graph, as onnx's
 
 
 def build_onnx(model, weights, check: bool = True, guards: bool = False, external=None,
-               weightless: bool = False, fuse: bool = False):
+               weightless: bool = False, fuse: bool = False, stream=None):
     """The model's graph with `weights` as initializers, after checking them against the IR
     (passes.weights.check_weights: WeightsError) and their size against what one ONNX file
     holds (passes.memory.TooLarge). `guards`: check the inputs in the graph (onnx_guards).
@@ -278,6 +322,9 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
     weight drawn when read) never holds more than one tensor, and the graph has no 2 GiB bound.
     `weightless`: no values at all; every parameter and buffer is a graph input named as in
     the state_dict, of its dtype and shape (`weights` a Drawn mapping, read for shapes only).
+    `stream`: an open binary file the whole model is written to, each large parameter as it is
+    drawn (Builder._write_inline), so neither the weights nor their serialized copy are ever
+    held together; the proto returned then lacks those parameters (it describes the file).
     `fuse`: onnxruntime's fused contrib operators where an op has one (domain com.microsoft;
     the graph then runs on onnxruntime only); the proto's `metadata_props` say how many of
     each kind were fused."""
@@ -292,7 +339,7 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
         check_weights(model, weights)
     if external is None and not weightless:
         check_onnx_size(model)
-    b = Builder(weights, external, weightless, fuse)
+    b = Builder(weights, external, weightless, fuse, stream)
     for p in model.inputs:
         b._names.add(p.value)
     for n in model.nodes:
@@ -331,24 +378,29 @@ def build_onnx(model, weights, check: bool = True, guards: bool = False, externa
         helper.set_model_props(proto, {"dslc.fused": ", ".join(
             f"{kind} {len(done)} of {len(every)}" for kind, (done, every) in sorted(b.fused.items()))})
     if check:
-        onnx.checker.check_model(_checked_copy(proto, b.inits.values()), full_check=True)
+        onnx.checker.check_model(_checked_copy(proto, b.inits.values(), b.streamed), full_check=True)
     # moved in one at a time: each initializer made by the builder is freed once copied into
     # the graph, so the weights exist once (make_graph and make_model would copy them twice)
     for name in list(b.inits):
-        proto.graph.initializer.add().CopyFrom(b.inits.pop(name))
+        t = b.inits.pop(name)
+        if name not in b.streamed:         # those are in the file already
+            proto.graph.initializer.add().CopyFrom(t)
+    if stream is not None:
+        stream.write(proto.SerializeToString())
     return proto
 
 
-def _checked_copy(proto, inits):
+def _checked_copy(proto, inits, streamed=frozenset()):
     """What the checker reads: the graph (no initializers yet) with the small initializers
-    and, for the large ones and those in an external file, graph inputs of their type and
-    shape, which the checker and shape inference treat alike; the weights are not copied
-    (serialized for the checker, they were a copy and a parse of the whole model)."""
+    and, for the large ones, those in an external file and those `streamed`, graph inputs of
+    their type and shape, which the checker and shape inference treat alike; the weights are
+    not copied (serialized for the checker, they were a copy and a parse of the whole model)."""
     from onnx import TensorProto, helper
     copy = type(proto)()
     copy.CopyFrom(proto)
     for t in inits:
-        if t.data_location == TensorProto.EXTERNAL or len(t.raw_data) >= EXTERNAL_MIN:
+        if t.data_location == TensorProto.EXTERNAL or len(t.raw_data) >= EXTERNAL_MIN or \
+                t.name in streamed:
             copy.graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
         else:
             copy.graph.initializer.append(t)

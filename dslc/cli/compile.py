@@ -7,8 +7,9 @@ from pathlib import Path
 from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need, pick,
                      read_bytes, reporting)
 
-# the copies of the weights a build holds beside the draw (passes.memory.check_memory)
-_COPIES = {"onnx": 2, "torch": 1, "torch-state": 1}
+# the copies of the weights a torch build holds beside the draw (passes.memory.check_memory);
+# an ONNX build streams them to the file, one tensor at a time
+_COPIES = {"torch": 1, "torch-state": 1}
 
 
 def read_weights(path: str) -> dict:
@@ -48,10 +49,10 @@ def _weights(model, args):
         check_onnx_size(m)
     if args.weights:
         return read_weights(args.weights)
-    check_memory(m, args.max_memory, copies=_COPIES[args.target],
-                 what=" as " + ("ONNX" if args.target == "onnx" else "a torch module"))
-    if args.target == "onnx":      # each drawn as the graph takes it: never a dict beside it
+    if args.target == "onnx":      # each drawn as the graph takes it and written at once
+        check_memory(m, args.max_memory, streamed=True, what=" as ONNX")
         return reporting(Drawn(m, args.seed))
+    check_memory(m, args.max_memory, copies=_COPIES[args.target], what=" as a torch module")
     return init_weights(m, args.seed, args.max_memory)
 
 
@@ -127,11 +128,16 @@ def _compile(model, program, args) -> int:
     elif args.target == "onnx" and _external(model, args):
         need("onnx", "onnx")
         proto = _compile_external(model, args, out)
-    elif args.target == "onnx":
+    elif args.target == "onnx":         # written as it is built: each weight as it is drawn
         need("onnx", "onnx")
-        proto = model.to_onnx(weights=_weights(model, args), dtype=args.dtype,
-                              guards=args.guards, fuse=args.fuse)
-        atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
+        weights, holder = _weights(model, args), {}
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                holder["proto"] = model.to_onnx(weights=weights, dtype=args.dtype,
+                                                guards=args.guards, fuse=args.fuse, stream=f)
+        atomic_write(out, write)
+        proto = holder["proto"]
     elif args.target == "torch-state":     # loadable with weights_only=True (torch_state.py)
         need("torch", "torch")
         from ..api import save_torch
