@@ -8,6 +8,9 @@
            legacy export's graph and on that graph after onnxruntime's transformer optimizer
            (GPT-2 and BERT; one SessionOptions, 3 warm-up runs, the median of --reps), and torch
            eager on the module;
+- floor:   the I/O floor issue 10 names, a process that only draws the same weights with
+           numpy (each tensor uniform in float64, cast to float32, as dslc draws) and writes
+           their bytes;
 - the peak RSS of every process.
 "The same module" is dslc's torch module of the spec (built in the child, so the torch side
 pays dslc's import too: a few hundred ms). Prints a Markdown table with the ratios and the
@@ -102,10 +105,30 @@ def _wrapped(argv: list[str]) -> list[str]:
     return [sys.executable, "-c", code, *argv]
 
 
+FLOOR = r'''
+import json, sys
+import numpy as np
+shapes, out = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+with open(out, "wb") as f:
+    for shape in shapes:
+        f.write(rng.uniform(-0.1, 0.1, shape).astype(np.float32).data)
+'''
+
+
+def _shapes(spec: str, name: str) -> list:
+    sys.path.insert(0, str(ROOT))
+    import dslc
+    m = dslc.load(str(ROOT / spec)).models[name]
+    return [list(s) for s in {**m.param_shapes(), **m.buffer_shapes()}.values()]
+
+
 def run_task(task: str, model: str, tmp: str, reps: int) -> tuple[float, int, str]:
     spec, name, feeds = MODELS[model]
     out = f"{tmp}/{model}"
-    if task == "check":
+    if task == "floor":
+        argv = [sys.executable, "-c", FLOOR, json.dumps([_shapes(spec, name), out + ".floor"])]
+    elif task == "check":
         argv = [sys.executable, "-m", "dslc", "check", spec]
     elif task == "compile":
         argv = [sys.executable, "-m", "dslc", "compile", spec, "--model", name, "--target", "onnx",
@@ -141,7 +164,7 @@ def main(argv=None) -> int:
     if args.smoke:
         args.runs, args.reps, args.models = 1, 3, "lenet"
     models = args.models.split(",")
-    tasks = ["check", "torchinfo", "compile", "dynamo", "legacy", "latency"]
+    tasks = ["check", "torchinfo", "floor", "compile", "dynamo", "legacy", "latency"]
     got: dict = {(m, t): [] for m in models for t in tasks}
     lat: dict = {m: [] for m in models}
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,9 +178,9 @@ def main(argv=None) -> int:
     print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {args.runs} run(s), latency median of {args.reps}.\n")
     print("| model | dslc check | torch + torchinfo | ratio | dslc compile | torch.onnx.export dynamo "
-          "| legacy | ratio (dynamo) | ort dslc | ort dslc --fuse | ort export | ort export optimized "
-          "| torch eager | ratio (ort) | ratio (--fuse) |")
-    print("| --- " * 15 + "|")
+          "| legacy | ratio (dynamo) | I/O floor | ratio (floor) | ort dslc | ort dslc --fuse "
+          "| ort export | ort export optimized | torch eager | ratio (ort) | ratio (--fuse) |")
+    print("| --- " * 17 + "|")
     for m in models:
         w = {t: [x[0] for x in got[m, t]] for t in tasks}
         r = {t: [x[1] for x in got[m, t]] for t in tasks}
@@ -171,7 +194,8 @@ def main(argv=None) -> int:
               f"{fmt(r['torchinfo'], 'MiB')} | {med['check'] / med['torchinfo']:.2f}x "
               f"| {fmt(w['compile'])}, {fmt(r['compile'], 'MiB')} | {fmt(w['dynamo'])}, "
               f"{fmt(r['dynamo'], 'MiB')} | {fmt(w['legacy'])}, {fmt(r['legacy'], 'MiB')} "
-              f"| {med['compile'] / med['dynamo']:.2f}x | {fmt(ort_d, 'ms')} | {fmt(ort_f, 'ms')} "
+              f"| {med['compile'] / med['dynamo']:.2f}x | {fmt(w['floor'])}, {fmt(r['floor'], 'MiB')} "
+              f"| {med['compile'] / med['floor']:.2f}x | {fmt(ort_d, 'ms')} | {fmt(ort_f, 'ms')} "
               f"| {fmt(ort_e, 'ms')} | {fmt(ort_o, 'ms') if ort_o else '-'} | {fmt(eager, 'ms')} "
               f"| {statistics.median(ort_d) / statistics.median(ort_e):.2f}x "
               f"| {statistics.median(ort_f) / best:.2f}x |")
