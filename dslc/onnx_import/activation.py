@@ -50,8 +50,7 @@ def with_attrs(g, node):
         alpha = f32(a.get("alpha", 1.0))
         return _layer(node, "elu", {} if alpha == 1.0 else {"alpha": alpha}), []
     if t == "Gelu":
-        approx = a.get("approximate", b"none")
-        approx = approx.decode() if isinstance(approx, bytes) else approx
+        approx = a.get("approximate", "none")
         return _layer(node, "gelu", {} if approx == "none" else {"approximate": approx}), []
     if t == "HardSigmoid":
         if abs(a.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(a.get("beta", 0.5) - 0.5) > 1e-6:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .conv import short
-from .graph import Layer, attrs, fail, layer_name
+from .graph import Layer, attrs, fail, layer_name, named_part
 
 REDUCE = {"ReduceMean": "avg", "ReduceMax": "max"}
 POOL = {"AveragePool": "avg", "MaxPool": "max"}
@@ -21,10 +21,6 @@ def _kind(name: str | None, reduce: str, n: int) -> str:
     the n-d form."""
     m = re.fullmatch(rf"adaptive_{reduce}pool([123]d)?_\d+", (name or "").rsplit(".", 1)[-1])
     return m.group(0).rsplit("_", 1)[0] if m else f"adaptive_{reduce}pool{n}d"
-
-
-def _part(node, base: str, part: str) -> bool:
-    return re.fullmatch(re.escape(f"{base}.{part}") + r"(_\d+)?", node.name) is not None
 
 
 def _axis(g, node) -> int | None:
@@ -46,16 +42,16 @@ def sliced(g, node):
         raise fail(node, "the rank of the pooled tensor is unknown")
     cur, used, outs, reduce = x, [], {}, None
     while slices := [c for c in g.consumers.get(cur, [])
-                     if c.op_type == "Slice" and _part(c, base, "slice")]:
+                     if c.op_type == "Slice" and named_part(c, base, "slice")]:
         axis = _axis(g, slices[0])
         reduces = [g.sole_consumer(s.output[0]) for s in slices]
         if axis is None or axis < 2 or axis in outs or any(
-                r is None or r.op_type not in REDUCE or not _part(r, base, "reduce") or
+                r is None or r.op_type not in REDUCE or not named_part(r, base, "reduce") or
                 _axis(g, r) != axis or not attrs(r).get("keepdims", 1) or _axis(g, s) != axis
                 for s, r in zip(slices, reduces)):
             raise fail(slices[0], "its windows are not an adaptive pooling's")
         concat = g.sole_consumer(reduces[0].output[0])
-        if concat is None or concat.op_type != "Concat" or not _part(concat, base, "concat") or \
+        if concat is None or concat.op_type != "Concat" or not named_part(concat, base, "concat") or \
                 _axis(g, concat) != axis or list(concat.input) != [r.output[0] for r in reduces]:
             raise fail(slices[0], "its windows are not concatenated as an adaptive pooling's")
         if reduce not in (None, REDUCE[reduces[0].op_type]) or \

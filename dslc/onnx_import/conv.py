@@ -15,8 +15,7 @@ def short(values):
 
 
 def padding(node, a: dict, n: int):
-    auto = a.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
+    auto = a.get("auto_pad", "NOTSET")
     if auto == "SAME_UPPER":
         return "same"
     if auto == "VALID":
@@ -113,7 +112,7 @@ def padded_conv(g, node):
             nxt.input[0] != node.output[0] or not node.name.endswith(".pad"):
         return None
     a = attrs(nxt)
-    if set(a.get("pads", [0])) != {0} or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+    if set(a.get("pads", [0])) != {0} or a.get("auto_pad", "NOTSET") != "NOTSET":
         return None
     layer, used = conv(g, nxt)
     layer.inputs = [node.input[0]]

@@ -108,14 +108,13 @@ class Graph:
     def shape_of(self, value: str):
         """A static 1-D shape tensor as its dims (ints, symbols' names; None where unknown),
         or None when `value` is not one."""
-        from onnx import helper
         c = self.const(value)
         if c is not None:
             return [int(v) for v in c.reshape(-1)] if c.dtype.kind in "iu" else None
         n = self.producer.get(value)
         if n is None or value not in self.static:
             return None
-        a = {k.name: helper.get_attribute_value(k) for k in n.attribute}
+        a = attrs(n)
         if n.op_type == "Shape":
             dims = self.dims.get(n.input[0])
             if dims is None:
@@ -165,8 +164,21 @@ def _dim(d):
 
 
 def attrs(node) -> dict:
+    """A node's attributes by name, strings (and lists of them) decoded from the bytes ONNX
+    holds."""
     from onnx import helper
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    text = lambda v: v.decode() if isinstance(v, bytes) else v
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = [text(x) for x in v] if isinstance(v, list) else text(v)
+    return out
+
+
+def named_part(node, layer: str, part: str) -> bool:
+    """Whether `node` is dslc's `<layer>.<part>` node (or a numbered `<layer>.<part>_2`)."""
+    return node is not None and re.fullmatch(re.escape(f"{layer}.{part}") + r"(_\d+)?",
+                                             node.name) is not None
 
 
 def scalar_of(array) -> float | int | None:

@@ -18,8 +18,7 @@ def _pad(g, value, layer: str):
 
 
 def einsum(g, node):
-    eq = attrs(node).get("equation", b"")
-    eq = eq.decode() if isinstance(eq, bytes) else eq
+    eq = attrs(node).get("equation", "")
     if any(g.const(i) is not None for i in node.input) or '"' in eq:
         raise fail(node, "an Einsum of a constant has no dslc form")
     name = layer_name(node, None)

@@ -56,8 +56,7 @@ def from_lengths(g, node):
 def _layer(g, first):
     kind = KINDS[first.op_type]
     a = attrs(first)
-    hidden, direction = int(a["hidden_size"]), a.get("direction", b"forward")
-    direction = direction.decode() if isinstance(direction, bytes) else direction
+    hidden, direction = int(a["hidden_size"]), a.get("direction", "forward")
     if direction == "reverse":
         raise fail(first, "a reverse-only layer has no dslc form (bidirectional or forward)")
     dirs = 2 if direction == "bidirectional" else 1
@@ -147,7 +146,7 @@ def _layer(g, first):
     if not first.input[3:4] or not first.input[3]:
         kw["bias"] = False
     if kind == "rnn":
-        acts = [v.decode() if isinstance(v, bytes) else v for v in a.get("activations", [])]
+        acts = a.get("activations", [])
         if acts and acts[0].lower() == "relu":
             kw["nonlinearity"] = "relu"
     if kind == "gru" and not a.get("linear_before_reset", 0):

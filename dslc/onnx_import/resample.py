@@ -10,16 +10,11 @@ MODES = {"constant": "zeros", "reflect": "reflect", "edge": "replicate", "wrap":
 LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
-def _text(v):
-    return v.decode() if isinstance(v, bytes) else v
-
-
 def pad_amounts(g, node):
     """(padding as dslc writes it, mode, value) of a Pad of the spatial axes, or None."""
     pads = g.const(node.input[1]) if len(node.input) > 1 else None
     rank = g.ranks.get(node.input[0])
-    mode = attrs(node).get("mode", b"constant")
-    mode = MODES.get(mode.decode() if isinstance(mode, bytes) else mode)
+    mode = MODES.get(attrs(node).get("mode", "constant"))
     if pads is None or rank is None or rank < 3 or mode is None or pads.size != 2 * rank or \
             len(node.input) > 3 and node.input[3]:
         return None
@@ -45,7 +40,7 @@ def pad(g, node):
 
 
 def resize(g, node):
-    a = {k: _text(v) for k, v in attrs(node).items()}
+    a = attrs(node)
     rank = g.ranks.get(node.input[0])
     if rank is None or rank not in (3, 4, 5):
         raise fail(node, "only a Resize of [N, C, *spatial] is an upsample")

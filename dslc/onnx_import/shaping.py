@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .graph import Layer, attrs, fail, layer_name
+from .graph import Layer, attrs, fail, layer_name, named_part
 
 
 def _axes(g, node) -> list[int] | None:
@@ -17,11 +17,6 @@ def _axes(g, node) -> list[int] | None:
         c = g.const(node.input[1])
         return None if c is None else [int(v) for v in c.reshape(-1)]
     return [int(v) for v in attrs(node).get("axes", [])] or None
-
-
-def _part(node, layer: str, part: str) -> bool:
-    return node is not None and re.fullmatch(re.escape(f"{layer}.{part}") + r"(_\d+)?",
-                                             node.name) is not None
 
 
 def _owner(node, part: str) -> str | None:
@@ -65,7 +60,7 @@ def stack(g, node):
         return None
     parts = [g.producer.get(i) for i in cat.input]
     axes = _axes(g, node)
-    if any(not _part(p, layer, "unsqueeze") or p.op_type != "Unsqueeze" or _axes(g, p) != axes
+    if any(not named_part(p, layer, "unsqueeze") or p.op_type != "Unsqueeze" or _axes(g, p) != axes
            or g.sole_consumer(p.output[0]) is not cat for p in parts) or len(axes or ()) != 1 or \
             attrs(cat)["axis"] != axes[0]:
         return None
@@ -85,7 +80,7 @@ def repeat(g, node, flat=None):
     """repeat_interleave: Unsqueeze(a + 1) -> Expand to [1.., repeats, 1..] -> Reshape."""
     layer, expand = _owner(node, "unsqueeze"), g.sole_consumer(node.output[0])
     axes = _axes(g, node)
-    if layer is None or not _part(expand, layer, "expand") or expand.op_type != "Expand" or \
+    if layer is None or not named_part(expand, layer, "expand") or expand.op_type != "Expand" or \
             axes is None or len(axes) != 1:
         return None
     sizes = g.const(expand.input[1])
@@ -104,7 +99,7 @@ def flat_repeat(g, node):
     """repeat_interleave with no axis: Reshape `<layer>.flatten` to [-1] first."""
     layer, nxt = _owner(node, "flatten"), g.sole_consumer(node.output[0])
     if layer is None or g.shape_of(node.input[1]) != [-1] or nxt is None or \
-            nxt.op_type != "Unsqueeze" or not _part(nxt, layer, "unsqueeze"):
+            nxt.op_type != "Unsqueeze" or not named_part(nxt, layer, "unsqueeze"):
         return None
     return repeat(g, nxt, flat=node)
 
