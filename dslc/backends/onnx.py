@@ -175,15 +175,8 @@ class Builder:
             store = self._store.get(node.name, node.param_dtype)
             if self.weightless:
                 self._declare(full_name, self.weights.shape(full_name), store)
-                return self.param(node, local)
-            w = _as_array(self.weights[full_name])
-            w = w.astype(np_dtype(store), copy=False) if _floating(w.dtype) else w
-            if self.external is not None and w.nbytes >= EXTERNAL_MIN:
-                self._write_external(w, full_name)
-            elif self.stream is not None and w.nbytes >= EXTERNAL_MIN:
-                self._write_inline(w, full_name)
             else:
-                self.const(w, full_name)
+                self._put(self.weights[full_name], full_name, store)
         init = self.inits[full_name]
         want = onnx_dtype(node.param_dtype)
         if init.data_type == want or not _floating(helper.tensor_dtype_to_np_dtype(init.data_type)):
@@ -194,6 +187,18 @@ class Builder:
             self._casts[key] = out
             self._known[out] = helper.make_tensor_value_info(out, want, list(init.dims))
         return self._casts[key]
+
+    def _put(self, value, name: str, store: str) -> None:
+        """A parameter's values, in its stored dtype (integer buffers keep theirs): to the
+        external data file or the model's stream when large, else into the graph."""
+        w = _as_array(value)
+        w = w.astype(np_dtype(store), copy=False) if _floating(w.dtype) else w
+        if self.external is not None and w.nbytes >= EXTERNAL_MIN:
+            self._write_external(w, name)
+        elif self.stream is not None and w.nbytes >= EXTERNAL_MIN:
+            self._write_inline(w, name)
+        else:
+            self.const(w, name)
 
     def _declare(self, name: str, shape, dtype: str) -> None:
         """A parameter without its values (weightless): its type and shape only; the graph

@@ -73,12 +73,12 @@ def attend(b, n: str, q: str, k: str, v: str, scale: float, causal: bool, keep: 
 
 
 def _fusable(op, node) -> bool:
-    """Self-attention with the packed projection, no rotary embedding and no grouped-query
-    heads, in f32 (onnxruntime's CPU kernel; a half-precision model computes attention in
-    f32 anyway, Node.upcast)."""
+    """Self-attention with the packed projection (which grouped-query heads do not have), no
+    rotary embedding, in f32 (onnxruntime's CPU kernel; a half-precision model computes
+    attention in f32 anyway, Node.upcast)."""
     xs = node.in_types
     return len(xs) - op.key_padding_mask == 1 and op.packed(*xs) and not op.rotary and \
-        (op.kv_heads or op.heads) == op.heads and xs[0].dtype == "f32"
+        xs[0].dtype == "f32"
 
 
 def _fused(op, b, node, ins, outs) -> str:
