@@ -64,23 +64,23 @@ REGRESSIONS = [
     ("dslc/ops/normalization.py", "nn.Dropout(self.p)", "nn.Dropout(0.0)", "torch dropout ignores p"),
     ("dslc/ops/normalization.py", "self.eps, self.momentum,", "self.eps, 0.1,",
      "batchnorm ignores momentum"),
-    ("dslc/backends/torch_attention.py", "q, k = rope(q, k, self.base)", "q, k = q, k",
+    ("dslc/backends/torch/attention.py", "q, k = rope(q, k, self.base)", "q, k = q, k",
      "rotary embedding does nothing in torch"),
-    ("dslc/backends/torch_attention.py", "k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)",
+    ("dslc/backends/torch/attention.py", "k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)",
      "k = k.repeat(1, self.heads // self.kv_heads, 1, 1)", "grouped-query heads tiled, not interleaved"),
-    ("dslc/backends/torch_attention.py", "allowed = ~mask[:, None, None, :]",
+    ("dslc/backends/torch/attention.py", "allowed = ~mask[:, None, None, :]",
      "allowed = mask[:, None, None, :]", "key_padding_mask inverted"),
     ("dslc/ops/attention.py", "return self.scale if self.scale is not None else",
      "return None if self.scale is not None else", "sdpa(scale=) ignored"),
     ("dslc/ops/attention.py", "pe[:, 0::2] = np.sin(pos * div)", "pe[:, 0::2] = np.cos(pos * div)",
      "the sinusoidal table with cos on even features"),
-    ("dslc/backends/torch_attention.py", "torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)",
+    ("dslc/backends/torch/attention.py", "torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)",
      "torch.cat([x, self.weight.expand(x.shape[0], -1, -1)], dim=1)", "the class token appended"),
 ]
 
 
 def _python_files() -> list[Path]:
-    return sorted(p for t in TARGETS for p in (ROOT / t).glob("*.py"))
+    return sorted(p for t in TARGETS for p in (ROOT / t).rglob("*.py"))
 
 
 _RULES = [

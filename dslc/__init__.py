@@ -1,7 +1,7 @@
 """dslc: a compiler for neural-network architecture specs (.dl files)."""
 from .api import check_text, load, load_torch, save_torch
 from .diagnostics import Diagnostic, SpecError
-from .ir import Model, Program, TensorType
+from .ir.core import Model, Program, TensorType
 
 __all__ = ["load", "check_text", "load_torch", "save_torch", "Program", "Model", "TensorType",
            "Diagnostic", "SpecError"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 
 from .diagnostics import Diagnostic, SourceMap, Span, SpecError
-from .elaborate import elaborate
+from .elab.elaborator import elaborate
 from .files import normalize, read_spec_file
-from .imports import resolve
-from .ir import Program
-from .parser import parse
+from .syntax.imports import resolve
+from .ir.core import Program
+from .syntax.parser import parse
 
 
 def read_spec(path_or_text: str | os.PathLike) -> tuple[str, str]:
@@ -23,7 +23,7 @@ def read_spec(path_or_text: str | os.PathLike) -> tuple[str, str]:
 def check_text(text: str, file: str = "<spec>", read=read_spec_file) -> Program:
     """Parse and check; never raises for a bad spec: diagnostics are in the Program. A BOM and
     CRLF line ends are dropped first (the same line:col as the plain text). `read` gives the
-    text of an imported file (`dslc.imports.resolve`)."""
+    text of an imported file (`dslc.syntax.imports.resolve`)."""
     text = normalize(text)
     sources = SourceMap({file: text})
     tree, diags = parse(text, file)
@@ -55,12 +55,12 @@ def save_torch(model, module, path: str | os.PathLike, dtype: str | None = None)
     """Save `module` (`model.to_torch(dtype=dtype)`, trained or not) in the weights-only form:
     the spec's text and the state_dict, loadable by `torch.load(path, weights_only=True)`."""
     import torch
-    from .backends.torch_state import state
+    from .backends.torch.state import state
     torch.save(state(model, module, dtype), path)
 
 
 def load_torch(path: str | os.PathLike):
     """The module `save_torch` (or `dslc compile --target torch-state`) wrote, rebuilt from the
     saved spec with its weights; the file is read with weights_only=True (no code runs)."""
-    from .backends.torch_state import load as load_state
-    return load_state(path)
+    from .backends.torch.state import load as load_state
+    return load_state(path, check_text)

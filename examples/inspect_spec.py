@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import dslc
-from dslc.summary import table
+from dslc.tools.summary import table
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 The graph dslc writes is servable as it is: named inputs and outputs, a dynamic batch axis.
 This server takes `POST /predict` with `{"inputs": {"x": [[...], ...]}}` and answers
 `{"outputs": {"logits": [[...], ...]}}`; a request whose shape does not fit the spec gets a
-400 with the reason (dslc.guards' check), not onnxruntime's internals. Standard library only,
+400 with the reason (dslc.checks.guards' check), not onnxruntime's internals. Standard library only,
 besides onnxruntime and numpy; run it as a script and it serves one request to itself.
 """
 import json
@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 import dslc
-from dslc.guards import InputError, bind, signature
+from dslc.checks.guards import InputError, bind, signature
 
 SPEC = """
 model Scorer {

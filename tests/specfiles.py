@@ -105,7 +105,7 @@ def cli_args(path: Path, out: str | None = None) -> list[str]:
 def _budget_diagnostics(program, flags: list[str]) -> list:
     """E501s as `dslc check FLAGS` finds them (dslc/cli/check.py): --max-params, --max-macs,
     --dim, each budget quoted as written."""
-    from dslc.budgets import check_budgets, parse_count
+    from dslc.tools.budgets import check_budgets, parse_count
     given, dims, it = {}, {}, iter(flags)
     for flag in it:
         value = next(it)

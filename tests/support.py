@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dslc.dims import Dim
+from dslc.ir.dims import Dim
 
 
 def random_weights(model, seed: int = 0) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dslc import __version__
-from dslc.budgets import parse_count
+from dslc.tools.budgets import parse_count
 from dslc.cli import main
 from support import cli as run
 

@@ -218,7 +218,7 @@ def test_run_casts_float64_input_files(capsys, tmp_path):
 def test_runner_from_python():
     import numpy as np
     import dslc
-    from dslc.backends.ort import run as ort_run
+    from dslc.backends.onnx.ort import run as ort_run
     model = dslc.load(MLP).models["DeepMLP"]
     outputs, ms = ort_run(model.to_onnx(seed=0), dims={"N": 3})
     assert outputs["y"].shape == (3, 1) and ms > 0
@@ -365,7 +365,7 @@ def test_summary_compact_and_json_render_every_spec(path):
     """The table, the compact notation and the JSON document for every op the specs use: one
     row per layer with its shape and parameters, the JSON's counts equal to the IR's."""
     import dslc
-    from dslc.summary import check_json, compact, layer_rows, table
+    from dslc.tools.summary import check_json, compact, layer_rows, table
     program = dslc.load(path)
     doc = json.loads(json.dumps(check_json(program)))
     for model, entry in zip(program.models.values(), doc["models"]):

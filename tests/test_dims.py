@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dslc.dims import Dim
+from dslc.ir.dims import Dim
 
 H, W, N = Dim.of("H"), Dim.of("W"), Dim.of("N")
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import dslc
-from dslc.backends.ort import NoKernel, session, timed_run
+from dslc.backends.onnx.ort import NoKernel, session, timed_run
 from support import random_weights
 
 TOL = {"f16": 1e-2, "bf16": 3e-2, "f64": 1e-10}

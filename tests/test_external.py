@@ -54,7 +54,7 @@ def test_compile_external_data_and_run(capsys, tmp_path):
 
 
 def test_external_data_is_automatic_over_the_protobuf_limit(capsys, tmp_path, monkeypatch):
-    import dslc.passes.memory as memory
+    import dslc.checks.memory as memory
     monkeypatch.setattr(memory, "ONNX_LIMIT", 100_000)      # LeNet's 246,824 bytes are over
     out = tmp_path / "lenet.onnx"
     code, _, err = cli(capsys, "compile", LENET, "--target", "onnx", "-o", out)
@@ -66,7 +66,7 @@ def test_streamed_memory_bound_is_the_largest_tensor():
     """A streamed build holds one tensor (its float64 draw and its float32 array): LeNet's
     largest, dense_1.weight, has 48,000 elements; a build in memory holds all 61,706 in f32
     beside that draw."""
-    from dslc.passes.memory import TooLarge, check_memory
+    from dslc.checks.memory import TooLarge, check_memory
     m = dslc.load(LENET).models["LeNet"]
     check_memory(m, 12 * 48_000, streamed=True)
     with pytest.raises(TooLarge):

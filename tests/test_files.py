@@ -135,7 +135,7 @@ def test_output_into_a_missing_folder_creates_it(capsys, tmp_path):
 
 _SLOW_COMPILE = """
 import sys, time
-from dslc.backends.onnx import Builder
+from dslc.backends.onnx.builder import Builder
 from dslc.cli import main
 first = Builder._write_inline
 def slow(self, array, name):                 # the first weight written, then a long pause

@@ -1,6 +1,6 @@
 """dslc fmt: canonical, idempotent, comments kept, meaning unchanged (the IR compared).
 
-Expected layouts below are written by hand from the rules in dslc/fmt.py's docstring."""
+Expected layouts below are written by hand from the rules in dslc/syntax/fmt.py's docstring."""
 from __future__ import annotations
 
 import io
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dslc.api import check_text
 from dslc.cli import main
-from dslc.fmt import format_text
+from dslc.syntax.fmt import format_text
 
 from specfiles import SPECS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pydot
 
 import dslc
-from dslc import graph
+from dslc.tools import graph
 from support import cli as run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -125,7 +125,7 @@ def test_max_memory_flag_refuses_before_allocating(capsys, tmp_path, monkeypatch
 
 
 def test_default_limit_is_the_available_memory(capsys, tmp_path, monkeypatch):
-    import dslc.passes.memory as memory
+    import dslc.checks.memory as memory
     spec = spec_file(tmp_path, MID)
     monkeypatch.setattr(memory, "available_memory", lambda: (2 ** 20, "the memory available"))
     _no_draws(monkeypatch)
@@ -137,7 +137,7 @@ def test_default_limit_is_the_available_memory(capsys, tmp_path, monkeypatch):
 
 
 def test_api_takes_max_memory_and_checks_the_onnx_limit_before_drawing(monkeypatch):
-    import dslc.passes.memory as memory
+    import dslc.checks.memory as memory
     model = dslc.load(MID).models["Mid"]
     _no_draws(monkeypatch)
     for build in (model.weights, model.to_torch, model.to_onnx):
@@ -149,7 +149,7 @@ def test_api_takes_max_memory_and_checks_the_onnx_limit_before_drawing(monkeypat
 
 
 def test_parse_size():
-    from dslc.passes.memory import parse_size
+    from dslc.checks.memory import parse_size
     assert parse_size("512M") == 512 * 2 ** 20
     assert parse_size("64GiB") == parse_size("64GB") == parse_size("64g") == 64 * 2 ** 30
     assert parse_size("1.5T") == 3 * 2 ** 39
@@ -291,8 +291,8 @@ def test_run_checks_given_arrays(capsys, tmp_path):
 
 
 def test_ort_run_api_infers_the_batch():
-    from dslc.backends.ort import run as ort_run
-    from dslc.guards import InputError
+    from dslc.backends.onnx.ort import run as ort_run
+    from dslc.checks.guards import InputError
     model = dslc.load(SEQ).models["Seq"]
     proto = model.to_onnx(seed=0)
     outputs, _ = ort_run(proto, {"tokens": np.zeros((3, 4), np.int64)}, dims={"H": 8})
@@ -305,7 +305,7 @@ def test_ort_run_api_infers_the_batch():
 
 def test_torch_forward_checks_its_inputs():
     import torch
-    from dslc.guards import InputError
+    from dslc.checks.guards import InputError
     model = dslc.load(SMALL).models["Small"]
     module = model.to_torch(seed=0)
     x, mask = torch.ones(2, 8, 4), torch.ones(2, 8)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from dslc import load
-from dslc.backends.onnx import build_onnx
+from dslc.backends.onnx.builder import build_onnx
 from dslc.onnx_import import ImportFailure, import_onnx
 from specfiles import ROOT, envs, ir_only, valid_specs
 

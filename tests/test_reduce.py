@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dslc
-from dslc.ir import tensor
+from dslc.ir.core import tensor
 from dslc.ops.base import ShapeError
 from dslc.ops.reduce import OPS
 from support import parity

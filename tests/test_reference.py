@@ -1,4 +1,4 @@
-"""The generated language reference (dslc/reference.py -> docs/reference.md) and `dslc ops`:
+"""The generated language reference (dslc/tools/reference.py -> docs/reference.md) and `dslc ops`:
 the file is fresh, every registered op has an entry with its arguments, MACs and ONNX lines,
 the ONNX lists cover what the lowerings emit, the language section's examples check, a few
 facts agree with torch and the papers, and the command's exit codes."""
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from dslc import reference as ref
+from dslc.tools import reference as ref
 from dslc.api import check_text, load
 from dslc.cli import main
 from dslc.ops import INDEX, OPS, family_ops
-from dslc.reference_onnx import UNRESOLVED, onnx_op_types
+from dslc.tools.reference_onnx import UNRESOLVED, onnx_op_types
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "reference.md"
@@ -42,7 +42,7 @@ def test_reference_is_fresh():
 
 
 def test_regenerate_command_is_the_documented_one():
-    assert ref.REGENERATE == "python -m dslc.reference > docs/reference.md"
+    assert ref.REGENERATE == "python -m dslc.tools.reference > docs/reference.md"
     assert f"`{ref.REGENERATE}`" in DOC.read_text(encoding="utf-8").split("\n", 3)[2]
 
 
@@ -126,7 +126,7 @@ def test_onnx_lists_cover_what_the_lowerings_emit(monkeypatch):
     """Lower the op catalogues and MORE; every node an op's lowering emits has a type its
     entry lists, and every registered op is lowered at least once."""
     pytest.importorskip("onnx")
-    from dslc.backends import onnx as backend
+    from dslc.backends.onnx import builder as backend
     emitted: dict[str, set[str]] = defaultdict(set)
     lower = backend.Builder.lower
 
@@ -200,7 +200,7 @@ def test_dense_parameters_and_macs():
     assert model.params == d * units + units
     node = model.nodes[0]
     assert dict(node.op.params(*node.in_types)) == {"weight": (units, d), "bias": (units,)}
-    from dslc.summary import macs_per_example
+    from dslc.tools.summary import macs_per_example
     assert macs_per_example(model, node).value == d * units
     assert arguments("dense") == {"out_features": ("int", "required"), "bias": ("bool", "true"),
                                   "transpose": ("bool", "false")}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import dslc
-from dslc.dims import Dim
-from dslc.ir import tensor
+from dslc.ir.dims import Dim
+from dslc.ir.core import tensor
 from dslc.ops.base import ShapeError
 from support import concrete, make_inputs, parity, run_ort, run_torch
 

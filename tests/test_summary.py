@@ -8,7 +8,7 @@ import pytest
 
 import dslc
 from dslc.cli import main
-from dslc.summary import (activation_bytes, compact, compare, compare_line, grouped_rows,
+from dslc.tools.summary import (activation_bytes, compact, compare, compare_line, grouped_rows,
                           layer_rows, table, total_macs)
 from specfiles import ROOT, references
 from support import cli

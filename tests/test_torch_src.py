@@ -40,7 +40,7 @@ def _ident(name: str) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0].parent.name}/{c[0].stem}:{c[1]}")
 def test_generated_module_matches_the_interpreter(case, tmp_path):
-    from dslc.backends.torch import DslcModule, _tie
+    from dslc.backends.torch.module import DslcModule, _tie
     path, name = case
     model = dslc.load(path).models[name]
     source = model.to_torch_src()

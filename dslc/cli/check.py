@@ -14,7 +14,7 @@ WATCH_POLL = 0.2          # seconds between two looks at the files under --watch
 
 
 def _budgets(args) -> dict:
-    from ..budgets import parse_count
+    from ..tools.budgets import parse_count
     out = {}
     for key, flag in (("params", "--max-params"), ("macs", "--max-macs")):
         text = getattr(args, f"max_{key}")
@@ -31,7 +31,7 @@ def _check(path: str, budgets: dict, dims: dict):
     program = load(path)
     over = []
     if budgets and not program.errors:
-        from ..budgets import check_budgets
+        from ..tools.budgets import check_budgets
         for m in program.models.values():
             over += check_budgets(m, budgets.get("params", (None,))[0],
                                   budgets.get("macs", (None,))[0], dims,
@@ -68,12 +68,12 @@ def _once(args, budgets: dict, dims: dict, keep_going: bool = False) -> tuple[in
         if program.errors or over:
             code = max(code, 1)
         if args.json:
-            from ..summary import check_json
+            from ..tools.summary import check_json
             doc = check_json(program)
             doc["diagnostics"] += [d.to_json() for d in over]
             docs.append({**doc, "models": [{"file": path, **m} for m in doc["models"]]})
         elif not program.errors:
-            from ..summary import one_line
+            from ..tools.summary import one_line
             over_lines = {d.span.line for d in over}
             for m in program.models.values():
                 if m.span.line not in over_lines:     # a model over its budget fails

@@ -216,7 +216,7 @@ def reporting(drawn, stream=None, every: float = 0.2):
 
 def max_memory_arg(text: str) -> int:
     """argparse type of --max-memory: bytes from `64G`, `512M`, `1.5T` (powers of 1024)."""
-    from ..passes.memory import parse_size
+    from ..checks.memory import parse_size
     try:
         return parse_size(text)
     except ValueError as e:

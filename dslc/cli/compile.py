@@ -42,7 +42,7 @@ def read_weights(path: str) -> dict:
 def _weights(model, args):
     """The weights to build with: --weights FILE, else drawn from --seed once their size is
     checked against --max-memory (passes.memory: TooLarge before any allocation)."""
-    from ..passes.memory import check_memory, check_onnx_size
+    from ..checks.memory import check_memory, check_onnx_size
     from ..passes.weights import Drawn, init_weights
     m = model.with_dtype(args.dtype) if args.dtype else model
     if args.target == "onnx":
@@ -61,8 +61,8 @@ def _external(model, args) -> bool:
     needed (over the 2 GiB one protobuf holds)."""
     if args.external_data:
         return True
-    from ..passes.memory import ONNX_LIMIT, weight_tensors
-    from ..summary import weight_bytes
+    from ..checks.memory import ONNX_LIMIT, weight_tensors
+    from ..tools.summary import weight_bytes
     m = model.with_dtype(args.dtype) if args.dtype else model
     return bool(weight_tensors(m)) and sum(weight_bytes(m).values()) > ONNX_LIMIT
 
@@ -71,7 +71,7 @@ def _compile_external(model, args, out: Path):
     """OUT and OUT.data beside it: each parameter drawn (or read from --weights) and written
     to the data file as the graph is built, so the peak holds one tensor, not the model. The
     data file is renamed into place first, then the graph that refers to it."""
-    from ..passes.memory import check_memory
+    from ..checks.memory import check_memory
     from ..passes.weights import Drawn
     data = out.with_name(out.name + ".data")
     m = model.with_dtype(args.dtype) if args.dtype else model
@@ -93,7 +93,7 @@ def _compile_external(model, args, out: Path):
 
 
 def run(args) -> int:
-    from ..passes.memory import TooLarge
+    from ..checks.memory import TooLarge
     from ..passes.weights import WeightsError
     program = load(args.spec)
     if program.errors:

@@ -20,7 +20,7 @@ def run(args) -> int:
     a, b = _model(args.a, args.model), _model(args.b, args.model)
     if a is None or b is None:
         return 1
-    from .. import diff
+    from ..tools import diff
     dims = parse_dims(args.dim)
     if args.json:
         print(json.dumps(diff.to_json(a, b, args.depth, dims), indent=2))

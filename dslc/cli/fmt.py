@@ -1,4 +1,4 @@
-"""dslc fmt: rewrite specs in the canonical layout (dslc/fmt.py), comments kept.
+"""dslc fmt: rewrite specs in the canonical layout (dslc/syntax/fmt.py), comments kept.
 
 `dslc fmt FILES` rewrites each file that changes (atomically) and names it; `--check` writes
 nothing, names the files that would change and exits 1 if any would; `--diff` prints what
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import SourceMap, render, use_color
-from ..fmt import format_text
+from ..syntax.fmt import format_text
 from .common import atomic_write, read
 
 

@@ -26,7 +26,7 @@ def run(args) -> int:
     if program.errors:
         return 1
     model = pick(program, args.model)
-    from .. import graph
+    from ..tools import graph
     text = graph.mermaid(model, args.depth) if fmt == "mermaid" else graph.dot(model, args.depth)
     if fmt in ("svg", "png"):
         done = subprocess.run([dot_bin, f"-T{fmt}"], input=text.encode(), capture_output=True)

@@ -1,5 +1,5 @@
 """dslc ops [NAME]: the ops (kind, family, the first sentence of each docstring), or one op's
-entry of the language reference (dslc.reference). Imports neither torch nor onnx."""
+entry of the language reference (dslc.tools.reference). Imports neither torch nor onnx."""
 from __future__ import annotations
 
 from ..diagnostics import did_you_mean
@@ -8,7 +8,7 @@ from .common import Usage
 
 def run(args) -> int:
     from ..ops import INDEX
-    from ..reference import entry, op_table
+    from ..tools.reference import entry, op_table
     if args.name is None:
         print(op_table(), end="")
         return 0

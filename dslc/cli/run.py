@@ -10,9 +10,9 @@ from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, n
 
 def _given(sess, args) -> dict:
     """The --input arrays, by input name: NAME=FILE form and known names checked, an array of
-    another precision of the input's kind cast to it (the rest is checked by dslc.guards)."""
+    another precision of the input's kind cast to it (the rest is checked by dslc.checks.guards)."""
     import numpy as np
-    from ..backends.ort import NUMPY_DTYPES
+    from ..backends.onnx.ort import NUMPY_DTYPES
     metas = {i.name: i for i in sess.get_inputs()}
     given = {}
     for item in args.input or ():
@@ -44,11 +44,11 @@ def _dims(sess, args, spec) -> dict[str, int]:
 
 
 def _feeds(sess, args, spec=None):
-    """Every input's array: the --input ones, checked with the --dim values by dslc.guards'
+    """Every input's array: the --input ones, checked with the --dim values by dslc.checks.guards'
     rule (ranks, dtypes, fixed sizes, one value per symbol, the spec's `where` constraints),
     then random arrays for the others, their symbols read from the given ones (a batch nobody
     gives: its smallest allowed value). InputError lists what does not fit."""
-    from ..backends.ort import input_feeds
+    from ..backends.onnx.ort import input_feeds
     given = _given(sess, args)
     dims = _dims(sess, args, spec)
     return input_feeds(sess, given, dims, args.seed, spec, given_by="--dim")
@@ -84,7 +84,7 @@ def _input_line(e) -> str:
 
 def _guard_line(text: str, feeds: dict) -> str | None:
     """One line for an ONNX guard (`dslc compile --guards`) that stopped the run, or None."""
-    from ..backends.onnx_guards import guard_message
+    from ..backends.onnx.guards import guard_message
     condition = guard_message(text)
     if condition is None:
         return None
@@ -113,7 +113,7 @@ def build(spec, args) -> bytes:
     """The spec's ONNX graph, serialized: the weights' size checked first against the memory
     (--max-memory) and against what one ONNX file holds, then drawn (TooLarge before any
     allocation); --guards: the graph checks its inputs."""
-    from ..passes.memory import check_memory, check_onnx_size
+    from ..checks.memory import check_memory, check_onnx_size
     from ..passes.weights import Drawn
     check_onnx_size(spec)
     if args.weights:                     # trained weights, checked against the spec by name
@@ -131,9 +131,9 @@ def run(args) -> int:
     if args.save and not args.save.endswith(".npz"):
         raise Usage(f"--save writes an .npz file (np.savez), got '{args.save}'")
     need("onnxruntime", "onnx")
-    from ..backends.ort import NoKernel, RunError, session, timed_run
-    from ..guards import InputError
-    from ..passes.memory import TooLarge
+    from ..backends.onnx.ort import NoKernel, RunError, session, timed_run
+    from ..checks.guards import InputError
+    from ..checks.memory import TooLarge
     from ..passes.weights import WeightsError
     spec = None
     if args.weights and args.model_file.endswith(".onnx"):

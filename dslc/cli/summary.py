@@ -12,10 +12,10 @@ def run(args) -> int:
         raise Usage("--json and --compact are two forms of the output: choose one")
     if program.errors:
         if args.json:
-            from ..summary import check_json
+            from ..tools.summary import check_json
             print(json.dumps(check_json(program), indent=2))
         return 1
-    from ..summary import compact, compare_line, summary_json, table
+    from ..tools.summary import compact, compare_line, summary_json, table
     if args.compare:
         if args.model:
             raise Usage("--compare names its two models; leave out --model")
@@ -43,7 +43,7 @@ def run(args) -> int:
 def _sizes(models, dims: dict, batch: int | None) -> tuple[dict, int]:
     """--dim and --batch checked against the models (summary.concrete): a name must be a
     symbol of one of them, and fit the `where` domain of each that has it."""
-    from ..summary import concrete
+    from ..tools.summary import concrete
     known = {s for m in models for s in m.symbols()}
     unknown = sorted(set(dims) - known)
     if unknown:

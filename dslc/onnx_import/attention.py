@@ -1,4 +1,4 @@
-"""Attention as dslc's backend lowers it (backends/onnx_attention.py). The scaled dot product
+"""Attention as dslc's backend lowers it (backends/onnx/attention.py). The scaled dot product
 (sdpa): MatMul of q by k's Transpose, Mul by the scale, for causal=true a Where keeping the
 lower triangle (a Trilu of a ConstantOfShape of the scores' Shape), for key_padding_mask= a
 Where keeping the Not of the mask Unsqueezed (Anded with the triangle where both are), Softmax,

@@ -1,4 +1,4 @@
-"""Recurrent layers as dslc's backend lowers them (backends/onnx_recurrent.py): X transposed to
+"""Recurrent layers as dslc's backend lowers them (backends/onnx/recurrent.py): X transposed to
 time-major, one RNN/GRU/LSTM node per layer reading torch's weights through a Gather that
 reorders the gates (an Unsqueeze adds the direction axis, a Concat joins the directions), each
 layer's Y merged back to [T, N, D*H] by a Transpose and a Reshape, then the batch-first

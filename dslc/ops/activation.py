@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from ..dims import Dim
+from ..ir.dims import Dim
 from .base import Op, axis_index, known, need_float, need_rank
 
 
@@ -185,7 +185,7 @@ class Step(Elementwise):
     kind: ClassVar[str] = "step"
 
     def torch(self, node):
-        from ..backends.torch_modules import Step
+        from ..backends.torch.modules import Step
         return Step()
 
     def onnx(self, b, node, ins, outs):
@@ -304,20 +304,20 @@ class Maxout(Op):
     def torch(self, node):
         from torch import nn
 
-        from ..backends.torch_modules import Reshape
-        from ..backends.torch_reduce import Reduce
+        from ..backends.torch.modules import Reshape
+        from ..backends.torch.reduce import Reduce
         rank = node.in_types[0].rank
         return nn.Sequential(Reshape(self._plan(node)), Reduce("amax", (rank,), False))
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx_lowering import shape_tensor
+        from ..backends.onnx.lowering import shape_tensor
         pieces = b.node("Reshape", [ins[0], shape_tensor(b, node, ins[0], self._plan(node))],
                         name=f"{node.name}.pieces")[0]
         b.node("ReduceMax", [pieces, b.ints([-1])], outs, name=node.name, keepdims=0)
 
 
 def _onnx_dtype(dtype: str) -> int:
-    from ..backends.onnx import onnx_dtype
+    from ..backends.onnx.builder import onnx_dtype
     return onnx_dtype(dtype)
 
 

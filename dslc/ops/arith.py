@@ -12,7 +12,7 @@ from typing import ClassVar, Optional, Union
 
 from pydantic import StrictFloat, StrictInt
 
-from ..ir import FLOAT_DTYPES
+from ..ir.core import FLOAT_DTYPES
 from .base import Op, ShapeError, broadcast
 
 Number = Union[StrictInt, StrictFloat]
@@ -74,7 +74,7 @@ class _Elementwise2(Op):
         return f"{self.scalar} {self.symbol} x" if self.reverse else f"x {self.symbol} {self.scalar}"
 
     def torch(self, node):
-        from ..backends.torch_modules import Elementwise2
+        from ..backends.torch.modules import Elementwise2
         return Elementwise2(_TORCH[self.kind], self.scalar, self.reverse)
 
     def onnx(self, b, node, ins, outs):
@@ -140,7 +140,7 @@ class _Direct(Op):
     onnx_type: ClassVar[str]
 
     def torch(self, node):
-        from ..backends.torch_modules import Elementwise2
+        from ..backends.torch.modules import Elementwise2
         return Elementwise2(_TORCH[self.kind])
 
     def onnx(self, b, node, ins, outs):
@@ -275,7 +275,7 @@ class Where(Op):
         return out.with_shape(broadcast(cond.model_copy(update={"dtype": out.dtype}), out, "where").shape)
 
     def torch(self, node):
-        from ..backends.torch_modules import WhereModule
+        from ..backends.torch.modules import WhereModule
         return WhereModule(self.other)
 
     def onnx(self, b, node, ins, outs):

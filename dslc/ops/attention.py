@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Literal, Optional
 
-from ..dims import Dim, fmt_shape
+from ..ir.dims import Dim, fmt_shape
 from .base import Op, ShapeError, known, need_axes, need_float, need_rank, torch_uniform
 
 
@@ -119,11 +119,11 @@ class Attention(Op):
         return proj + n * tq * tk * (2 * e)
 
     def torch(self, node):
-        from ..backends.torch_attention import AttentionModule
+        from ..backends.torch.attention import AttentionModule
         return AttentionModule(self, node)
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx_attention import attention
+        from ..backends.onnx.attention import attention
         attention(self, b, node, ins, outs)
 
 
@@ -168,11 +168,11 @@ class SDPA(Op):
         return self.scale if self.scale is not None else 1 / math.sqrt(q.shape[-1].value)
 
     def torch(self, node):
-        from ..backends.torch_attention import SDPAModule
+        from ..backends.torch.attention import SDPAModule
         return SDPAModule(self.causal, self.factor(node.in_types[0]))
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx_attention import attend
+        from ..backends.onnx.attention import attend
         attend(b, node.name, *ins, self.factor(node.in_types[0]), self.causal, None,
                node.in_types[0].rank, out=outs[0], dtype=node.in_types[0].dtype)
 
@@ -215,11 +215,11 @@ class Positional(Op):
         return pe
 
     def torch(self, node):
-        from ..backends.torch_attention import PositionalModule
+        from ..backends.torch.attention import PositionalModule
         return PositionalModule(self, node)
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx import np_dtype
+        from ..backends.onnx.builder import np_dtype
         d = node.in_types[0].shape[2].value
         table = b.param(node, "weight") if self.encoding == "learned" else \
             b.const(self.table(d).astype(np_dtype(node.in_types[0].dtype)), f"{node.name}.table")
@@ -246,7 +246,7 @@ class ClassToken(Op):
         return np.zeros(shape, np.float32)                        # torchvision's init
 
     def torch(self, node):
-        from ..backends.torch_attention import ClassTokenModule
+        from ..backends.torch.attention import ClassTokenModule
         return ClassTokenModule(node.in_types[0].shape[2].value)
 
     def onnx(self, b, node, ins, outs):
@@ -273,7 +273,7 @@ class Select(Op):
         return x.with_shape(x.shape[:ax] + x.shape[ax + 1:])
 
     def torch(self, node):
-        from ..backends.torch_attention import SelectModule
+        from ..backends.torch.attention import SelectModule
         return SelectModule(self.index, self.axis)
 
     def onnx(self, b, node, ins, outs):

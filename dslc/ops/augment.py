@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..dims import fmt_shape
+from ..ir.dims import fmt_shape
 from .base import Op, ShapeError, need_float, need_rank
 
 
@@ -44,7 +44,7 @@ class PhaseShuffle(Op):
 
     def torch(self, node):
         import zlib
-        from ..backends.torch_augment import PhaseShuffle as Module
+        from ..backends.torch.augment import PhaseShuffle as Module
         return Module(self.n, zlib.crc32(node.name.encode()))
 
     def onnx(self, b, node, ins, outs):

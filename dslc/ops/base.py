@@ -13,8 +13,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ..dims import Dim, condition_for_equal, fmt_shape
-from ..ir import FLOAT_DTYPES, TensorType
+from ..ir.dims import Dim, condition_for_equal, fmt_shape
+from ..ir.core import FLOAT_DTYPES, TensorType
 
 
 class ShapeError(Exception):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..dims import Dim, fmt_shape
+from ..ir.dims import Dim, fmt_shape
 from .base import Op, ShapeError, agree_condition as _condition, axis_index
 
 
@@ -38,7 +38,7 @@ class Concat(Op):
         return first.with_shape(first.shape[:ax] + (total,) + first.shape[ax + 1:])
 
     def torch(self, node):
-        from ..backends.torch_modules import Concat as C
+        from ..backends.torch.modules import Concat as C
         return C(self.axis)
 
     def onnx(self, b, node, ins, outs):
@@ -66,7 +66,7 @@ class Split(Op):
         return (part,) * self.parts
 
     def torch(self, node):
-        from ..backends.torch_modules import Split as S
+        from ..backends.torch.modules import Split as S
         return S(self.parts, self.axis)
 
     def onnx(self, b, node, ins, outs):

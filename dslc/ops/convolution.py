@@ -4,7 +4,7 @@ from __future__ import annotations
 from math import prod
 from typing import ClassVar, Literal, Union
 
-from ..dims import Dim
+from ..ir.dims import Dim
 from .base import Op, ShapeError, known, need_float, need_rank, ntuple, torch_uniform, variant
 from .window import axis_name, check_fits, dilated, out_size, pads
 
@@ -87,7 +87,7 @@ class _Conv(Op):
         return out * (per * prod(ntuple(self.kernel_size, self.n, "kernel_size")))
 
     def torch(self, node):
-        from ..backends.torch_modules import ConvNd
+        from ..backends.torch.modules import ConvNd
         x = node.in_types[0]
         ks, ss, ds, ps = self.geometry(x)
         return ConvNd(self.n, x.shape[1].value, self.out_channels, ks, ss, ds, self.groups,

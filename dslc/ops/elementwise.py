@@ -13,7 +13,7 @@ from typing import ClassVar, Optional, Union
 from pydantic import StrictFloat, StrictInt
 
 from ..diagnostics import did_you_mean
-from ..ir import DTYPES, FLOAT_DTYPES
+from ..ir.core import DTYPES, FLOAT_DTYPES
 from .base import Op, ShapeError, need_float
 
 Number = Union[StrictInt, StrictFloat]
@@ -47,7 +47,7 @@ class _Function(Op):
         return x
 
     def torch(self, node):
-        from ..backends.torch_elementwise import Function
+        from ..backends.torch.elementwise import Function
         return Function(self.torch_fn)
 
     def onnx(self, b, node, ins, outs):
@@ -334,7 +334,7 @@ class Clamp(_Function):
         return f"clamp(min={self.min})" if self.min is not None else f"clamp(max={self.max})"
 
     def torch(self, node):
-        from ..backends.torch_elementwise import Clamp
+        from ..backends.torch.elementwise import Clamp
         return Clamp(self.min, self.max)
 
     def onnx(self, b, node, ins, outs):
@@ -363,11 +363,11 @@ class Cast(Op):
         return x.model_copy(update={"dtype": self.dtype})
 
     def torch(self, node):
-        from ..backends.torch_elementwise import Cast
+        from ..backends.torch.elementwise import Cast
         return Cast(self.dtype)
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx import onnx_dtype
+        from ..backends.onnx.builder import onnx_dtype
         b.node("Cast", ins, outs, name=node.name, to=onnx_dtype(self.dtype))
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Union
 
-from ..dims import Dim, fmt_shape
-from ..ir import DTYPES, INT_DTYPES
+from ..ir.dims import Dim, fmt_shape
+from ..ir.core import DTYPES, INT_DTYPES
 from .base import Op, ShapeError, Unsupported, axis_index, symbol_sources
 
 Size = Union[int, Dim]
@@ -63,7 +63,7 @@ def onnx_bound(b, node, ins, spec, axis: int) -> str:
     if kind == "rel":
         size = b.node("Shape", [ins[0]], name=f"{node.name}.size", start=axis, end=axis + 1)[0]
         return size if v == 0 else b.node("Add", [size, b.ints([v])], name=f"{node.name}.bound")[0]
-    from ..backends.onnx_lowering import dims_tensor
+    from ..backends.onnx.lowering import dims_tensor
     return dims_tensor(b, node, ins, [v])
 
 
@@ -97,7 +97,7 @@ class Gather(Op):
         return x.with_shape(index.shape)
 
     def torch(self, node):
-        from ..backends.torch_indexing import Gather as G
+        from ..backends.torch.indexing import Gather as G
         return G(axis_index(self.axis, node.in_types[0].rank, "gather"))
 
     def onnx(self, b, node, ins, outs):
@@ -125,7 +125,7 @@ class IndexSelect(Op):
         return x.with_shape(x.shape[:ax] + (index.shape[0],) + x.shape[ax + 1:])
 
     def torch(self, node):
-        from ..backends.torch_indexing import IndexSelect as S
+        from ..backends.torch.indexing import IndexSelect as S
         return S(axis_index(self.axis, node.in_types[0].rank, "index_select"))
 
     def onnx(self, b, node, ins, outs):
@@ -194,7 +194,7 @@ class Slice(Op):
         return f"slice({self.start}, {self.end}, axis={self.axis}{step})"
 
     def torch(self, node):
-        from ..backends.torch_indexing import Slice as S
+        from ..backends.torch.indexing import Slice as S
         ax, lo, hi = self.plan(node)
         return S(ax, lo, hi, self.step, node.in_types)
 
@@ -235,7 +235,7 @@ class TopK(Op):
         return out, out.model_copy(update={"dtype": "i64"})
 
     def torch(self, node):
-        from ..backends.torch_indexing import TopK as T
+        from ..backends.torch.indexing import TopK as T
         t = node.in_types[0]
         ax = axis_index(self.axis, t.rank, "topk")
         return T(runtime_plan(self.k, t.shape[ax], node.in_types), ax, self.largest, node.in_types)
@@ -269,13 +269,13 @@ class OneHot(Op):
                                     "shape": x.shape + (Dim.of(self.num_classes),)})
 
     def torch(self, node):
-        from ..backends.torch_indexing import OneHot as O
+        from ..backends.torch.indexing import OneHot as O
         return O(self.num_classes, self.dtype)
 
     def onnx(self, b, node, ins, outs):
         import numpy as np
 
-        from ..backends.onnx import np_dtype, onnx_dtype
+        from ..backends.onnx.builder import np_dtype, onnx_dtype
         direct = self.dtype in ("f16", "f32", "i64")     # onnxruntime's OneHot output types
         vals = b.const(np.asarray([0, 1], dtype=np_dtype(self.dtype if direct else "f32")),
                        f"{node.name}.values")
@@ -305,7 +305,7 @@ class CumSum(Op):
         return x
 
     def torch(self, node):
-        from ..backends.torch_indexing import CumSum as C
+        from ..backends.torch.indexing import CumSum as C
         return C(axis_index(self.axis, node.in_types[0].rank, "cumsum"))
 
     def onnx(self, b, node, ins, outs):

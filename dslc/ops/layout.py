@@ -4,7 +4,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import ClassVar, Union
 
-from ..dims import Dim, condition_for_equal, fmt_shape
+from ..ir.dims import Dim, condition_for_equal, fmt_shape
 from .base import Op, ShapeError, Unsupported, axis_index
 
 Size = Union[int, Dim]
@@ -37,11 +37,11 @@ def reshape_plan(src, dst) -> list:
 
 class _Reshaping(Op):
     def torch(self, node):
-        from ..backends.torch_modules import Reshape
+        from ..backends.torch.modules import Reshape
         return Reshape(self._plan(node))
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx_lowering import shape_tensor
+        from ..backends.onnx.lowering import shape_tensor
         b.node("Reshape", [ins[0], shape_tensor(b, node, ins[0], self._plan(node))], outs,
                name=node.name)
 
@@ -158,7 +158,7 @@ class Permute(Op):
         return x.with_shape(tuple(x.shape[i] for i in self.perm(x.rank)))
 
     def torch(self, node):
-        from ..backends.torch_modules import Permute as P
+        from ..backends.torch.modules import Permute as P
         return P(self.perm(node.in_types[0].rank))
 
     def onnx(self, b, node, ins, outs):

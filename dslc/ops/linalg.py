@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..dims import Dim, fmt_shape
+from ..ir.dims import Dim, fmt_shape
 from .base import Op, ShapeError, agree_condition, broadcast_shape
 
 _NUMERIC = ("f16", "bf16", "f32", "f64", "i32", "i64")
@@ -79,7 +79,7 @@ class MatMul(Op):
         return _product(ys[0].shape) * xs[0].shape[-1]
 
     def torch(self, node):
-        from ..backends.torch_indexing import MatMul as M
+        from ..backends.torch.indexing import MatMul as M
         return M()
 
     def onnx(self, b, node, ins, outs):
@@ -232,7 +232,7 @@ class Einsum(Op):
         return f'einsum("{self.equation}")'
 
     def torch(self, node):
-        from ..backends.torch_indexing import Einsum as E
+        from ..backends.torch.indexing import Einsum as E
         return E(self.explicit(*node.in_types))
 
     def onnx(self, b, node, ins, outs):

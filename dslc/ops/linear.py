@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..dims import Dim
+from ..ir.dims import Dim
 from .base import Op, need_float, need_rank, known
 
 
@@ -49,7 +49,7 @@ class Dense(Op):
         from torch import nn
         width = node.in_types[0].shape[-1].value
         if self.transpose:
-            from ..backends.torch_modules import TransposedLinear
+            from ..backends.torch.modules import TransposedLinear
             return TransposedLinear(width, self.out_features, self.bias)
         return nn.Linear(width, self.out_features, bias=self.bias)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Optional, Union
 
-from ..dims import fmt_shape
+from ..ir.dims import fmt_shape
 from .base import Op, ShapeError, known, need_axes, need_float, need_rank, variant
 
 
@@ -48,7 +48,7 @@ class _BatchNorm(Op):
     def onnx(self, b, node, ins, outs):
         import numpy as np
 
-        from ..backends.onnx import np_dtype
+        from ..backends.onnx.builder import np_dtype
         n, x = node.name, node.in_types[0]
         c = x.shape[1].value
         dt = np_dtype(node.param_dtype)
@@ -115,7 +115,7 @@ class LayerNorm(Op):
     def onnx(self, b, node, ins, outs):
         import numpy as np
 
-        from ..backends.onnx import np_dtype
+        from ..backends.onnx.builder import np_dtype
         ns = self.dims(node.in_types[0])
         p = self.params(node.in_types[0])
         w = b.param(node, "weight") if "weight" in p else \

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Optional, Union
 
-from ..dims import Dim
+from ..ir.dims import Dim
 from .base import Op, ShapeError, need_float, need_rank, ntuple, variant
 from .window import axis_name, check_fits, dilated, out_size, pads
 
@@ -138,7 +138,7 @@ class _Adaptive(Op):
         return getattr(nn, f"{name}{n}d")(tuple(d.value for d in node.out_types[0].shape[2:]))
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx_lowering import adaptive_pool
+        from ..backends.onnx.lowering import adaptive_pool
         adaptive_pool(b, node, ins[0], outs[0], self.reduce)
 
 
@@ -152,7 +152,7 @@ class _Global(Op):
         return x.with_shape(x.shape[:2] + (Dim.of(1),) * (x.rank - 2))
 
     def torch(self, node):
-        from ..backends.torch_modules import GlobalPool
+        from ..backends.torch.modules import GlobalPool
         return GlobalPool(self.reduce)
 
     def onnx(self, b, node, ins, outs):

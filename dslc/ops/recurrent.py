@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Optional
 
-from ..dims import Dim, fmt_shape
+from ..ir.dims import Dim, fmt_shape
 from ..limits import MAX_REPEAT
 from .base import Op, ShapeError, known, need_float, need_rank, torch_uniform
 
@@ -141,11 +141,11 @@ class _Recurrent(Op):
         return xs[0].shape[0] * xs[0].shape[1] * per_step
 
     def torch(self, node):
-        from ..backends.torch_recurrent import build
+        from ..backends.torch.recurrent import build
         return build(self, node)
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx_recurrent import lower
+        from ..backends.onnx.recurrent import lower
         lower(self, b, node, ins, outs)
 
 

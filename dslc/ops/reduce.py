@@ -19,8 +19,8 @@ from typing import ClassVar, Optional, Union
 
 from pydantic import StrictFloat, StrictInt
 
-from ..dims import Dim, fmt_shape
-from ..ir import INT_DTYPES, TensorType
+from ..ir.dims import Dim, fmt_shape
+from ..ir.core import INT_DTYPES, TensorType
 from .base import Op, ShapeError, axis_index, need_float
 
 Axes = Optional[Union[StrictInt, tuple[StrictInt, ...]]]
@@ -83,7 +83,7 @@ def _run_time_count(b, node, ins, axes, dtype: str) -> str:
     the input's run-time sizes on the reduced axes (Shape -> Gather -> ReduceProd). Reading the
     input's own Shape works for any symbolic dim (`2*S`, `(L - 3) // 2 + 1`), where a lookup
     of bare symbols in the node's inputs would find no source for a composite size."""
-    from ..backends.onnx import onnx_dtype
+    from ..backends.onnx.builder import onnx_dtype
     n = reduced_count(node.in_types[0], axes)
     if n.is_const():
         return b.scalar(n.value, dtype, f"{node.name}.count")
@@ -118,7 +118,7 @@ class _Reduce(Op):
         return TensorType(dtype=self.out_dtype(x), shape=reduced_shape(x, axes, self.keepdim))
 
     def torch(self, node):
-        from ..backends.torch_reduce import Reduce
+        from ..backends.torch.reduce import Reduce
         return Reduce(self.torch_name, self.axes(node.in_types[0]), self.keepdim)
 
     def onnx(self, b, node, ins, outs):
@@ -132,13 +132,13 @@ class _IntegerAccumulating(_Reduce):
         return "i64" if x.dtype in INT_DTYPES or x.dtype == "bool" else x.dtype
 
     def torch(self, node):
-        from ..backends.torch_reduce import Reduce
+        from ..backends.torch.reduce import Reduce
         t = node.in_types[0]
         return Reduce(self.torch_name, self.axes(t), self.keepdim,
                       to_i64=node.out_types[0].dtype == "i64")
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx import onnx_dtype
+        from ..backends.onnx.builder import onnx_dtype
         x = ins[0]
         if node.in_types[0].dtype != node.out_types[0].dtype:   # i32, u8, bool -> i64 first
             x = b.node("Cast", [x], name=f"{node.name}.to_i64", to=onnx_dtype("i64"))[0]
@@ -221,7 +221,7 @@ class Var(_Reduce):
         return out
 
     def torch(self, node):
-        from ..backends.torch_reduce import Variance
+        from ..backends.torch.reduce import Variance
         return Variance(self.axes(node.in_types[0]), self.correction, self.keepdim,
                         sqrt=self.kind == "std")
 
@@ -297,7 +297,7 @@ class Norm(_Reduce):
                                   "norm(p=inf) the largest |x|")
 
     def torch(self, node):
-        from ..backends.torch_reduce import VectorNorm
+        from ..backends.torch.reduce import VectorNorm
         return VectorNorm(self.order, self.axes(node.in_types[0]), self.keepdim)
 
     def onnx(self, b, node, ins, outs):
@@ -333,7 +333,7 @@ class _ArgReduce(Op):
         return TensorType(dtype="i64", shape=reduced_shape(x, axes, self.keepdim))
 
     def torch(self, node):
-        from ..backends.torch_reduce import ArgReduce
+        from ..backends.torch.reduce import ArgReduce
         return ArgReduce(self.kind, self.axis if self.axis is None else self.axes(node.in_types[0])[0],
                          self.keepdim)
 

@@ -5,7 +5,7 @@ from typing import ClassVar, Literal, Optional, Union
 
 import math
 
-from ..dims import Dim, fmt_shape
+from ..ir.dims import Dim, fmt_shape
 from .base import Op, ShapeError, known, need_float, need_rank, ntuple
 from .window import pads
 
@@ -101,7 +101,7 @@ class Pad(Op):
         return x.with_shape(x.shape[:2] + tuple(out))
 
     def torch(self, node):
-        from ..backends.torch_modules import PadModule
+        from ..backends.torch.modules import PadModule
         return PadModule(self.amounts(node.in_types[0]), _ONNX_PAD_MODE[self.mode]
                          .replace("edge", "replicate").replace("wrap", "circular"), self.value)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..dims import Dim
+from ..ir.dims import Dim
 from .base import Op, ShapeError, need_rank
 
 
@@ -67,11 +67,11 @@ class Scan(Op):
         return f"scan({self.body.name})"
 
     def torch(self, node):
-        from ..backends.torch_modules import ScanModule
+        from ..backends.torch.modules import ScanModule
         return ScanModule(self, node)
 
     def onnx(self, b, node, ins, outs):
-        from ..backends.onnx_lowering import scan
+        from ..backends.onnx.lowering import scan
         scan(self, b, node, ins, outs)
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar, Optional, Union
 
 from pydantic import StrictInt
 
-from ..dims import Dim, fmt_shape
+from ..ir.dims import Dim, fmt_shape
 from .base import (Op, ShapeError, agree_condition, axis_index, symbol_sources)
 
 Size = Union[int, Dim]
@@ -88,7 +88,7 @@ class Expand(Op):
                 for i, d in enumerate(t_out.shape)]
 
     def torch(self, node):
-        from ..backends.torch_shaping import Shaping
+        from ..backends.torch.shaping import Shaping
         sizes = [Dim.of(-1) if d is None else d for d in self.targets(node)]
         return Shaping("expand", sizes=sizes, in_types=node.in_types)
 
@@ -98,7 +98,7 @@ class Expand(Op):
         if all(d.is_const() for d in dims):
             shape = b.ints([d.value for d in dims], f"{node.name}.shape")
         else:
-            from ..backends.onnx_lowering import dims_tensor
+            from ..backends.onnx.lowering import dims_tensor
             shape = dims_tensor(b, node, ins, dims)
         b.node("Expand", [ins[0], shape], outs[:1], name=node.name)
 
@@ -115,7 +115,7 @@ class Unsqueeze(Op):
         return x.with_shape(x.shape[:a] + (Dim.of(1),) + x.shape[a:])
 
     def torch(self, node):
-        from ..backends.torch_shaping import Shaping
+        from ..backends.torch.shaping import Shaping
         return Shaping("unsqueeze", self.axis)
 
     def onnx(self, b, node, ins, outs):
@@ -160,7 +160,7 @@ class Squeeze(Op):
         return x.with_shape([d for i, d in enumerate(x.shape) if i not in drop])
 
     def torch(self, node):
-        from ..backends.torch_shaping import Shaping
+        from ..backends.torch.shaping import Shaping
         return Shaping("squeeze", tuple(self.axes(node.in_types[0])))
 
     def onnx(self, b, node, ins, outs):
@@ -194,7 +194,7 @@ class RepeatInterleave(Op):
         return x.with_shape(x.shape[:a] + (x.shape[a] * self.repeats,) + x.shape[a + 1:])
 
     def torch(self, node):
-        from ..backends.torch_shaping import Shaping
+        from ..backends.torch.shaping import Shaping
         return Shaping("repeat_interleave", self.repeats, dim=self.axis)
 
     def onnx(self, b, node, ins, outs):
@@ -254,7 +254,7 @@ class Tile(Op):
         return f"tile({', '.join(str(r) for r in self.reps)})"
 
     def torch(self, node):
-        from ..backends.torch_shaping import Shaping
+        from ..backends.torch.shaping import Shaping
         return Shaping("tile", tuple(self.reps))
 
     def onnx(self, b, node, ins, outs):
@@ -299,7 +299,7 @@ class Stack(Op):
         return first.with_shape(first.shape[:a] + (Dim.of(len(xs)),) + first.shape[a:])
 
     def torch(self, node):
-        from ..backends.torch_shaping import Shaping
+        from ..backends.torch.shaping import Shaping
         return Shaping("stack", dim=self.axis)
 
     def onnx(self, b, node, ins, outs):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from ..dims import Dim
+from ..ir.dims import Dim
 from .base import Op, ShapeError, need_float
 
 
@@ -31,7 +31,7 @@ class Param(Op):
         if not self.size or any(d < 1 for d in self.size):
             raise ShapeError("E205", f"param needs sizes >= 1, got {list(self.size)}",
                              expected="e.g. param([16, 64])", got=str(list(self.size)))
-        from ..ir import TensorType
+        from ..ir.core import TensorType
         return TensorType(dtype=self.dtype, shape=tuple(Dim.of(d) for d in self.size))
 
     def params(self):
@@ -48,7 +48,7 @@ class Param(Op):
         return draw({"fn": "xavier_uniform", "gain": 1.0}, shape, rng)
 
     def torch(self, node):
-        from ..backends.torch_sources import FreeParam
+        from ..backends.torch.sources import FreeParam
         return FreeParam(self.size)
 
     def onnx(self, b, node, ins, outs):
@@ -74,7 +74,7 @@ class _Noise(Op):
 
     def torch(self, node):
         import zlib
-        from ..backends.torch_sources import Noise
+        from ..backends.torch.sources import Noise
         return Noise(self.kind, zlib.crc32(node.name.encode()))
 
     def onnx(self, b, node, ins, outs):
@@ -116,7 +116,7 @@ class Bernoulli(_Noise):
             b.node("Identity", ins, outs, name=node.name)
 
     def from_noise(self, b, node, ins, outs):
-        from ..backends.onnx import onnx_dtype
+        from ..backends.onnx.builder import onnx_dtype
         less = b.node("Less", [ins[1], ins[0]], name=f"{node.name}.less")[0]
         b.node("Cast", [less], outs, name=node.name, to=onnx_dtype(node.out_types[0].dtype))
 

@@ -5,7 +5,7 @@ them from here, so `same` with an even kernel pads identically everywhere (extra
 ONNX SAME_UPPER)."""
 from __future__ import annotations
 
-from ..dims import Dim
+from ..ir.dims import Dim
 from .base import ShapeError, ntuple
 
 

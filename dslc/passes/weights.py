@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Mapping
 from math import prod
 
-from ..values import InitVal
+from ..ir.core import InitVal
 
 # name -> (allowed keyword arguments with defaults)
 INIT_FUNCS: dict[str, dict] = {
@@ -156,7 +156,7 @@ def init_weights(model, seed: int = 0, max_memory: int | None = None) -> dict:
     """Every parameter and buffer of the model (numpy arrays), by its dotted name. Refused
     first (memory.TooLarge) when the draw would not fit in `max_memory` bytes (None: the
     memory available) or a tensor is over 2**40 elements."""
-    from .memory import check_memory
+    from ..checks.memory import check_memory
     check_memory(model, max_memory)
     return dict(Drawn(model, seed))
 

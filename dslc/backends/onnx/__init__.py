@@ -1,0 +1,1 @@
+"""The ONNX backend: the graph builder, its lowerings, run-time guards, and onnxruntime."""

@@ -1,0 +1,2 @@
+"""The torch backend: DslcModule (one submodule per node), the modules torch.nn lacks, and
+state_dict loading."""

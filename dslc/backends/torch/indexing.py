@@ -1,0 +1,98 @@
+"""torch modules for the contractions (ops/linalg.py) and the indexing ops (ops/indexing.py).
+Imported only by those ops' `torch` methods, so the core never imports torch."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32,
+                "f64": torch.float64, "i8": torch.int8, "i32": torch.int32, "i64": torch.int64,
+                "u8": torch.uint8, "bool": torch.bool}
+
+
+class MatMul(nn.Module):
+    def forward(self, a, b):
+        return torch.matmul(a, b)
+
+
+class Einsum(nn.Module):
+    def __init__(self, equation: str):
+        super().__init__()
+        self.equation = equation
+
+    def forward(self, *xs):
+        return torch.einsum(self.equation, *xs)
+
+
+class Gather(nn.Module):
+    def __init__(self, axis: int):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x, index):
+        return torch.gather(x, self.axis, index.long())
+
+
+class IndexSelect(nn.Module):
+    def __init__(self, axis: int):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x, index):
+        return torch.index_select(x, self.axis, index.long())
+
+
+def _runtime(spec, in_types, xs, axis: int) -> int:
+    """A bound from a plan entry of ops.indexing: ("const", v), ("rel", c) = the axis size of
+    the first input + c, ("dims", Dim) evaluated on the inputs' run-time sizes."""
+    kind, v = spec
+    if kind == "const":
+        return v
+    if kind == "rel":
+        return int(xs[0].shape[axis]) + v
+    from .modules import dims_values
+    return dims_values(in_types, xs, [v])[0]
+
+
+class Slice(nn.Module):
+    def __init__(self, axis: int, start, end, step: int, in_types):
+        super().__init__()
+        self.axis, self.start, self.end, self.step = axis, start, end, step
+        self.in_types = in_types
+
+    def forward(self, x):
+        lo = _runtime(self.start, self.in_types, (x,), self.axis)
+        hi = _runtime(self.end, self.in_types, (x,), self.axis)
+        index = (slice(None),) * self.axis + (slice(lo, hi, self.step),)
+        return x[index]
+
+
+class TopK(nn.Module):
+    def __init__(self, k, axis: int, largest: bool, in_types):
+        super().__init__()
+        self.k, self.axis, self.largest, self.in_types = k, axis, largest, in_types
+
+    def forward(self, x):
+        k = _runtime(self.k, self.in_types, (x,), self.axis)
+        # sorted=True always: an unsorted request may come back in any order, sorted is one.
+        values, indices = torch.topk(x, k, dim=self.axis, largest=self.largest, sorted=True)
+        return values, indices
+
+
+class OneHot(nn.Module):
+    def __init__(self, num_classes: int, dtype: str):
+        super().__init__()
+        self.num_classes, self.dtype = num_classes, TORCH_DTYPES[dtype]
+
+    def forward(self, x):
+        return nn.functional.one_hot(x.long(), self.num_classes).to(self.dtype)
+
+
+class CumSum(nn.Module):
+    def __init__(self, axis: int):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        # torch widens integer sums to i64 by default; the IR keeps the input's dtype.
+        return torch.cumsum(x, self.axis, dtype=x.dtype)

@@ -1,0 +1,1 @@
+"""The torch-src backend: readable torch source, one statement per node."""

@@ -1,0 +1,239 @@
+"""Helpers that `--target torch-src` copies, as source, into the files it writes (only those a
+model uses; see torch_src.py). Each one imports nothing but torch, typing and math, scripts with
+torch.jit.script, and holds the same parameters at the same names as the interpreter's module
+for the op (backends/torch/modules.py, attention.py, sources.py), so state_dicts carry over.
+Nothing in dslc calls these at run time: tests exec the generated files."""
+import math
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Scope(nn.Module):
+    """A namespace of layers (a block called inline, a name with dots): its children hold the
+    parameters; the module that owns it runs them."""
+
+    def __init__(self, **children: nn.Module):
+        super().__init__()
+        for name, child in children.items():
+            self.add_module(name, child)
+
+
+class Weights(nn.Module):
+    """Parameters of given shapes and nothing else (a tied layer's own bias; `param(...)`)."""
+
+    def __init__(self, **shapes: List[int]):
+        super().__init__()
+        for name, shape in shapes.items():
+            self.register_parameter(name, nn.Parameter(torch.empty(shape)))
+
+
+class Param(nn.Module):
+    """param([...]): a learned tensor of its own; forward() returns it."""
+
+    def __init__(self, shape: List[int]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(shape))
+
+    def forward(self) -> torch.Tensor:
+        return self.weight
+
+
+class TransposedLinear(nn.Module):
+    """y = x W + b with W stored [in, out] (dense(transpose=true))."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight.t(), self.bias)
+
+
+class ClassToken(nn.Module):
+    """class_token: a learned [1, 1, D] token put before the sequence: [N, T, D] -> [N, T+1, D]."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, 1, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class LearnedPositions(nn.Module):
+    """positional(learned): x + weight[:T] with weight [max_len, D]."""
+
+    def __init__(self, max_len: int, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(max_len, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight[: x.shape[1]]
+
+
+class SinusoidalPositions(nn.Module):
+    """positional(sinusoidal): x + table[:T], the table [max_len, D] computed in float64 (sin on
+    even features, cos on odd ones) and cast to `dtype`; a constant, not state."""
+
+    def __init__(self, max_len: int, d: int, dtype: torch.dtype):
+        super().__init__()
+        pos = torch.arange(max_len, dtype=torch.float64)[:, None]
+        div = torch.exp(torch.arange(0, d, 2, dtype=torch.float64) * (-math.log(10000.0) / d))
+        table = torch.zeros(max_len, d, dtype=torch.float64)
+        table[:, 0::2] = torch.sin(pos * div)
+        table[:, 1::2] = torch.cos(pos * div)[:, : d // 2]
+        self.register_buffer("table", table.to(dtype), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.table[: x.shape[1]]
+
+
+def same_pads(x: torch.Tensor, ks: List[int], ss: List[int], ds: List[int]) -> List[int]:
+    """`same` padding from the run-time size, in F.pad's order (last axis first)."""
+    pads: List[int] = []
+    for i in range(len(ks) - 1, -1, -1):
+        size = x.shape[2 + i]
+        total = max((-(-size // ss[i]) - 1) * ss[i] + ds[i] * (ks[i] - 1) + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat([-b, a], dim=-1)
+
+
+def rope(q: torch.Tensor, k: torch.Tensor, base: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Rotary embedding on [N, h, T, d] (rotate-half form); tables in float64 for a float64
+    query, else float32, then cast to the query's dtype."""
+    d, t = q.shape[-1], q.shape[-2]
+    table = torch.float64 if q.dtype == torch.float64 else torch.float32
+    inv = 1.0 / base ** (torch.arange(0, d, 2, device=q.device, dtype=torch.float64) / d)
+    freqs = torch.outer(torch.arange(t, device=q.device, dtype=table), inv.to(table))
+    emb = torch.cat([freqs, freqs], dim=-1)
+    cos, sin = emb.cos().to(q.dtype), emb.sin().to(q.dtype)
+    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+
+
+class Attention(nn.Module):
+    """Multi-head attention with nn.MultiheadAttention's parameter names: in_proj_weight [3E, E]
+    (or q/k/v_proj_weight when key/value widths differ), in_proj_bias, out_proj; grouped
+    key/value heads, causal mask, rotary embedding, key padding mask (True = padding), dropout
+    on the attention weights in training mode."""
+
+    def __init__(self, e: int, heads: int, kv_heads: int, ekv: int, kdim: int, vdim: int,
+                 bias: bool, causal: bool, rotary: bool, base: float, dropout: float):
+        super().__init__()
+        self.e, self.heads, self.kv_heads, self.ekv = e, heads, kv_heads, ekv
+        self.d = e // heads
+        self.causal, self.rotary, self.base, self.dropout = causal, rotary, base, dropout
+        self.packed = ekv == e and kdim == e and vdim == e
+        if self.packed:
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * e, e))
+        else:
+            self.q_proj_weight = nn.Parameter(torch.empty(e, e))
+            self.k_proj_weight = nn.Parameter(torch.empty(ekv, kdim))
+            self.v_proj_weight = nn.Parameter(torch.empty(ekv, vdim))
+        self.in_proj_bias = nn.Parameter(torch.empty(e + 2 * ekv)) if bias else None
+        self.out_proj = nn.Linear(e, e, bias=bias)
+
+    def _weights(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if hasattr(self, "in_proj_weight"):
+            w = self.in_proj_weight.split([self.e, self.ekv, self.ekv])
+            return w[0], w[1], w[2]
+        return self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        wq, wk, wv = self._weights()
+        bq: Optional[torch.Tensor] = None
+        bk: Optional[torch.Tensor] = None
+        bv: Optional[torch.Tensor] = None
+        bias = self.in_proj_bias
+        if bias is not None:
+            b = bias.split([self.e, self.ekv, self.ekv])
+            bq, bk, bv = b[0], b[1], b[2]
+        n, tq, tk = q.shape[0], q.shape[1], k.shape[1]
+        q = F.linear(q, wq, bq).view(n, tq, self.heads, self.d).transpose(1, 2)
+        k = F.linear(k, wk, bk).view(n, tk, self.kv_heads, self.d).transpose(1, 2)
+        v = F.linear(v, wv, bv).view(n, tk, self.kv_heads, self.d).transpose(1, 2)
+        if self.rotary:
+            q, k = rope(q, k, self.base)
+        if self.kv_heads != self.heads:
+            k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
+            v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
+        allowed: Optional[torch.Tensor] = None
+        if key_padding_mask is not None:
+            allowed = ~key_padding_mask[:, None, None, :]
+        if self.causal:
+            tril = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril()
+            allowed = tril if allowed is None else allowed & tril
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(n, tq, self.e))
+
+
+def reflect_index(i: torch.Tensor, size: int) -> torch.Tensor:
+    """Positions folded into [0, size) by reflection without repeating the edge."""
+    if size == 1:
+        return torch.zeros_like(i)
+    period = 2 * (size - 1)
+    i = torch.remainder(i, period)
+    return torch.where(i < size, i, period - i)
+
+
+def phase_shuffle(x: torch.Tensor, n: int, training: bool) -> torch.Tensor:
+    """WaveGAN's phase shuffle on [N, C, L]: in training mode example k shifted by s_k drawn
+    from [-n, n] (torch's global generator), edges reflected; in eval mode the identity."""
+    if not training or n == 0:
+        return x
+    batch, channels, size = x.shape[0], x.shape[1], x.shape[2]
+    shifts = torch.randint(-n, n + 1, (batch,), device=x.device)
+    t = torch.arange(size, device=x.device)
+    index = reflect_index(t[None, :] - shifts[:, None], size)
+    return torch.gather(x, 2, index[:, None, :].expand(batch, channels, size))
+
+
+def _plus(x: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+    return x if b is None else x + b
+
+
+def loop_direction(kind: str, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                   wi: torch.Tensor, wh: torch.Tensor, bi: Optional[torch.Tensor],
+                   bh: Optional[torch.Tensor], peep: Optional[torch.Tensor], reverse: bool,
+                   mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One layer and direction of gru(reset=before) ("gru": the reset gate applied to h before
+    the product) or lstm(peephole=true) ("lstm": input/forget gates see c, the output gate
+    the new c), step by step over axis 1. mask [N, T] is 1 on real steps: padded steps keep
+    the state and output zeros. Returns (outputs [N, T, H], final h, final c)."""
+    H = h.shape[-1]
+    steps = x.shape[1]
+    outs: List[torch.Tensor] = [h] * steps
+    order = list(range(steps))
+    if reverse:
+        order.reverse()
+    for t in order:
+        g, m = _plus(x[:, t] @ wi.t(), bi), mask[:, t:t + 1]
+        if kind == "gru":
+            r = torch.sigmoid(g[:, :H] + _plus(h @ wh[:H].t(), None if bh is None else bh[:H]))
+            z = torch.sigmoid(g[:, H:2 * H] + _plus(h @ wh[H:2 * H].t(),
+                                                     None if bh is None else bh[H:2 * H]))
+            n = torch.tanh(g[:, 2 * H:] + _plus((r * h) @ wh[2 * H:].t(),
+                                                 None if bh is None else bh[2 * H:]))
+            h2, c2 = (1 - z) * n + z * h, c
+        else:
+            assert peep is not None
+            a = g + _plus(h @ wh.t(), bh)
+            i = torch.sigmoid(a[:, :H] + peep[:H] * c)
+            f = torch.sigmoid(a[:, H:2 * H] + peep[H:2 * H] * c)
+            c2 = f * c + i * torch.tanh(a[:, 2 * H:3 * H])
+            o = torch.sigmoid(a[:, 3 * H:] + peep[2 * H:] * c2)
+            h2 = o * torch.tanh(c2)
+        h = m * h2 + (1 - m) * h
+        c = m * c2 + (1 - m) * c
+        outs[t] = h * m
+    return torch.stack(outs, dim=1), h, c

@@ -1,0 +1,135 @@
+"""Operators: `+ - * / ** ...` on numbers and sizes (computed at elaboration) and on tensors
+(op nodes), `and`/`or`/`not`, and `Layer * n` repeats."""
+from __future__ import annotations
+
+import operator
+
+from ..ir.dims import Dim
+from ..limits import MAX_EXPONENT, MAX_REPEAT
+from ..ops import OPS
+from .values import POISON, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm
+
+
+class OperatorMixin:
+    """Elaborator methods for operator expressions (see Elaborator for the state they use)."""
+
+    def _e_Neg(self, e):
+        v = self.eval(e.operand)
+        if v is POISON:
+            return POISON
+        if isinstance(v, TensorVal):
+            return self._op_on(e, "neg", [v])
+        if isinstance(v, (int, float, Dim)) and not isinstance(v, bool):
+            return _norm(-v)
+        raise self.error("E205", f"cannot negate {kind_of(v)}", e.span)
+
+    def _e_Not(self, e):
+        v = self.eval(e.operand)
+        if v is POISON:
+            return POISON
+        if isinstance(v, TensorVal):
+            return self._op_on(e, "logical_not", [v])
+        if isinstance(v, bool):
+            return not v
+        raise self.error("E205", f"`not` needs a bool, got {kind_of(v)}", e.span)
+
+    def _e_BinOp(self, e):
+        if e.op in ("and", "or"):
+            left = self.eval(e.left)
+            if isinstance(left, TensorVal) or left is POISON:     # bool tensors: both sides
+                return self._tensor_binop(e, left, self.eval(e.right))
+            if not isinstance(left, bool):
+                raise self.error("E205", f"`{e.op}` needs bools, got {kind_of(left)}", e.left.span)
+            if (e.op == "and" and not left) or (e.op == "or" and left):
+                return left
+            right = self.eval(e.right)
+            if not isinstance(right, bool):
+                raise self.error("E205", f"`{e.op}` needs bools, got {kind_of(right)}", e.right.span)
+            return right
+        a, b = self.eval(e.left), self.eval(e.right)
+        if a is POISON or b is POISON:
+            return POISON
+        if isinstance(a, TensorVal) or isinstance(b, TensorVal):
+            return self._tensor_binop(e, a, b)
+        if isinstance(a, (LayerVal, RepeatVal)) and e.op == "*":
+            return self._repeat(e, a, b)
+        return self._scalar_binop(e, a, b)
+
+    _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
+              "/": operator.truediv, "%": operator.mod, "**": operator.pow}
+    _CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+            ">": operator.gt, ">=": operator.ge}
+
+    def _scalar_binop(self, e, a, b):
+        num = (int, float, Dim)
+        if e.op in ("==", "!="):
+            return self._CMP[e.op](_norm(a), _norm(b))
+        if not (isinstance(a, num) and isinstance(b, num)) or isinstance(a, bool) or isinstance(b, bool):
+            raise self.error("E205", f"cannot apply `{e.op}` to {kind_of(a)} and {kind_of(b)}", e.span)
+        a, b = _norm(a), _norm(b)
+        if isinstance(a, Dim) or isinstance(b, Dim):
+            return self._dim_binop(e, a, b)
+        if e.op == "**" and isinstance(b, (int, float)) and abs(b) > MAX_EXPONENT:
+            raise self.error("E307", f"exponent {b} is too large for a size or hyperparameter",
+                             e.span, expected=f"an exponent of at most {MAX_EXPONENT}")
+        try:
+            return self._CMP[e.op](a, b) if e.op in self._CMP else self._ARITH[e.op](a, b)
+        except (ZeroDivisionError, OverflowError) as err:
+            raise self.error("E205", "division by zero" if isinstance(err, ZeroDivisionError)
+                             else "the number is too large", e.span)
+
+    def _dim_binop(self, e, a, b):
+        if e.op in ("+", "-", "*") and not isinstance(a, float) and not isinstance(b, float):
+            return _norm(self._ARITH[e.op](Dim.of(a), Dim.of(b)))
+        if e.op in ("//", "/") and isinstance(b, int) and isinstance(a, Dim):
+            if e.op == "/" and (a // b) * b != a:
+                raise self.error("E305", f"`{a}` is not known to divide by {b}", e.span,
+                                 help="use `//` for floor division")
+            return _norm(a // b)
+        raise self.error("E304", f"cannot compute `{a} {e.op} {b}` on a symbolic size", e.span,
+                         help="conditions and divisions need known sizes here")
+
+    # The op of each operator on tensors; `@` and the logical ones take tensors only.
+    _TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul",
+                   "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge",
+                   "and": "logical_and", "or": "logical_or"}
+
+    def _tensor_binop(self, e, a, b):
+        """`a - b`, `0.5 * logvar`, `1 - z`, `x > 0`, `q @ k`: an op node; a number on
+        either side becomes the op's `scalar` (reverse=true when it is on the left)."""
+        if a is POISON or b is POISON:
+            return POISON
+        kind = self._TENSOR_OPS.get(e.op)
+        if isinstance(a, TensorVal) and isinstance(b, TensorVal) and kind:
+            return self._op_on(e, kind, [a, b])
+        number = b if isinstance(a, TensorVal) else a
+        if kind and "scalar" in OPS[kind].model_fields and isinstance(number, (int, float, Dim)) \
+                and not isinstance(number, bool):
+            number = _norm(number)
+            if isinstance(number, Dim):
+                raise self.error("E304", f"`{e.op}` with the symbolic size `{number}` on a tensor",
+                                 e.span, help="sizes are numbers at run time only; use a known size")
+            tensor = a if isinstance(a, TensorVal) else b
+            kw = (("scalar", number, e.span),) + ((("reverse", True, e.span),) if tensor is b else ())
+            return self.apply(LayerVal(kind, OPS[kind], kwargs=kw, span=e.span), [tensor], e.span)
+        hint = {"//": "write `floor(a / b)`", "%": "no remainder op on tensors yet"}.get(e.op)
+        if isinstance(a, (LayerVal, RepeatVal)) or isinstance(b, (LayerVal, RepeatVal)):
+            hint = f"`->` binds looser than `{e.op}`: write `(x -> layer) {e.op} y`"
+        raise self.error("E205", f"cannot apply `{e.op}` to {kind_of(a)} and {kind_of(b)}", e.span,
+                         help=hint or "tensors combine with tensors or numbers: `+ - * / ** @`, "
+                                      "comparisons, and `and`/`or` on bool tensors")
+
+    def _op_on(self, e, kind: str, tensors: list):
+        return self.apply(LayerVal(kind, OPS[kind], span=e.span), tensors, e.span)
+
+    def _repeat(self, e, layer, n):
+        if isinstance(layer, RepeatVal):
+            raise self.error("E205", "a repeat cannot be repeated again", e.span)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise self.error("E205", f"a layer repeats a positive number of times, got {n!r}",
+                             e.right.span)
+        if n > MAX_REPEAT:
+            raise self.error("E307", f"a layer repeated {n:,} times", e.right.span,
+                             expected=f"at most {MAX_REPEAT:,} repeats", got=f"{n:,}",
+                             help="each repeat is a layer of its own, with its own weights")
+        return RepeatVal(layer, n, e.span)

@@ -1,0 +1,93 @@
+"""Values the elaborator computes with: tensors, partially applied layers, repeats, inits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..diagnostics import Span
+from ..ir.core import InitVal, TensorType
+
+
+class _Poison:
+    """The value of something that already failed: it silences everything downstream."""
+
+    def __repr__(self) -> str:
+        return "<poison>"
+
+
+POISON = _Poison()
+
+
+class Fail(Exception):
+    """A diagnostic already recorded; unwind to the statement."""
+
+
+def norm(v):
+    """Sizes that are known numbers are plain ints."""
+    from ..ir.dims import Dim
+    if isinstance(v, Dim) and v.is_const():
+        return v.value
+    return v
+
+
+@dataclass(frozen=True)
+class TensorVal:
+    value: str            # value name in the graph
+    type: TensorType
+    origin: Span | None   # where it was produced (for notes)
+
+
+@dataclass(frozen=True)
+class LayerVal:
+    """An op or block with (some) hyperparameters: applying it to tensors makes nodes."""
+    name: str
+    target: Any           # an Op subclass or an ast.BlockDef
+    args: tuple = ()      # positional hyperparameters (value, span)
+    kwargs: tuple = ()    # ((key, value, span), ...)
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class RepeatVal:
+    layer: LayerVal
+    times: int
+    span: Span | None = None
+
+
+def kind_of(v: Any) -> str:
+    if isinstance(v, TensorVal):
+        return f"a tensor {v.type}"
+    if isinstance(v, (LayerVal, RepeatVal)):
+        return "a layer"
+    if isinstance(v, bool):
+        return "a bool"
+    if isinstance(v, int):
+        return "an int"
+    if isinstance(v, float):
+        return "a float"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, tuple):
+        return "a tuple"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a record"
+    if isinstance(v, InitVal):
+        return "an initialiser"
+    return type(v).__name__
+
+
+def show(v: Any) -> str:
+    """A value as the spec would spell it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, TensorVal):
+        return str(v.type)
+    if isinstance(v, (LayerVal, RepeatVal)):
+        return f"the layer `{v.name if isinstance(v, LayerVal) else v.layer.name}`"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(show(x) for x in v) + ")"
+    if isinstance(v, list):
+        return "[" + ", ".join(show(x) for x in v) + "]"
+    return str(v)

@@ -1,0 +1,1 @@
+"""The frozen IR: Dim polynomials (dims), TensorType, Node, Model, Program (core)."""
