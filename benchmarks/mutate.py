@@ -57,12 +57,12 @@ class Mutant:
 
 # (file, a fragment of the original line, its replacement, the bug it reintroduces)
 REGRESSIONS = [
-    ("dslc/ops/activation.py", 'b.scalar(6.0,', 'b.scalar(1e9,', "ONNX relu6 clips at 1e9"),
-    ("dslc/ops/activation.py", 'b.scalar(self.min_val,', 'b.scalar(-1e9,',
+    ("dslc/backends/onnx/activation.py", 'b.scalar(6.0,', 'b.scalar(1e9,', "ONNX relu6 clips at 1e9"),
+    ("dslc/backends/onnx/activation.py", 'b.scalar(op.min_val,', 'b.scalar(-1e9,',
      "ONNX hardtanh loses its lower bound"),
-    ("dslc/ops/activation.py", '"GreaterOrEqual"', '"Greater"', "ONNX step uses > instead of >="),
-    ("dslc/ops/normalization.py", "nn.Dropout(self.p)", "nn.Dropout(0.0)", "torch dropout ignores p"),
-    ("dslc/ops/normalization.py", "self.eps, self.momentum,", "self.eps, 0.1,",
+    ("dslc/backends/onnx/activation.py", '"GreaterOrEqual"', '"Greater"', "ONNX step uses > instead of >="),
+    ("dslc/backends/torch/normalization.py", "nn.Dropout(op.p)", "nn.Dropout(0.0)", "torch dropout ignores p"),
+    ("dslc/backends/torch/normalization.py", "op.eps, op.momentum,", "op.eps, 0.1,",
      "batchnorm ignores momentum"),
     ("dslc/backends/torch/attention.py", "q, k = rope(q, k, self.base)", "q, k = q, k",
      "rotary embedding does nothing in torch"),

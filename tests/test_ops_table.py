@@ -16,6 +16,8 @@ import pytest
 import dslc
 from dslc.ops import ALL_OPS
 from dslc.ops.base import Op
+from dslc.backends.onnx import table as onnx_table
+from dslc.backends.torch import table as torch_table
 from specfiles import valid_specs
 from support import random_weights, run_ort, run_torch
 
@@ -250,8 +252,9 @@ def test_every_op_is_complete(op):
         where = Path(__file__).resolve().parent.parent / EXTRA_ROWS[op.kind]
         where = where if where.suffix else Path(__file__).with_name(EXTRA_ROWS[op.kind] + ".py")
         assert re.search(rf"\b{op.kind}\b", where.read_text()), f"{where.name} never uses {op.kind}"
-    for method in ("shape", "torch", "onnx"):
-        assert getattr(op, method) is not getattr(Op, method), f"{op.kind} lacks `{method}`"
+    assert op.shape is not Op.shape, f"{op.kind} lacks `shape`"
+    for backend, table in (("torch", torch_table), ("onnx", onnx_table)):
+        assert table.entry(op) is not None, f"{op.kind} has no entry in the {backend} table"
     # The class's own docstring (variant() copies its family's explicitly): inspect.getdoc would
     # inherit a helper base's or pydantic's BaseModel's.
     own = op.__dict__.get("__doc__")

@@ -45,6 +45,11 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
 INDEX: dict[str, str] = {kind: family for family, kinds in _FAMILIES.items() for kind in kinds}
 
 
+def family_names() -> tuple[str, ...]:
+    """The op families, as their modules are named (dslc/ops/<family>.py)."""
+    return tuple(_FAMILIES)
+
+
 def family_ops(family: str) -> tuple[type[Op], ...]:
     return importlib.import_module(f"{__name__}.{family}").OPS
 

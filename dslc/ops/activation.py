@@ -24,13 +24,6 @@ class _Simple(Elementwise):
     torch_name: ClassVar[str]
     onnx_type: ClassVar[str]
 
-    def torch(self, node):
-        from torch import nn
-        return getattr(nn, self.torch_name)()
-
-    def onnx(self, b, node, ins, outs):
-        b.node(self.onnx_type, ins, outs, name=node.name)
-
 
 class ReLU(_Simple):
     """relu: max(x, 0) elementwise; output shape == input shape (floating point)."""
@@ -51,10 +44,6 @@ class SiLU(_Simple):
     kind: ClassVar[str] = "silu"
     torch_name: ClassVar[str] = "SiLU"
 
-    def onnx(self, b, node, ins, outs):
-        sig = b.node("Sigmoid", ins, name=f"{node.name}.sigmoid")[0]
-        b.node("Mul", [ins[0], sig], outs, name=node.name)
-
 
 class Tanh(_Simple):
     """tanh elementwise; output shape == input shape (floating point)."""
@@ -67,27 +56,10 @@ class SELU(Elementwise):
     """selu: the fixed constants of Klambauer et al. (alpha 1.6733, scale 1.0507), as 002 gives."""
     kind: ClassVar[str] = "selu"
 
-    def torch(self, node):
-        from torch import nn
-        return nn.SELU()
-
-    def onnx(self, b, node, ins, outs):
-        # ONNX's defaults are float32 roundings of the same constants torch uses.
-        b.node("Selu", ins, outs, name=node.name)
-
 
 class ReLU6(Elementwise):
     """relu6: min(max(x, 0), 6) elementwise; output shape == input shape (floating point)."""
     kind: ClassVar[str] = "relu6"
-
-    def torch(self, node):
-        from torch import nn
-        return nn.ReLU6()
-
-    def onnx(self, b, node, ins, outs):
-        dt = node.in_types[0].dtype
-        b.node("Clip", [ins[0], b.scalar(0.0, dt, "zero"), b.scalar(6.0, dt, "six")], outs,
-               name=node.name)
 
 
 class LeakyReLU(Elementwise):
@@ -98,13 +70,6 @@ class LeakyReLU(Elementwise):
     shown: ClassVar[tuple[str, ...]] = ("negative_slope",)
     negative_slope: float = 0.01
 
-    def torch(self, node):
-        from torch import nn
-        return nn.LeakyReLU(self.negative_slope)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("LeakyRelu", ins, outs, name=node.name, alpha=float(self.negative_slope))
-
 
 class ELU(Elementwise):
     """elu(alpha=1): x, or alpha * (exp(x) - 1) where x <= 0; output shape == input shape
@@ -113,26 +78,12 @@ class ELU(Elementwise):
     positional: ClassVar[tuple[str, ...]] = ("alpha",)
     alpha: float = 1.0
 
-    def torch(self, node):
-        from torch import nn
-        return nn.ELU(self.alpha)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Elu", ins, outs, name=node.name, alpha=float(self.alpha))
-
 
 class GELU(Elementwise):
     """gelu is exact (erf); gelu(approximate=tanh) is the tanh formula of 002."""
     kind: ClassVar[str] = "gelu"
     positional: ClassVar[tuple[str, ...]] = ("approximate",)
     approximate: Literal["none", "tanh"] = "none"
-
-    def torch(self, node):
-        from torch import nn
-        return nn.GELU(approximate=self.approximate)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Gelu", ins, outs, name=node.name, approximate=self.approximate)
 
 
 class Hardtanh(Elementwise):
@@ -150,15 +101,6 @@ class Hardtanh(Elementwise):
                              f"{self.max_val}")
         return super().shape(x)
 
-    def torch(self, node):
-        from torch import nn
-        return nn.Hardtanh(self.min_val, self.max_val)
-
-    def onnx(self, b, node, ins, outs):
-        dt = node.in_types[0].dtype
-        b.node("Clip", [ins[0], b.scalar(self.min_val, dt, "min"), b.scalar(self.max_val, dt, "max")],
-               outs, name=node.name)
-
 
 class Softplus(Elementwise):
     """softplus(beta, threshold): log(1 + exp(beta x)) / beta, and x where beta x > threshold."""
@@ -167,31 +109,10 @@ class Softplus(Elementwise):
     beta: float = 1.0
     threshold: float = 20.0
 
-    def torch(self, node):
-        from torch import nn
-        return nn.Softplus(self.beta, self.threshold)
-
-    def onnx(self, b, node, ins, outs):
-        n, dt = node.name, node.in_types[0].dtype
-        bx = b.node("Mul", [ins[0], b.scalar(self.beta, dt, "beta")], name=f"{n}.scale")[0]
-        sp = b.node("Softplus", [bx], name=f"{n}.softplus")[0]
-        soft = b.node("Div", [sp, b.scalar(self.beta, dt, "beta")], name=f"{n}.unscale")[0]
-        big = b.node("Greater", [bx, b.scalar(self.threshold, dt, "threshold")], name=f"{n}.linear")[0]
-        b.node("Where", [big, ins[0], soft], outs, name=n)
-
 
 class Step(Elementwise):
     """step (Heaviside, as 002 defines it): 1 where x >= 0, else 0."""
     kind: ClassVar[str] = "step"
-
-    def torch(self, node):
-        from ..backends.torch.modules import Step
-        return Step()
-
-    def onnx(self, b, node, ins, outs):
-        ge = b.node("GreaterOrEqual", [ins[0], b.scalar(0.0, node.in_types[0].dtype, "zero")],
-                    name=f"{node.name}.ge")[0]
-        b.node("Cast", [ge], outs, name=node.name, to=_onnx_dtype(node.out_types[0].dtype))
 
 
 class PReLU(Elementwise):
@@ -220,18 +141,6 @@ class PReLU(Elementwise):
         import numpy as np
         return np.full(shape, self.init_value, dtype=np.float32)
 
-    def torch(self, node):
-        from torch import nn
-        return nn.PReLU(self.num_parameters, self.init_value)
-
-    def onnx(self, b, node, ins, outs):
-        w = b.param(node, "weight")
-        rank = node.in_types[0].rank
-        if self.num_parameters != 1 and rank > 2:   # broadcast [C] over [N, C, *spatial]
-            w = b.node("Reshape", [w, b.ints([self.num_parameters] + [1] * (rank - 2))],
-                       name=f"{node.name}.slope")[0]
-        b.node("PRelu", [ins[0], w], outs, name=node.name)
-
 
 class Softmax(Elementwise):
     """softmax(axis=-1): exp(x) / sum(exp(x)) along `axis` (a valid axis of the input); output
@@ -245,13 +154,6 @@ class Softmax(Elementwise):
     def shape(self, x):
         axis_index(self.axis, x.rank, self.kind)
         return super().shape(x)
-
-    def torch(self, node):
-        from torch import nn
-        return (nn.Softmax if self.kind == "softmax" else nn.LogSoftmax)(dim=self.axis)
-
-    def onnx(self, b, node, ins, outs):
-        b.node(self.onnx_type, ins, outs, name=node.name, axis=self.axis)
 
 
 class LogSoftmax(Softmax):
@@ -300,25 +202,6 @@ class Maxout(Op):
         from .layout import reshape_plan
         src = node.in_types[0].shape
         return reshape_plan(src, node.out_types[0].shape + (Dim.of(self.k),))
-
-    def torch(self, node):
-        from torch import nn
-
-        from ..backends.torch.modules import Reshape
-        from ..backends.torch.reduce import Reduce
-        rank = node.in_types[0].rank
-        return nn.Sequential(Reshape(self._plan(node)), Reduce("amax", (rank,), False))
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.lowering import shape_tensor
-        pieces = b.node("Reshape", [ins[0], shape_tensor(b, node, ins[0], self._plan(node))],
-                        name=f"{node.name}.pieces")[0]
-        b.node("ReduceMax", [pieces, b.ints([-1])], outs, name=node.name, keepdims=0)
-
-
-def _onnx_dtype(dtype: str) -> int:
-    from ..backends.onnx.builder import onnx_dtype
-    return onnx_dtype(dtype)
 
 
 OPS = (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, SiLU, Tanh, Hardtanh, Softplus,

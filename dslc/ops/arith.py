@@ -73,19 +73,6 @@ class _Elementwise2(Op):
             return self.kind
         return f"{self.scalar} {self.symbol} x" if self.reverse else f"x {self.symbol} {self.scalar}"
 
-    def torch(self, node):
-        from ..backends.torch.modules import Elementwise2
-        return Elementwise2(_TORCH[self.kind], self.scalar, self.reverse)
-
-    def onnx(self, b, node, ins, outs):
-        if self.scalar is not None:
-            c = b.scalar(self.scalar, node.in_types[0].dtype, f"{node.name}.scalar")
-            ins = [c, ins[0]] if self.reverse else [ins[0], c]
-        self.emit(b, node, ins, outs)
-
-    def emit(self, b, node, ins, outs):
-        b.node(self.onnx_type, ins, outs, name=node.name)
-
 
 class _Arith(_Elementwise2):
     def check(self, x, what, index):
@@ -139,13 +126,6 @@ class _Direct(Op):
     """One torch operator (`_TORCH[kind]`) and one ONNX op on the node's tensors."""
     onnx_type: ClassVar[str]
 
-    def torch(self, node):
-        from ..backends.torch.modules import Elementwise2
-        return Elementwise2(_TORCH[self.kind])
-
-    def onnx(self, b, node, ins, outs):
-        b.node(self.onnx_type, ins, outs, name=node.name)
-
 
 class Neg(_Direct):
     """neg(x) or `-x`: elementwise negation; same shape and dtype (not bool)."""
@@ -179,10 +159,6 @@ class Ne(_Compare):
     kind: ClassVar[str] = "ne"
     symbol: ClassVar[str] = "!="
     onnx_type: ClassVar[str] = "Equal"
-
-    def emit(self, b, node, ins, outs):
-        eq = b.node("Equal", ins, name=f"{node.name}.eq")[0]
-        b.node("Not", [eq], outs, name=node.name)
 
 
 class Lt(_Compare):
@@ -273,15 +249,6 @@ class Where(Op):
         else:
             out = broadcast(a, b, "where")
         return out.with_shape(broadcast(cond.model_copy(update={"dtype": out.dtype}), out, "where").shape)
-
-    def torch(self, node):
-        from ..backends.torch.modules import WhereModule
-        return WhereModule(self.other)
-
-    def onnx(self, b, node, ins, outs):
-        if self.other is not None:
-            ins = ins + [b.scalar(self.other, node.out_types[0].dtype, f"{node.name}.other")]
-        b.node("Where", ins, outs, name=node.name)
 
 
 _TORCH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,

@@ -118,14 +118,6 @@ class Attention(Op):
         proj = n * (tq * e * e + tk * ekv * (kd + vd) + tq * e * e)
         return proj + n * tq * tk * (2 * e)
 
-    def torch(self, node):
-        from ..backends.torch.attention import AttentionModule
-        return AttentionModule(self, node)
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.attention import attention
-        attention(self, b, node, ins, outs)
-
 
 class SDPA(Op):
     """sdpa(q, k, v): scaled dot-product attention without projections, softmax(q k^T / sqrt(d))
@@ -167,15 +159,6 @@ class SDPA(Op):
     def factor(self, q) -> float:
         return self.scale if self.scale is not None else 1 / math.sqrt(q.shape[-1].value)
 
-    def torch(self, node):
-        from ..backends.torch.attention import SDPAModule
-        return SDPAModule(self.causal, self.factor(node.in_types[0]))
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.attention import attend
-        attend(b, node.name, *ins, self.factor(node.in_types[0]), self.causal, None,
-               node.in_types[0].rank, out=outs[0], dtype=node.in_types[0].dtype)
-
 
 class Positional(Op):
     """positional(max_len, encoding=learned|sinusoidal): [N, T, D] -> [N, T, D], adds the position
@@ -214,19 +197,6 @@ class Positional(Op):
         pe[:, 1::2] = np.cos(pos * div)[:, : d // 2]
         return pe
 
-    def torch(self, node):
-        from ..backends.torch.attention import PositionalModule
-        return PositionalModule(self, node)
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.builder import np_dtype
-        d = node.in_types[0].shape[2].value
-        table = b.param(node, "weight") if self.encoding == "learned" else \
-            b.const(self.table(d).astype(np_dtype(node.in_types[0].dtype)), f"{node.name}.table")
-        t = b.node("Shape", [ins[0]], name=f"{node.name}.length", start=1, end=2)[0]
-        rows = b.node("Slice", [table, b.ints([0]), t, b.ints([0])], name=f"{node.name}.rows")[0]
-        b.node("Add", [ins[0], rows], outs, name=node.name)
-
 
 class ClassToken(Op):
     """class_token: [N, T, D] -> [N, T + 1, D], a learned token prepended (ViT); weight [1, 1, D]."""
@@ -245,16 +215,6 @@ class ClassToken(Op):
         import numpy as np
         return np.zeros(shape, np.float32)                        # torchvision's init
 
-    def torch(self, node):
-        from ..backends.torch.attention import ClassTokenModule
-        return ClassTokenModule(node.in_types[0].shape[2].value)
-
-    def onnx(self, b, node, ins, outs):
-        n = b.node("Shape", [ins[0]], name=f"{node.name}.batch", start=0, end=1)[0]
-        shape = b.node("Concat", [n, b.ints([1, 1])], name=f"{node.name}.shape", axis=0)[0]
-        tok = b.node("Expand", [b.param(node, "weight"), shape], name=f"{node.name}.expand")[0]
-        b.node("Concat", [tok, ins[0]], outs, name=node.name, axis=1)
-
 
 class Select(Op):
     """select(index, axis=1): drops `axis`, keeping position `index`: [N, T, D] -> [N, D]
@@ -271,15 +231,6 @@ class Select(Op):
         if size.is_const() and not -size.value <= self.index < size.value:
             raise ShapeError("E303", f"select: index {self.index} is outside axis {ax} of size {size}")
         return x.with_shape(x.shape[:ax] + x.shape[ax + 1:])
-
-    def torch(self, node):
-        from ..backends.torch.attention import SelectModule
-        return SelectModule(self.index, self.axis)
-
-    def onnx(self, b, node, ins, outs):
-        import numpy as np
-        b.node("Gather", [ins[0], b.const(np.asarray(self.index, np.int64), "index")], outs,
-               name=node.name, axis=self.axis)
 
 
 class RMSNorm(Op):
@@ -300,19 +251,6 @@ class RMSNorm(Op):
     def init(self, name, shape, xs, rng):
         import numpy as np
         return np.ones(shape, np.float32)
-
-    def torch(self, node):
-        from torch import nn
-        return nn.RMSNorm(node.in_types[0].shape[-1].value, eps=self.eps)
-
-    def onnx(self, b, node, ins, outs):
-        n = node.name
-        sq = b.node("Mul", [ins[0], ins[0]], name=f"{n}.square")[0]
-        ms = b.node("ReduceMean", [sq, b.ints([-1])], name=f"{n}.mean", keepdims=1)[0]
-        eps = b.scalar(self.eps, node.in_types[0].dtype, "eps")
-        rms = b.node("Sqrt", [b.node("Add", [ms, eps], name=f"{n}.eps")[0]], name=f"{n}.rms")[0]
-        normed = b.node("Div", [ins[0], rms], name=f"{n}.normed")[0]
-        b.node("Mul", [normed, b.param(node, "weight")], outs, name=n)
 
 
 OPS = (Attention, SDPA, Positional, ClassToken, Select, RMSNorm)

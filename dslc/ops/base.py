@@ -1,9 +1,9 @@
-"""The Op base class: hyperparameters as frozen pydantic fields, plus shape rule, parameter
-shapes, MACs, torch-default initialisation and the two lowerings.
+"""The Op base class: hyperparameters as frozen pydantic fields, plus what is true of an op in
+every target: shape rule, parameter shapes, MACs, torch-default initialisation, description.
 
-Subclasses implement `shape(*xs)` (one TensorType or a tuple of them), `params`, and the
-lowerings `torch(node)` -> nn.Module (whose own parameters are named as `params` says) and
-`onnx(b, node, ins, outs)`. Nothing here imports torch or onnx at module level.
+Subclasses implement `shape(*xs)` (one TensorType or a tuple of them) and `params`. How an op
+is computed in a target is that backend's table entry (dslc/backends/<target>/<family>.py),
+never a method here; nothing here imports torch or onnx.
 """
 from __future__ import annotations
 
@@ -95,15 +95,6 @@ class Op(BaseModel):
         pos = [repr_value(fields.pop(k)) for k in self.positional if k in fields]
         kw = [f"{k}={repr_value(v)}" for k, v in fields.items()]
         return f"{self.kind}({', '.join(pos + kw)})" if pos or kw else self.kind
-
-    # ---- lowerings ----
-    def torch(self, node):
-        """An nn.Module taking the node's inputs; its own parameters are named as `params`."""
-        raise Unsupported(f"{self.kind} has no torch lowering")
-
-    def onnx(self, b, node, ins: list[str], outs: list[str]) -> None:
-        """Emit ONNX nodes computing `outs` from `ins` into the builder `b`."""
-        raise Unsupported(f"{self.kind} has no ONNX lowering")
 
 
 def variant(base: type, kind: str, **classvars) -> type:

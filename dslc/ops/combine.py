@@ -37,13 +37,6 @@ class Concat(Op):
             total = total + x.shape[ax]
         return first.with_shape(first.shape[:ax] + (total,) + first.shape[ax + 1:])
 
-    def torch(self, node):
-        from ..backends.torch.modules import Concat as C
-        return C(self.axis)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Concat", ins, outs, name=node.name, axis=self.axis)
-
 
 class Split(Op):
     """split(x, parts, axis=1): `parts` equal slices along `axis` -> several outputs
@@ -64,13 +57,6 @@ class Split(Op):
                              culprits=(0,))
         part = x.with_shape(x.shape[:ax] + (size // self.parts,) + x.shape[ax + 1:])
         return (part,) * self.parts
-
-    def torch(self, node):
-        from ..backends.torch.modules import Split as S
-        return S(self.parts, self.axis)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Split", ins, outs, name=node.name, axis=self.axis, num_outputs=self.parts)
 
 
 OPS = (Concat, Split)

@@ -6,11 +6,10 @@ from typing import ClassVar, Literal, Union
 
 from ..ir.dims import Dim
 from .base import Op, ShapeError, known, need_float, need_rank, ntuple, torch_uniform, variant
-from .window import axis_name, check_fits, dilated, out_size, pads
+from .window import axis_name, check_fits, out_size, pads
 
 IntOrTuple = Union[int, tuple[int, ...]]
 Padding = Union[int, str, tuple[int, ...], tuple[tuple[int, int], ...]]
-_ONNX_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def check_channels(op, x) -> None:
@@ -86,60 +85,6 @@ class _Conv(Op):
         per = self.out_channels * xs[0].shape[1].value // self.groups
         return out * (per * prod(ntuple(self.kernel_size, self.n, "kernel_size")))
 
-    def torch(self, node):
-        from ..backends.torch.modules import ConvNd
-        x = node.in_types[0]
-        ks, ss, ds, ps = self.geometry(x)
-        return ConvNd(self.n, x.shape[1].value, self.out_channels, ks, ss, ds, self.groups,
-                      self.bias, ps, self.padding_mode)
-
-    def onnx(self, b, node, ins, outs):
-        ks, ss, ds, ps = self.geometry(node.in_types[0])
-        src = ins[0]
-        attrs = dict(kernel_shape=list(ks), strides=list(ss), dilations=list(ds), group=self.groups)
-        if None in ps and self.padding_mode == "zeros" and set(ds) == {1}:
-            attrs["auto_pad"] = "SAME_UPPER"
-        elif None in ps:
-            # onnxruntime refuses auto_pad with dilation ("Dilation not supported for
-            # AutoPadType::SAME_UPPER"), and reflect/edge/wrap need a Pad anyway.
-            src = b.node("Pad", [src, _run_time_pads(b, node, src, ks, ss, ds, ps)],
-                         name=f"{node.name}.pad",
-                         mode=_ONNX_PAD_MODE.get(self.padding_mode, "constant"))[0]
-            attrs["pads"] = [0] * (2 * self.n)
-        elif self.padding_mode != "zeros" and any(p != (0, 0) for p in ps):
-            full = [0, 0] + [p[0] for p in ps] + [0, 0] + [p[1] for p in ps]
-            src = b.node("Pad", [src, b.ints(full, "pads")], name=f"{node.name}.pad",
-                         mode=_ONNX_PAD_MODE[self.padding_mode])[0]
-            attrs["pads"] = [0] * (2 * self.n)
-        else:
-            attrs["pads"] = [p[0] for p in ps] + [p[1] for p in ps]
-        w = b.param(node, "weight")
-        bias = [b.param(node, "bias")] if self.bias else []
-        b.node("Conv", [src, w] + bias, outs, name=node.name, **attrs)
-
-
-def _run_time_pads(b, node, x: str, ks, ss, ds, ps) -> str:
-    """ONNX Pad's [0, 0, begins.., 0, 0, ends..]; where window.pads left None (`same`, stride
-    > 1, symbolic size) torch's rule on the run-time size S: out = ceil(S/s), total =
-    max((out - 1)*s + d*(k-1) + 1 - S, 0), the odd element at the end."""
-    def op(kind, *xs):
-        return b.node(kind, list(xs), name=f"{node.name}.same")[0]
-
-    begins, ends = [b.ints([0, 0], "pads")], [b.ints([0, 0], "pads")]
-    for axis, (p, k, s, d) in enumerate(zip(ps, ks, ss, ds), start=2):
-        if p is not None:
-            begins.append(b.ints([p[0]], "pads"))
-            ends.append(b.ints([p[1]], "pads"))
-            continue
-        size = b.node("Shape", [x], name=f"{node.name}.size", start=axis, end=axis + 1)[0]
-        out = op("Div", op("Add", size, b.ints([s - 1])), b.ints([s]))
-        need = op("Sub", op("Add", op("Mul", out, b.ints([s])), b.ints([dilated(k, d) - s])), size)
-        total = op("Max", need, b.ints([0]))
-        half = op("Div", total, b.ints([2]))
-        begins.append(half)
-        ends.append(op("Sub", total, half))
-    return b.node("Concat", begins + ends, name=f"{node.name}.pads", axis=0)[0]
-
 
 class _ConvTranspose(Op):
     """conv_transposeNd(out_channels, kernel_size): [N, C, *S] -> [N, out_channels, *S'] with
@@ -203,24 +148,6 @@ class _ConvTranspose(Op):
             out = out * d
         per = xs[0].shape[1].value * self.out_channels // self.groups
         return out * (per * prod(ntuple(self.kernel_size, self.n, "kernel_size")))
-
-    def torch(self, node):
-        from torch import nn
-        ks, ss, ds, ps, ops = self.geometry()
-        if any(p[0] != p[1] for p in ps):
-            from .base import Unsupported
-            raise Unsupported("torch's transposed convolution takes symmetric padding only")
-        return getattr(nn, f"ConvTranspose{self.n}d")(
-            node.in_types[0].shape[1].value, self.out_channels, ks, ss, tuple(p[0] for p in ps),
-            ops, self.groups, self.bias, ds)
-
-    def onnx(self, b, node, ins, outs):
-        ks, ss, ds, ps, ops = self.geometry()
-        w = b.param(node, "weight")
-        bias = [b.param(node, "bias")] if self.bias else []
-        b.node("ConvTranspose", [ins[0], w] + bias, outs, name=node.name, kernel_shape=list(ks),
-               strides=list(ss), dilations=list(ds), group=self.groups,
-               pads=[p[0] for p in ps] + [p[1] for p in ps], output_padding=list(ops))
 
 
 

@@ -46,22 +46,6 @@ class _Function(Op):
         (_numeric if self.integers else need_float)(x, self.kind)
         return x
 
-    def torch(self, node):
-        from ..backends.torch.elementwise import Function
-        return Function(self.torch_fn)
-
-    def onnx(self, b, node, ins, outs):
-        if node.in_types[0].dtype in self.formula_dtypes:
-            self.formula(b, node, ins[0], outs)
-        else:
-            b.node(self.onnx_type, ins, outs, name=node.name, **self.onnx_attrs())
-
-    def onnx_attrs(self) -> dict:
-        return {}
-
-    def formula(self, b, node, x: str, outs) -> None:
-        raise NotImplementedError
-
 
 class Exp(_Function):
     """exp: e ** x, elementwise; same shape and dtype (floating-point)."""
@@ -88,26 +72,6 @@ class Log1p(_Function):
     kind: ClassVar[str] = "log1p"
     torch_fn: ClassVar[str] = "log1p"
 
-    def onnx(self, b, node, ins, outs):
-        _log1p(b, node, ins[0], outs, node.name)
-
-
-def _log1p(b, node, u: str, outs, name: str) -> list[str]:
-    """Kahan's log1p on the value `u` (of the node's input dtype) into `outs`."""
-    dt = node.in_types[0].dtype
-    one = b.scalar(1, dt, f"{node.name}.one")
-    zero = b.scalar(0, dt, f"{node.name}.zero")
-    w = b.node("Add", [u, one], name=f"{name}.w")[0]                 # 1 + u, rounded
-    d = b.node("Sub", [w, one], name=f"{name}.d")[0]                 # the u that w holds (exact)
-    logw = b.node("Log", [w], name=f"{name}.log")[0]
-    slope = b.node("Div", [logw, d], name=f"{name}.slope")[0]        # log1p(u) / u, to 1 ulp
-    tiny = b.node("Equal", [d, zero], name=f"{name}.tiny")[0]        # 1 + u == 1: log1p(u) ~ u
-    inf = b.node("IsInf", [w], name=f"{name}.inf", detect_negative=0)[0]
-    exact = b.node("Or", [tiny, inf], name=f"{name}.exact")[0]
-    # u * 1 where the slope is 0/0 or inf/inf; multiplying (not a Where on u) keeps log1p(-0) = -0
-    slope = b.node("Where", [exact, one, slope], name=f"{name}.where")[0]
-    return b.node("Mul", [u, slope], outs, name=name)
-
 
 class Sqrt(_Function):
     """sqrt: the square root, elementwise (NaN below 0); same shape and dtype (floating-point)."""
@@ -120,10 +84,6 @@ class Rsqrt(_Function):
     """rsqrt: 1 / sqrt(x), elementwise (inf at 0); same shape and dtype (floating-point)."""
     kind: ClassVar[str] = "rsqrt"
     torch_fn: ClassVar[str] = "rsqrt"
-
-    def onnx(self, b, node, ins, outs):
-        root = b.node("Sqrt", ins, name=f"{node.name}.sqrt")[0]
-        b.node("Reciprocal", [root], outs, name=node.name)
 
 
 class Abs(_Function):
@@ -140,9 +100,6 @@ class Square(_Function):
     kind: ClassVar[str] = "square"
     torch_fn: ClassVar[str] = "square"
     integers: ClassVar[bool] = True
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Mul", [ins[0], ins[0]], outs, name=node.name)
 
 
 class Sin(_Function):
@@ -204,13 +161,6 @@ class Softsign(_Function):
     onnx_type: ClassVar[str] = "Softsign"
     formula_dtypes: ClassVar[tuple[str, ...]] = ("f64",)
 
-    def formula(self, b, node, x, outs):
-        n = node.name
-        mag = b.node("Abs", [x], name=f"{n}.abs")[0]
-        one = b.scalar(1, node.in_types[0].dtype, f"{n}.one")
-        den = b.node("Add", [mag, one], name=f"{n}.den")[0]
-        b.node("Div", [x, den], outs, name=n)
-
 
 class LogSigmoid(_Function):
     """logsigmoid: log(sigmoid(x)) = -softplus(-x), computed as min(x, 0) - log1p(exp(-|x|)) so
@@ -219,22 +169,6 @@ class LogSigmoid(_Function):
     kind: ClassVar[str] = "logsigmoid"
     torch_fn: ClassVar[str] = "nn.functional.logsigmoid"
 
-    def onnx(self, b, node, ins, outs):
-        n, dt = node.name, node.in_types[0].dtype
-        soft = _softplus_tail(b, node, ins[0])                       # log1p(exp(-|x|))
-        low = b.node("Min", [ins[0], b.scalar(0, dt, f"{n}.zero")], name=f"{n}.min")[0]
-        b.node("Sub", [low, soft], outs, name=n)
-
-
-def _softplus_tail(b, node, x: str) -> str:
-    """log1p(exp(-|x|)): softplus(x) = max(x, 0) + this, and log(sigmoid(x)) = min(x, 0) - this;
-    exp(-|x|) is in (0, 1], so nothing overflows."""
-    n = node.name
-    mag = b.node("Abs", [x], name=f"{n}.abs")[0]
-    neg = b.node("Neg", [mag], name=f"{n}.neg")[0]
-    e = b.node("Exp", [neg], name=f"{n}.exp")[0]
-    return _log1p(b, node, e, None, f"{n}.log1p")[0]
-
 
 class Mish(_Function):
     """mish: x * tanh(softplus(x)), elementwise; same shape and dtype (floating-point)."""
@@ -242,14 +176,6 @@ class Mish(_Function):
     torch_fn: ClassVar[str] = "nn.functional.mish"
     onnx_type: ClassVar[str] = "Mish"
     formula_dtypes: ClassVar[tuple[str, ...]] = ("f64",)
-
-    def formula(self, b, node, x, outs):
-        n = node.name
-        zero = b.scalar(0, node.in_types[0].dtype, f"{n}.zero")
-        pos = b.node("Max", [x, zero], name=f"{n}.max")[0]
-        soft = b.node("Add", [pos, _softplus_tail(b, node, x)], name=f"{n}.softplus")[0]
-        t = b.node("Tanh", [soft], name=f"{n}.tanh")[0]
-        b.node("Mul", [x, t], outs, name=n)
 
 
 class Hardswish(_Function):
@@ -260,12 +186,6 @@ class Hardswish(_Function):
     onnx_type: ClassVar[str] = "HardSwish"
     formula_dtypes: ClassVar[tuple[str, ...]] = ("f64",)
 
-    def formula(self, b, node, x, outs):
-        gate = _relu6_plus3(b, node, x)
-        prod = b.node("Mul", [x, gate], name=f"{node.name}.mul")[0]
-        b.node("Div", [prod, b.scalar(6, node.in_types[0].dtype, f"{node.name}.six")], outs,
-               name=node.name)
-
 
 class Hardsigmoid(_Function):
     """hardsigmoid: relu6(x + 3) / 6 (0 below -3, 1 above 3), elementwise; same shape and dtype
@@ -274,22 +194,6 @@ class Hardsigmoid(_Function):
     torch_fn: ClassVar[str] = "nn.functional.hardsigmoid"
     onnx_type: ClassVar[str] = "HardSigmoid"
     formula_dtypes: ClassVar[tuple[str, ...]] = ("f64",)
-
-    def onnx_attrs(self):
-        return {"alpha": 1.0 / 6.0, "beta": 0.5}
-
-    def formula(self, b, node, x, outs):
-        gate = _relu6_plus3(b, node, x)
-        b.node("Div", [gate, b.scalar(6, node.in_types[0].dtype, f"{node.name}.six")], outs,
-               name=node.name)
-
-
-def _relu6_plus3(b, node, x: str) -> str:
-    """min(max(x + 3, 0), 6): the knee of hardsigmoid and hardswish."""
-    n, dt = node.name, node.in_types[0].dtype
-    shifted = b.node("Add", [x, b.scalar(3, dt, f"{n}.three")], name=f"{n}.add")[0]
-    return b.node("Clip", [shifted, b.scalar(0, dt, f"{n}.zero"), b.scalar(6, dt, f"{n}.six")],
-                  name=f"{n}.relu6")[0]
 
 
 class Clamp(_Function):
@@ -333,18 +237,6 @@ class Clamp(_Function):
             return f"clamp({self.min}, {self.max})"
         return f"clamp(min={self.min})" if self.min is not None else f"clamp(max={self.max})"
 
-    def torch(self, node):
-        from ..backends.torch.elementwise import Clamp
-        return Clamp(self.min, self.max)
-
-    def onnx(self, b, node, ins, outs):
-        dt = node.in_types[0].dtype
-        bounds = [b.scalar(v, dt, f"{node.name}.{k}") if v is not None else ""   # "" = absent
-                  for k, v in (("min", self.min), ("max", self.max))]
-        if bounds[-1] == "":
-            bounds.pop()
-        b.node("Clip", [ins[0]] + bounds, outs, name=node.name)
-
 
 class Cast(Op):
     """cast(dtype): the same values in another dtype (f16, f32, f64, bf16, i8, i32, i64, u8,
@@ -361,14 +253,6 @@ class Cast(Op):
                              expected=", ".join(DTYPES), got=self.dtype, culprits=(),
                              help=did_you_mean(self.dtype, DTYPES))
         return x.model_copy(update={"dtype": self.dtype})
-
-    def torch(self, node):
-        from ..backends.torch.elementwise import Cast
-        return Cast(self.dtype)
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.builder import onnx_dtype
-        b.node("Cast", ins, outs, name=node.name, to=onnx_dtype(self.dtype))
 
 
 OPS = (Exp, Log, Log1p, Sqrt, Rsqrt, Abs, Square, Clamp, Sin, Cos, Erf, Sign, Floor, Round,

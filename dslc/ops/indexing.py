@@ -31,14 +31,6 @@ def _need_rank1(x, what: str) -> None:
                          expected="rank >= 1", got=f"rank-0 {fmt_shape(x.shape)}", culprits=(0,))
 
 
-def _as_i64(b, node, name: str, k: int) -> str:
-    """Input k as an int64 tensor (ONNX index inputs take int32/int64; OneHot only int64)."""
-    if node.in_types[k].dtype == "i64":
-        return name
-    from onnx import TensorProto
-    return b.node("Cast", [name], name=f"{node.name}.index_i64", to=TensorProto.INT64)[0]
-
-
 def runtime_plan(d: Dim, size: Dim, in_types) -> tuple:
     """How a lowering obtains the value of `d` (a bound on an axis of size `size` of input 0)
     at run time: ("const", v); ("rel", c) for size + c (read from the input's own shape); or
@@ -53,18 +45,6 @@ def runtime_plan(d: Dim, size: Dim, in_types) -> tuple:
         raise Unsupported(f"the size `{d}` needs the value of {', '.join(sorted(missing))}, which "
                           "is no dim of the inputs here")
     return ("dims", d)
-
-
-def onnx_bound(b, node, ins, spec, axis: int) -> str:
-    """An int64 [1] ONNX tensor for a runtime_plan entry."""
-    kind, v = spec
-    if kind == "const":
-        return b.ints([v])
-    if kind == "rel":
-        size = b.node("Shape", [ins[0]], name=f"{node.name}.size", start=axis, end=axis + 1)[0]
-        return size if v == 0 else b.node("Add", [size, b.ints([v])], name=f"{node.name}.bound")[0]
-    from ..backends.onnx.lowering import dims_tensor
-    return dims_tensor(b, node, ins, [v])
 
 
 class Gather(Op):
@@ -96,14 +76,6 @@ class Gather(Op):
                              culprits=(0, 1))
         return x.with_shape(index.shape)
 
-    def torch(self, node):
-        from ..backends.torch.indexing import Gather as G
-        return G(axis_index(self.axis, node.in_types[0].rank, "gather"))
-
-    def onnx(self, b, node, ins, outs):
-        b.node("GatherElements", [ins[0], _as_i64(b, node, ins[1], 1)], outs, name=node.name,
-               axis=axis_index(self.axis, node.in_types[0].rank, "gather"))
-
 
 class IndexSelect(Op):
     """index_select(x, index, axis): torch.index_select; index is a 1-D integer tensor [K]:
@@ -123,14 +95,6 @@ class IndexSelect(Op):
                              got=f"rank-{index.rank} {fmt_shape(index.shape)}", culprits=(1,),
                              help="gather takes an index of x's rank")
         return x.with_shape(x.shape[:ax] + (index.shape[0],) + x.shape[ax + 1:])
-
-    def torch(self, node):
-        from ..backends.torch.indexing import IndexSelect as S
-        return S(axis_index(self.axis, node.in_types[0].rank, "index_select"))
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Gather", [ins[0], _as_i64(b, node, ins[1], 1)], outs, name=node.name,
-               axis=axis_index(self.axis, node.in_types[0].rank, "index_select"))
 
 
 class Slice(Op):
@@ -193,16 +157,6 @@ class Slice(Op):
         step = f", step={self.step}" if self.step != 1 else ""
         return f"slice({self.start}, {self.end}, axis={self.axis}{step})"
 
-    def torch(self, node):
-        from ..backends.torch.indexing import Slice as S
-        ax, lo, hi = self.plan(node)
-        return S(ax, lo, hi, self.step, node.in_types)
-
-    def onnx(self, b, node, ins, outs):
-        ax, lo, hi = self.plan(node)
-        b.node("Slice", [ins[0], onnx_bound(b, node, ins, lo, ax), onnx_bound(b, node, ins, hi, ax),
-                         b.ints([ax]), b.ints([self.step])], outs, name=node.name)
-
 
 class TopK(Op):
     """topk(k, axis=-1, largest=true, sorted=true): two outputs, the k largest (smallest with
@@ -234,19 +188,6 @@ class TopK(Op):
         out = x.with_shape(x.shape[:ax] + (k,) + x.shape[ax + 1:])
         return out, out.model_copy(update={"dtype": "i64"})
 
-    def torch(self, node):
-        from ..backends.torch.indexing import TopK as T
-        t = node.in_types[0]
-        ax = axis_index(self.axis, t.rank, "topk")
-        return T(runtime_plan(self.k, t.shape[ax], node.in_types), ax, self.largest, node.in_types)
-
-    def onnx(self, b, node, ins, outs):
-        t = node.in_types[0]
-        ax = axis_index(self.axis, t.rank, "topk")
-        k = onnx_bound(b, node, ins, runtime_plan(self.k, t.shape[ax], node.in_types), ax)
-        b.node("TopK", [ins[0], k], outs, name=node.name, axis=ax, largest=int(self.largest),
-               sorted=1)
-
 
 class OneHot(Op):
     """one_hot(num_classes, dtype=i64): an integer tensor [*] -> [*, num_classes], 1 at each
@@ -268,25 +209,6 @@ class OneHot(Op):
         return x.model_copy(update={"dtype": self.dtype,
                                     "shape": x.shape + (Dim.of(self.num_classes),)})
 
-    def torch(self, node):
-        from ..backends.torch.indexing import OneHot as O
-        return O(self.num_classes, self.dtype)
-
-    def onnx(self, b, node, ins, outs):
-        import numpy as np
-
-        from ..backends.onnx.builder import np_dtype, onnx_dtype
-        direct = self.dtype in ("f16", "f32", "i64")     # onnxruntime's OneHot output types
-        vals = b.const(np.asarray([0, 1], dtype=np_dtype(self.dtype if direct else "f32")),
-                       f"{node.name}.values")
-        idx = _as_i64(b, node, ins[0], 0)
-        if direct:
-            b.node("OneHot", [idx, b.ints([self.num_classes]), vals], outs, name=node.name, axis=-1)
-            return
-        hot = b.node("OneHot", [idx, b.ints([self.num_classes]), vals], name=f"{node.name}.f32",
-                     axis=-1)[0]
-        b.node("Cast", [hot], outs, name=node.name, to=onnx_dtype(self.dtype))
-
 
 class CumSum(Op):
     """cumsum(axis): running sums along `axis`, out[i] = x[0] + ... + x[i]; same shape and
@@ -303,16 +225,6 @@ class CumSum(Op):
                              culprits=(0,), help="convert it first: `x -> cast(i64)`")
         axis_index(self.axis, x.rank, "cumsum")
         return x
-
-    def torch(self, node):
-        from ..backends.torch.indexing import CumSum as C
-        return C(axis_index(self.axis, node.in_types[0].rank, "cumsum"))
-
-    def onnx(self, b, node, ins, outs):
-        import numpy as np
-        ax = axis_index(self.axis, node.in_types[0].rank, "cumsum")
-        b.node("CumSum", [ins[0], b.const(np.asarray(ax, np.int64), f"{node.name}.axis")], outs,
-               name=node.name)
 
 
 OPS = (Gather, IndexSelect, Slice, TopK, OneHot, CumSum)

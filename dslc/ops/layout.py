@@ -36,14 +36,6 @@ def reshape_plan(src, dst) -> list:
 
 
 class _Reshaping(Op):
-    def torch(self, node):
-        from ..backends.torch.modules import Reshape
-        return Reshape(self._plan(node))
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.lowering import shape_tensor
-        b.node("Reshape", [ins[0], shape_tensor(b, node, ins[0], self._plan(node))], outs,
-               name=node.name)
 
     def _plan(self, node):
         plan = reshape_plan(node.in_types[0].shape, node.out_types[0].shape)
@@ -68,15 +60,6 @@ class Flatten(_Reshaping):
             raise ShapeError("E205", f"flatten: start_dim {self.start_dim} comes after end_dim "
                              f"{self.end_dim} for a rank-{x.rank} input")
         return x.with_shape(x.shape[:a] + (_product(x.shape[a:e + 1]),) + x.shape[e + 1:])
-
-    def onnx(self, b, node, ins, outs):
-        rank = node.in_types[0].rank
-        # ONNX Flatten always yields [prod(dims before axis), prod(the rest)]: torch's result
-        # only when the range runs from axis 1 to the end; any other range is a Reshape.
-        if self.start_dim % rank == 1 and self.end_dim % rank == rank - 1:
-            b.node("Flatten", ins, outs, name=node.name, axis=1)
-        else:
-            super().onnx(b, node, ins, outs)
 
 
 class Reshape(_Reshaping):
@@ -156,13 +139,6 @@ class Permute(Op):
 
     def shape(self, x):
         return x.with_shape(tuple(x.shape[i] for i in self.perm(x.rank)))
-
-    def torch(self, node):
-        from ..backends.torch.modules import Permute as P
-        return P(self.perm(node.in_types[0].rank))
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Transpose", ins, outs, name=node.name, perm=self.perm(node.in_types[0].rank))
 
 
 class Transpose(Permute):

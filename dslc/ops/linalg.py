@@ -78,13 +78,6 @@ class MatMul(Op):
         """numel(output) * K: every output element is one dot product of length K."""
         return _product(ys[0].shape) * xs[0].shape[-1]
 
-    def torch(self, node):
-        from ..backends.torch.indexing import MatMul as M
-        return M()
-
-    def onnx(self, b, node, ins, outs):
-        b.node("MatMul", ins, outs, name=node.name)       # numpy.matmul semantics, 1-D included
-
 
 _ELLIPSIS = "..."
 
@@ -230,21 +223,6 @@ class Einsum(Op):
 
     def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f'einsum("{self.equation}")'
-
-    def torch(self, node):
-        from ..backends.torch.indexing import Einsum as E
-        return E(self.explicit(*node.in_types))
-
-    def onnx(self, b, node, ins, outs):
-        terms, _, _, ell, ell_axes = self.analyse(*node.in_types)
-        ins = list(ins)
-        # onnxruntime wants every `...` to cover the same number of axes: pad with 1s.
-        for k, (t, mine) in enumerate(zip(terms, ell_axes)):
-            if mine is not None and len(mine) < len(ell):
-                at = t.index(_ELLIPSIS)
-                pad = list(range(at, at + len(ell) - len(mine)))
-                ins[k] = b.node("Unsqueeze", [ins[k], b.ints(pad)], name=f"{node.name}.pad")[0]
-        b.node("Einsum", ins, outs, name=node.name, equation=self.explicit(*node.in_types))
 
 
 OPS = (MatMul, Einsum)

@@ -45,27 +45,5 @@ class Dense(Op):
         from .base import torch_uniform
         return torch_uniform(shape, xs[0].shape[-1].value, rng)
 
-    def torch(self, node):
-        from torch import nn
-        width = node.in_types[0].shape[-1].value
-        if self.transpose:
-            from ..backends.torch.modules import TransposedLinear
-            return TransposedLinear(width, self.out_features, self.bias)
-        return nn.Linear(width, self.out_features, bias=self.bias)
-
-    def onnx(self, b, node, ins, outs):
-        w = b.param(node, "weight")
-        bias = [b.param(node, "bias")] if self.bias else []
-        if node.in_types[0].rank == 2:
-            b.node("Gemm", [ins[0], w] + bias, outs, name=node.name, transB=int(not self.transpose))
-            return
-        wt = [w] if self.transpose else \
-            b.node("Transpose", [w], name=f"{node.name}.weight_t", perm=[1, 0])
-        if not self.bias:
-            b.node("MatMul", [ins[0], wt[0]], outs, name=node.name)
-            return
-        mm = b.node("MatMul", [ins[0], wt[0]], name=f"{node.name}.matmul")
-        b.node("Add", [mm[0], bias[0]], outs, name=node.name)
-
 
 OPS = (Dense,)

@@ -38,36 +38,6 @@ class _BatchNorm(Op):
         import numpy as np
         return np.full(shape, 1.0 if name in ("weight", "running_var") else 0.0, dtype=np.float32)
 
-    def torch(self, node):
-        from torch import nn
-        x = node.in_types[0]
-        n = {2: 1, 3: 1, 4: 2, 5: 3}[x.rank]
-        return getattr(nn, f"BatchNorm{n}d")(x.shape[1].value, self.eps, self.momentum,
-                                             self.affine, self.track_running_stats)
-
-    def onnx(self, b, node, ins, outs):
-        import numpy as np
-
-        from ..backends.onnx.builder import np_dtype
-        n, x = node.name, node.in_types[0]
-        c = x.shape[1].value
-        dt = np_dtype(node.param_dtype)
-        w, bias = ((b.param(node, "weight"), b.param(node, "bias")) if self.affine
-                   else (b.const(np.ones(c, dt), "ones"), b.const(np.zeros(c, dt), "zeros")))
-        if self.track_running_stats:
-            mean, var = b.param(node, "running_mean"), b.param(node, "running_var")
-        else:
-            # Without running statistics torch normalises by the batch's own statistics even
-            # in eval(): the mean and the biased variance over every axis but the channels,
-            # fed to the inference-mode operator in place of running ones.
-            axes = b.ints([0] + list(range(2, x.rank)))
-            kept = b.node("ReduceMean", [ins[0], axes], name=f"{n}.mean", keepdims=1)[0]
-            dev = b.node("Sub", [ins[0], kept], name=f"{n}.dev")[0]
-            sq = b.node("Mul", [dev, dev], name=f"{n}.sq")[0]
-            var = b.node("ReduceMean", [sq, axes], name=f"{n}.var", keepdims=0)[0]
-            mean = b.node("Squeeze", [kept, axes], name=f"{n}.mean")[0]
-        b.node("BatchNormalization", [ins[0], w, bias, mean, var], outs, name=n, epsilon=self.eps)
-
 
 class LayerNorm(Op):
     """layernorm(normalized_shape=last dim): output shape = input shape; normalises over the
@@ -107,22 +77,6 @@ class LayerNorm(Op):
         import numpy as np
         return np.full(shape, 1.0 if name == "weight" else 0.0, dtype=np.float32)
 
-    def torch(self, node):
-        from torch import nn
-        return nn.LayerNorm(self.dims(node.in_types[0]), self.eps, self.elementwise_affine,
-                            bias=self.bias)
-
-    def onnx(self, b, node, ins, outs):
-        import numpy as np
-
-        from ..backends.onnx.builder import np_dtype
-        ns = self.dims(node.in_types[0])
-        p = self.params(node.in_types[0])
-        w = b.param(node, "weight") if "weight" in p else \
-            b.const(np.ones(ns, np_dtype(node.param_dtype)), "ones")
-        inputs = [ins[0], w] + ([b.param(node, "bias")] if "bias" in p else [])
-        b.node("LayerNormalization", inputs, outs, name=node.name, axis=-len(ns), epsilon=self.eps)
-
 
 class Dropout(Op):
     """dropout(p=0.5): output shape = input shape; identity in inference graphs."""
@@ -136,13 +90,6 @@ class Dropout(Op):
             raise ShapeError("E205", f"dropout probability must be in [0, 1), got {self.p}",
                              expected="0 <= p < 1", got=str(self.p))
         return x
-
-    def torch(self, node):
-        from torch import nn
-        return nn.Dropout(self.p)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Identity", ins, outs, name=node.name)
 
 
 OPS = (*(variant(_BatchNorm, "batchnorm" + (f"{n}d" if n else ""), n=n) for n in (0, 1, 2, 3)),

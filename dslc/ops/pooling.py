@@ -5,7 +5,7 @@ from typing import ClassVar, Optional, Union
 
 from ..ir.dims import Dim
 from .base import Op, ShapeError, need_float, need_rank, ntuple, variant
-from .window import axis_name, check_fits, dilated, out_size, pads
+from .window import axis_name, check_fits, out_size, pads
 
 IntOrTuple = Union[int, tuple[int, ...]]
 
@@ -59,46 +59,6 @@ class _Pool(Op):
             spatial.append(o)
         return x.with_shape(x.shape[:2] + tuple(spatial))
 
-    def torch(self, node):
-        from torch import nn
-        n, ks, ss, ds, ps = self.geometry(node.in_types[0])
-        pool = getattr(nn, f"{self.torch_name}{n}d")
-        extra = {"dilation": ds} if self.torch_name == "MaxPool" else \
-            {"count_include_pad": self.count_include_pad}
-        return pool(ks, ss, tuple(p for p, _ in ps), ceil_mode=self.ceil_mode, **extra)
-
-    def onnx_ends(self, node, ks, ss, ds, ps) -> list[int]:
-        """The end pads under which ONNX gives the IR's (torch's) sizes. With ceil_mode, ONNX
-        keeps a last window that starts in the right padding where torch drops it (pytorch
-        #131272, onnxruntime #15446): on such an axis the end pad loses what ceil would round
-        up (span % stride), so ceil gives the floor size; a negative end crops input that no
-        window reads."""
-        begins = [p for p, _ in ps]
-        if not self.ceil_mode:
-            return begins
-        ends = []
-        for z, o, p, k, s, d in zip(node.in_types[0].shape[2:], node.out_types[0].shape[2:],
-                                    begins, ks, ss, ds):
-            span = z + 2 * p - dilated(k, d)   # window.out_size keeps ceil's size if symbolic
-            drops = span.is_const() and o.value != -(-span.value // s) + 1
-            ends.append(p - span.value % s if drops else p)
-        return ends
-
-    def onnx(self, b, node, ins, outs):
-        n, ks, ss, ds, ps = self.geometry(node.in_types[0])
-        begins, ends, src = [p for p, _ in ps], self.onnx_ends(node, ks, ss, ds, ps), ins[0]
-        if min(ends) < 0:       # Pad crops with negative pads; a pool's pads must be >= 0
-            crop = [0] * (n + 4) + [min(e, 0) for e in ends]
-            src = b.node("Pad", [src, b.ints(crop, "pads")], name=f"{node.name}.crop")[0]
-            ends = [max(e, 0) for e in ends]
-        attrs = dict(kernel_shape=list(ks), strides=list(ss), ceil_mode=int(self.ceil_mode),
-                     pads=begins + ends)
-        if self.torch_name == "MaxPool":
-            attrs["dilations"] = list(ds)
-        else:
-            attrs["count_include_pad"] = int(self.count_include_pad)
-        b.node(self.onnx_type, [src], outs, name=node.name, **attrs)
-
 
 class _MaxPool(_Pool):
     __doc__ = _Pool.__doc__
@@ -131,16 +91,6 @@ class _Adaptive(Op):
             raise ShapeError("E205", f"{self.kind}: output sizes must be >= 1, got {self.output_size}")
         return x.with_shape(x.shape[:2] + tuple(Dim.of(o) for o in outs))
 
-    def torch(self, node):
-        from torch import nn
-        n = node.in_types[0].rank - 2
-        name = "AdaptiveAvgPool" if self.reduce == "mean" else "AdaptiveMaxPool"
-        return getattr(nn, f"{name}{n}d")(tuple(d.value for d in node.out_types[0].shape[2:]))
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.lowering import adaptive_pool
-        adaptive_pool(b, node, ins[0], outs[0], self.reduce)
-
 
 class _Global(Op):
     """global_{avg,max}pool: [N, C, *S] -> [N, C, 1, ...] (dims kept). No parameters."""
@@ -150,14 +100,6 @@ class _Global(Op):
         need_rank(x, (3, 4, 5), self.kind, "[N, C, L], [N, C, H, W] or [N, C, D, H, W]")
         need_float(x, self.kind)
         return x.with_shape(x.shape[:2] + (Dim.of(1),) * (x.rank - 2))
-
-    def torch(self, node):
-        from ..backends.torch.modules import GlobalPool
-        return GlobalPool(self.reduce)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("GlobalAveragePool" if self.reduce == "mean" else "GlobalMaxPool", ins, outs,
-               name=node.name)
 
 
 class _AdaptiveAvg(_Adaptive):

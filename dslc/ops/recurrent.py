@@ -43,13 +43,6 @@ class Embedding(Op):
             w[self.padding_idx] = 0
         return w
 
-    def torch(self, node):
-        from torch import nn
-        return nn.Embedding(self.num_embeddings, self.embedding_dim, self.padding_idx)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Gather", [b.param(node, "weight"), ins[0]], outs, name=node.name, axis=0)
-
 
 class _Recurrent(Op):
     """rnn/gru/lstm(hidden_size): [N, T, F] -> [N, T, D*H] (output=sequence) or [N, D*H]
@@ -139,14 +132,6 @@ class _Recurrent(Op):
         the state by every weight once; biases and gate nonlinearities count 0."""
         per_step = sum(_numel(s) for k, s in self.params(*xs).items() if k.startswith("weight"))
         return xs[0].shape[0] * xs[0].shape[1] * per_step
-
-    def torch(self, node):
-        from ..backends.torch.recurrent import build
-        return build(self, node)
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.recurrent import lower
-        lower(self, b, node, ins, outs)
 
 
 def _numel(shape) -> int:

@@ -67,31 +67,6 @@ def reduced_count(x: TensorType, axes) -> Dim:
 
 
 # ---- ONNX helpers ----
-def _axes_inputs(b, node, axes) -> list[str]:
-    """The `axes` input of a ReduceX (opset 18+); none for a rank-0 input (reduce all: no-op)."""
-    return [b.ints(list(axes), f"{node.name}.axes")] if axes else []
-
-
-def _reduce(b, op_type: str, node, x: str, axes, keepdim: bool, outs=None, part: str = "") -> str:
-    name = f"{node.name}.{part}" if part else node.name
-    return b.node(op_type, [x] + _axes_inputs(b, node, axes), outs, name=name,
-                  keepdims=int(keepdim))[0]
-
-
-def _run_time_count(b, node, ins, axes, dtype: str) -> str:
-    """N as a rank-0 tensor of `dtype`: a constant when the IR knows it, else the product of
-    the input's run-time sizes on the reduced axes (Shape -> Gather -> ReduceProd). Reading the
-    input's own Shape works for any symbolic dim (`2*S`, `(L - 3) // 2 + 1`), where a lookup
-    of bare symbols in the node's inputs would find no source for a composite size."""
-    from ..backends.onnx.builder import onnx_dtype
-    n = reduced_count(node.in_types[0], axes)
-    if n.is_const():
-        return b.scalar(n.value, dtype, f"{node.name}.count")
-    shape = b.node("Shape", [ins[0]], name=f"{node.name}.shape")[0]
-    sizes = b.node("Gather", [shape, b.ints(list(axes), f"{node.name}.axes")],
-                   name=f"{node.name}.sizes", axis=0)[0]
-    count = b.node("ReduceProd", [sizes], name=f"{node.name}.count", keepdims=0)[0]
-    return b.node("Cast", [count], name=f"{node.name}.count_cast", to=onnx_dtype(dtype))[0]
 
 
 class _Reduce(Op):
@@ -117,32 +92,12 @@ class _Reduce(Op):
         axes = self.axes(x)
         return TensorType(dtype=self.out_dtype(x), shape=reduced_shape(x, axes, self.keepdim))
 
-    def torch(self, node):
-        from ..backends.torch.reduce import Reduce
-        return Reduce(self.torch_name, self.axes(node.in_types[0]), self.keepdim)
-
-    def onnx(self, b, node, ins, outs):
-        _reduce(b, self.onnx_type, node, ins[0], self.axes(node.in_types[0]), self.keepdim, outs)
-
 
 class _IntegerAccumulating(_Reduce):
     """sum and prod: an integer or bool input gives i64 (torch's rule), a float its dtype."""
 
     def out_dtype(self, x):
         return "i64" if x.dtype in INT_DTYPES or x.dtype == "bool" else x.dtype
-
-    def torch(self, node):
-        from ..backends.torch.reduce import Reduce
-        t = node.in_types[0]
-        return Reduce(self.torch_name, self.axes(t), self.keepdim,
-                      to_i64=node.out_types[0].dtype == "i64")
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.builder import onnx_dtype
-        x = ins[0]
-        if node.in_types[0].dtype != node.out_types[0].dtype:   # i32, u8, bool -> i64 first
-            x = b.node("Cast", [x], name=f"{node.name}.to_i64", to=onnx_dtype("i64"))[0]
-        _reduce(b, self.onnx_type, node, x, self.axes(node.in_types[0]), self.keepdim, outs)
 
 
 class Sum(_IntegerAccumulating):
@@ -220,26 +175,6 @@ class Var(_Reduce):
                                   "population variance)")
         return out
 
-    def torch(self, node):
-        from ..backends.torch.reduce import Variance
-        return Variance(self.axes(node.in_types[0]), self.correction, self.keepdim,
-                        sqrt=self.kind == "std")
-
-    def onnx(self, b, node, ins, outs):
-        dtype, axes = node.in_types[0].dtype, self.axes(node.in_types[0])
-        mean = _reduce(b, "ReduceMean", node, ins[0], axes, True, part="mean")
-        dev = b.node("Sub", [ins[0], mean], name=f"{node.name}.dev")[0]
-        squares = _reduce(b, "ReduceSumSquare", node, dev, axes, self.keepdim, part="squares")
-        count = _run_time_count(b, node, ins, axes, dtype)
-        if self.correction:
-            count = b.node("Sub", [count, b.scalar(self.correction, dtype, f"{node.name}.correction")],
-                           name=f"{node.name}.dof")[0]
-        if self.kind == "var":
-            b.node("Div", [squares, count], outs, name=node.name)
-        else:
-            var = b.node("Div", [squares, count], name=f"{node.name}.var")[0]
-            b.node("Sqrt", [var], outs, name=node.name)
-
 
 class Std(Var):
     """std(axis=None, correction=1, keepdim=false): sqrt(var) with var's rule (N - correction
@@ -258,20 +193,6 @@ class LogSumExp(_Reduce):
 
     def check(self, x):
         need_float(x, self.kind)
-
-    def onnx(self, b, node, ins, outs):
-        dtype, axes, name = node.in_types[0].dtype, self.axes(node.in_types[0]), node.name
-        m = _reduce(b, "ReduceMax", node, ins[0], axes, True, part="max")
-        inf = b.node("IsInf", [m], name=f"{name}.is_inf")[0]
-        m = b.node("Where", [inf, b.scalar(0, dtype, f"{name}.zero"), m], name=f"{name}.shift")[0]
-        e = b.node("Exp", [b.node("Sub", [ins[0], m], name=f"{name}.centred")[0]],
-                   name=f"{name}.exp")[0]
-        total = _reduce(b, "ReduceSum", node, e, axes, self.keepdim, part="sum")
-        log = b.node("Log", [total], name=f"{name}.log")[0]
-        if not self.keepdim and axes:
-            m = b.node("Squeeze", [m, b.ints(list(axes), f"{name}.squeeze_axes")],
-                       name=f"{name}.squeeze")[0]
-        b.node("Add", [log, m], outs, name=name)
 
 
 class Norm(_Reduce):
@@ -296,23 +217,6 @@ class Norm(_Reduce):
                              help="norm(1) is the sum of |x|, norm(2) the Euclidean norm, "
                                   "norm(p=inf) the largest |x|")
 
-    def torch(self, node):
-        from ..backends.torch.reduce import VectorNorm
-        return VectorNorm(self.order, self.axes(node.in_types[0]), self.keepdim)
-
-    def onnx(self, b, node, ins, outs):
-        dtype, axes, name, p = node.in_types[0].dtype, self.axes(node.in_types[0]), node.name, self.order
-        if p in (1.0, 2.0):
-            _reduce(b, "ReduceL1" if p == 1.0 else "ReduceL2", node, ins[0], axes, self.keepdim, outs)
-            return
-        a = b.node("Abs", ins, name=f"{name}.abs")[0]
-        if math.isinf(p):
-            _reduce(b, "ReduceMax", node, a, axes, self.keepdim, outs)
-            return
-        powered = b.node("Pow", [a, b.scalar(p, dtype, f"{name}.p")], name=f"{name}.pow")[0]
-        total = _reduce(b, "ReduceSum", node, powered, axes, self.keepdim, part="sum")
-        b.node("Pow", [total, b.scalar(1.0 / p, dtype, f"{name}.inv_p")], outs, name=name)
-
 
 class _ArgReduce(Op):
     """argmax/argmin over one axis, or over the flattened tensor when `axis` is left out."""
@@ -331,25 +235,6 @@ class _ArgReduce(Op):
                              help=f"convert it first: `m -> cast(i64) -> {self.kind}`")
         axes = self.axes(x)
         return TensorType(dtype="i64", shape=reduced_shape(x, axes, self.keepdim))
-
-    def torch(self, node):
-        from ..backends.torch.reduce import ArgReduce
-        return ArgReduce(self.kind, self.axis if self.axis is None else self.axes(node.in_types[0])[0],
-                         self.keepdim)
-
-    def onnx(self, b, node, ins, outs):
-        x, rank, name = ins[0], node.in_types[0].rank, node.name
-        attrs = dict(keepdims=int(self.keepdim), select_last_index=0)   # first index on ties
-        if self.axis is not None:
-            b.node(self.onnx_type, [x], outs, name=name, axis=self.axes(node.in_types[0])[0], **attrs)
-            return
-        flat = b.node("Reshape", [x, b.ints([-1], f"{name}.flat_shape")], name=f"{name}.flat")[0]
-        if not self.keepdim:
-            b.node(self.onnx_type, [flat], outs, name=name, axis=0, keepdims=0, select_last_index=0)
-            return
-        idx = b.node(self.onnx_type, [flat], name=f"{name}.index", axis=0, keepdims=0,
-                     select_last_index=0)[0]
-        b.node("Reshape", [idx, b.ints([1] * rank, f"{name}.kept_shape")], outs, name=name)
 
 
 class ArgMax(_ArgReduce):

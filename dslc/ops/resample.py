@@ -55,24 +55,6 @@ class Upsample(Op):
         return dict(mode="linear", coordinate_transformation_mode=(
             "align_corners" if self.align_corners else "pytorch_half_pixel"))
 
-    def torch(self, node):
-        from torch import nn
-        sizes = tuple(d.value for d in node.out_types[0].shape[2:]) if self.size is not None else None
-        return nn.Upsample(size=sizes, scale_factor=None if sizes else self.scale_factor,
-                           mode=self.mode, align_corners=None if self.mode == "nearest" else self.align_corners)
-
-    def onnx(self, b, node, ins, outs):
-        import numpy as np
-        n = node.in_types[0].rank - 2
-        if self.size is None:
-            scales = [1.0, 1.0] + [float(s) for s in ntuple(self.scale_factor, n, "scale_factor")]
-            extra = ["", b.const(np.asarray(scales, np.float32), "scales")]
-        else:
-            head = b.node("Shape", [ins[0]], name=f"{node.name}.nc", start=0, end=2)[0]
-            tail = b.ints([d.value for d in node.out_types[0].shape[2:]], "sizes")
-            extra = ["", "", b.node("Concat", [head, tail], name=f"{node.name}.sizes", axis=0)[0]]
-        b.node("Resize", [ins[0]] + extra, outs, name=node.name, **self._coords())
-
 
 class Pad(Op):
     """pad(padding, mode=zeros|reflect|replicate|circular, value=0): pads the spatial axes
@@ -100,17 +82,6 @@ class Pad(Op):
             out.append(d + p0 + p1)
         return x.with_shape(x.shape[:2] + tuple(out))
 
-    def torch(self, node):
-        from ..backends.torch.modules import PadModule
-        return PadModule(self.amounts(node.in_types[0]), _ONNX_PAD_MODE[self.mode]
-                         .replace("edge", "replicate").replace("wrap", "circular"), self.value)
-
-    def onnx(self, b, node, ins, outs):
-        ps = self.amounts(node.in_types[0])
-        full = b.ints([0, 0] + [p for p, _ in ps] + [0, 0] + [p for _, p in ps], "pads")
-        extra = [b.scalar(self.value, node.in_types[0].dtype, "pad_value")] if self.value else []
-        b.node("Pad", [ins[0], full] + extra, outs, name=node.name, mode=_ONNX_PAD_MODE[self.mode])
-
 
 class ChannelShuffle(Op):
     """channel_shuffle(groups): [N, C, *S] -> same shape, channels regrouped (ShuffleNet)."""
@@ -126,18 +97,6 @@ class ChannelShuffle(Op):
                              "channels", expected=f"a multiple of {self.groups}", got=str(c),
                              culprits=(0,))
         return x
-
-    def torch(self, node):
-        from torch import nn
-        return nn.ChannelShuffle(self.groups)
-
-    def onnx(self, b, node, ins, outs):
-        c = node.in_types[0].shape[1].value
-        split = b.node("Reshape", [ins[0], b.ints([0, self.groups, c // self.groups, -1])],
-                       name=f"{node.name}.split")[0]
-        swapped = b.node("Transpose", [split], name=f"{node.name}.swap", perm=[0, 2, 1, 3])[0]
-        shape = b.node("Shape", [ins[0]], name=f"{node.name}.shape")[0]
-        b.node("Reshape", [swapped, shape], outs, name=node.name)
 
 
 OPS = (Upsample, Pad, ChannelShuffle)

@@ -66,14 +66,6 @@ class Scan(Op):
     def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"scan({self.body.name})"
 
-    def torch(self, node):
-        from ..backends.torch.modules import ScanModule
-        return ScanModule(self, node)
-
-    def onnx(self, b, node, ins, outs):
-        from ..backends.onnx.lowering import scan
-        scan(self, b, node, ins, outs)
-
 
 def state_dims_ok(t, batch: Dim) -> bool:
     """Zero initial states are built at run time: each dim must be known or the batch dim."""

@@ -87,21 +87,6 @@ class Expand(Op):
         return [None if i >= lead and d == t_in.shape[i - lead] else d
                 for i, d in enumerate(t_out.shape)]
 
-    def torch(self, node):
-        from ..backends.torch.shaping import Shaping
-        sizes = [Dim.of(-1) if d is None else d for d in self.targets(node)]
-        return Shaping("expand", sizes=sizes, in_types=node.in_types)
-
-    def onnx(self, b, node, ins, outs):
-        # ONNX Expand broadcasts both ways: a 1 in the shape keeps the input's size.
-        dims = [Dim.of(1) if d is None else d for d in self.targets(node)]
-        if all(d.is_const() for d in dims):
-            shape = b.ints([d.value for d in dims], f"{node.name}.shape")
-        else:
-            from ..backends.onnx.lowering import dims_tensor
-            shape = dims_tensor(b, node, ins, dims)
-        b.node("Expand", [ins[0], shape], outs[:1], name=node.name)
-
 
 class Unsqueeze(Op):
     """unsqueeze(axis): a new size-1 axis at `axis` of the output; a negative axis counts in
@@ -113,14 +98,6 @@ class Unsqueeze(Op):
     def shape(self, x):
         a = _new_axis(self.axis, x.rank, "unsqueeze")
         return x.with_shape(x.shape[:a] + (Dim.of(1),) + x.shape[a:])
-
-    def torch(self, node):
-        from ..backends.torch.shaping import Shaping
-        return Shaping("unsqueeze", self.axis)
-
-    def onnx(self, b, node, ins, outs):
-        a = _new_axis(self.axis, node.in_types[0].rank, "unsqueeze")
-        b.node("Unsqueeze", [ins[0], b.ints([a], f"{node.name}.axes")], outs, name=node.name)
 
 
 class Squeeze(Op):
@@ -159,17 +136,6 @@ class Squeeze(Op):
         drop = set(self.axes(x))
         return x.with_shape([d for i, d in enumerate(x.shape) if i not in drop])
 
-    def torch(self, node):
-        from ..backends.torch.shaping import Shaping
-        return Shaping("squeeze", tuple(self.axes(node.in_types[0])))
-
-    def onnx(self, b, node, ins, outs):
-        axes = self.axes(node.in_types[0])
-        if not axes:
-            b.node("Identity", [ins[0]], outs, name=node.name)
-            return
-        b.node("Squeeze", [ins[0], b.ints(axes, f"{node.name}.axes")], outs, name=node.name)
-
 
 class RepeatInterleave(Op):
     """repeat_interleave(repeats, axis=None): each element repeated `repeats` times in a row
@@ -192,40 +158,6 @@ class RepeatInterleave(Op):
             return x.with_shape((total,))
         a = axis_index(self.axis, x.rank, "repeat_interleave")
         return x.with_shape(x.shape[:a] + (x.shape[a] * self.repeats,) + x.shape[a + 1:])
-
-    def torch(self, node):
-        from ..backends.torch.shaping import Shaping
-        return Shaping("repeat_interleave", self.repeats, dim=self.axis)
-
-    def onnx(self, b, node, ins, outs):
-        # No ONNX op: insert an axis after `axis`, expand it to `repeats`, merge the two.
-        t = node.in_types[0]
-        src, shape = ins[0], t.shape
-        if self.axis is None:
-            src = b.node("Reshape", [src, b.ints([-1], f"{node.name}.flat")],
-                         name=f"{node.name}.flatten")[0]
-            total = Dim.of(1)
-            for d in t.shape:
-                total = total * d
-            a, shape = 0, (total,)
-        else:
-            a = axis_index(self.axis, t.rank, "repeat_interleave")
-        r = len(shape)
-        u = b.node("Unsqueeze", [src, b.ints([a + 1], f"{node.name}.axes")],
-                   name=f"{node.name}.unsqueeze")[0]
-        e = b.node("Expand", [u, b.ints([1] * (a + 1) + [self.repeats] + [1] * (r - a - 1),
-                                        f"{node.name}.repeats")], name=f"{node.name}.expand")[0]
-        # Reshape: 0 copies the leading dims, -1 merges axis a with its copies, and the trailing
-        # dims are numbers or read from the input at run time.
-        head = [0] * a + [-1]
-        tail = shape[a + 1:]
-        if all(d.is_const() for d in tail):
-            target = b.ints(head + [d.value for d in tail], f"{node.name}.shape")
-        else:
-            rest = b.node("Shape", [src], name=f"{node.name}.tail", start=a + 1)[0]
-            target = b.node("Concat", [b.ints(head, f"{node.name}.head"), rest],
-                            name=f"{node.name}.shape", axis=0)[0]
-        b.node("Reshape", [e, target], outs, name=node.name)
 
 
 class Tile(Op):
@@ -252,19 +184,6 @@ class Tile(Op):
 
     def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"tile({', '.join(str(r) for r in self.reps)})"
-
-    def torch(self, node):
-        from ..backends.torch.shaping import Shaping
-        return Shaping("tile", tuple(self.reps))
-
-    def onnx(self, b, node, ins, outs):
-        rank = node.in_types[0].rank
-        reps = self.full_reps(rank)
-        x = ins[0]
-        if len(reps) > rank:       # ONNX Tile needs one repetition per input axis
-            x = b.node("Unsqueeze", [x, b.ints(list(range(len(reps) - rank)), f"{node.name}.axes")],
-                       name=f"{node.name}.unsqueeze")[0]
-        b.node("Tile", [x, b.ints(list(reps), f"{node.name}.reps")], outs, name=node.name)
 
 
 class Stack(Op):
@@ -297,19 +216,6 @@ class Stack(Op):
                                                      "joins tensors along an existing axis")
         a = _new_axis(self.axis, first.rank, "stack")
         return first.with_shape(first.shape[:a] + (Dim.of(len(xs)),) + first.shape[a:])
-
-    def torch(self, node):
-        from ..backends.torch.shaping import Shaping
-        return Shaping("stack", dim=self.axis)
-
-    def onnx(self, b, node, ins, outs):
-        a = _new_axis(self.axis, node.in_types[0].rank, "stack")
-        axes = b.ints([a], f"{node.name}.axes")
-        if len(ins) == 1:
-            b.node("Unsqueeze", [ins[0], axes], outs, name=node.name)
-            return
-        parts = [b.node("Unsqueeze", [x, axes], name=f"{node.name}.unsqueeze")[0] for x in ins]
-        b.node("Concat", parts, outs, name=node.name, axis=a)
 
 
 OPS = (Expand, Unsqueeze, Squeeze, RepeatInterleave, Tile, Stack)

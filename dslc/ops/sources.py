@@ -47,13 +47,6 @@ class Param(Op):
         from ..passes.weights import draw
         return draw({"fn": "xavier_uniform", "gain": 1.0}, shape, rng)
 
-    def torch(self, node):
-        from ..backends.torch.sources import FreeParam
-        return FreeParam(self.size)
-
-    def onnx(self, b, node, ins, outs):
-        b.node("Identity", [b.param(node, "weight")], outs, name=node.name)
-
 
 class _Noise(Op):
     """Shared by the noise ops: the output is like the input; `noise=input` adds one."""
@@ -71,22 +64,6 @@ class _Noise(Op):
                              f"{self.noise_type(x)}", expected=str(self.noise_type(x)),
                              got=str(noise), culprits=(1,))
         return x
-
-    def torch(self, node):
-        import zlib
-        from ..backends.torch.sources import Noise
-        return Noise(self.kind, zlib.crc32(node.name.encode()))
-
-    def onnx(self, b, node, ins, outs):
-        if len(ins) == 2:
-            self.from_noise(b, node, ins, outs)
-            return
-        shape = b.node("Shape", [ins[0]], name=f"{node.name}.shape")[0]
-        mean = b.scalar(self.mean, node.out_types[0].dtype, f"{node.name}.mean")
-        b.node("Expand", [mean, shape], outs, name=node.name)
-
-    def from_noise(self, b, node, ins, outs):
-        b.node("Identity", [ins[1]], outs, name=node.name)
 
 
 class RandnLike(_Noise):
@@ -108,17 +85,6 @@ class Bernoulli(_Noise):
     like p (probabilities in [0, 1]); its mean, p itself, in eval mode and ONNX unless
     noise=input, where the noise is uniform u on [0, 1) like p and the sample is u < p."""
     kind: ClassVar[str] = "bernoulli"
-
-    def onnx(self, b, node, ins, outs):
-        if len(ins) == 2:
-            super().onnx(b, node, ins, outs)
-        else:
-            b.node("Identity", ins, outs, name=node.name)
-
-    def from_noise(self, b, node, ins, outs):
-        from ..backends.onnx.builder import onnx_dtype
-        less = b.node("Less", [ins[1], ins[0]], name=f"{node.name}.less")[0]
-        b.node("Cast", [less], outs, name=node.name, to=onnx_dtype(node.out_types[0].dtype))
 
 
 OPS = (Param, RandnLike, RandLike, Bernoulli)

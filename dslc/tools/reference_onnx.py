@@ -1,9 +1,10 @@
-"""The ONNX operator types an op's lowering can emit, read from the source code: the `onnx`
-method of its class and every dslc function or method it calls, following the calls. Each
-`b.node(OP_TYPE, ...)` contributes OP_TYPE (with a `domain=`: onnxruntime's contrib
-`com.microsoft.OP_TYPE`, emitted under --fuse; `super().onnx(...)` and `self.helper(...)`
-are followed as Python resolves them): a string literal, a class variable of the op
-(`self.onnx_type`, `op.kind.upper()`), a parameter bound at a call site, a local name
+"""The ONNX operator types an op's lowering can emit, read from the source code: the op's entry
+in the ONNX tables (the function registered for its class, or the nearest ancestor, with
+`@lowering.register(Cls)` in dslc/backends/onnx/, and its --fuse entry `@fused.register`) and every dslc function, op method or
+per-class helper (a `singledispatch` function, resolved for the op's class) it calls, following
+the calls. Each `b.node(OP_TYPE, ...)` contributes OP_TYPE (with a `domain=`: onnxruntime's
+contrib `com.microsoft.OP_TYPE`, emitted under --fuse): a string literal, a class variable of
+the op (`op.onnx_type`, `op.kind.upper()`), a parameter bound at a call site, a local name
 assigned from those, or a loop over literals. Nothing is imported to do it (neither onnx nor
 the backend modules), so `dslc ops` stays as light as `dslc check`; the list is every type
 any option can emit (a union over branches), never a hand-written list.
@@ -17,19 +18,60 @@ from functools import lru_cache
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parents[1]
-_SELF = object()          # the value `self` (the op) has inside its own methods and callees
+_SELF = object()          # the value the op has inside its own methods and its lowerings
 UNRESOLVED = "?"          # a `b.node` whose op type the scan cannot read
+# the standard table and the --fuse dialect
+_TABLES = (("dslc.backends.onnx.table", "lowering"), ("dslc.backends.onnx.table", "fused"))
 
 
 def onnx_op_types(op_cls) -> tuple[str, ...]:
-    """The sorted ONNX op types `op_cls.onnx` can emit (UNRESOLVED among them if one could not
-    be read); () for an op without an ONNX lowering."""
-    found = _method(op_cls, "onnx")
-    if found is None:
-        return ()
+    """The sorted ONNX op types `op_cls`'s lowering can emit (UNRESOLVED among them if one
+    could not be read); () for an op without an ONNX lowering."""
     types: set[str] = set()
-    _Scan(op_cls, types).function(*found, {"self": _SELF})
+    for table in _TABLES:
+        found = _registered(table, op_cls.__mro__)
+        if found is not None:
+            module, fn = found
+            _Scan(op_cls, types).function(module, fn, None, {fn.args.args[0].arg: _SELF})
     return tuple(sorted(types))
+
+
+def _registered(dispatcher: tuple[str, str], mro) -> tuple[str, ast.FunctionDef] | None:
+    """The function registered on `dispatcher` for the first class of `mro` that has one."""
+    table = _registrations()
+    for klass in mro:
+        found = table.get((dispatcher, (klass.__module__, klass.__name__)))
+        if found:
+            return found
+    return None
+
+
+@lru_cache(maxsize=None)
+def _registrations() -> dict:
+    """((dispatcher module, name), (class module, name)) -> (module, FunctionDef) for every
+    `@D.register(Cls)` function of the ONNX backend."""
+    out = {}
+    for path in sorted((_PACKAGE / "backends" / "onnx").glob("*.py")):
+        module = f"dslc.backends.onnx.{path.stem}"
+        names = _imports(module, _module(module))
+        for fn in _module(module).body:
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            for deco in fn.decorator_list:
+                if isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute) \
+                        and deco.func.attr == "register" and isinstance(deco.func.value, ast.Name):
+                    disp, cls = deco.func.value.id, deco.args[0].id
+                    out[(names.get(disp, (module, disp)), names.get(cls, (module, cls)))] = (module, fn)
+    return out
+
+
+def _dispatcher(module: str, name: str) -> tuple[str, str] | None:
+    """(module, name) of the singledispatch function `name` means in `module`, or None."""
+    found = _function(module, name)
+    if found and any(isinstance(d, ast.Name) and d.id == "singledispatch"
+                     for d in found[1].decorator_list):
+        return found[0], found[1].name
+    return None
 
 
 @lru_cache(maxsize=None)
@@ -118,6 +160,11 @@ class _Scan:
                 found = _method(self.op_cls, callee.attr, after=owner)
                 if found:
                     self.function(*found, self.bind(found[1], call, env, method=True))
+            elif isinstance(callee, ast.Call) and isinstance(callee.func, ast.Attribute) \
+                    and callee.func.attr == "dispatch":      # `lowering.dispatch(Base)(op, ...)`
+                self.dispatched(module, callee.func.value, call, env, after=callee.args[0])
+            elif isinstance(callee, ast.Name) and _dispatcher(module, callee.id):
+                self.dispatched(module, callee, call, env)
             elif isinstance(callee, ast.Name):
                 if callee.id in local:
                     called.add(callee.id)
@@ -130,6 +177,19 @@ class _Scan:
                     self.function(*found, None, self.bind(found[1], call, env))
         for name in local.keys() - called:      # a nested helper passed along, not called here
             self.function(module, local[name], owner, env)
+
+    def dispatched(self, module: str, name: ast.Name, call: ast.Call, env: dict, after=None):
+        """A call of a singledispatch function on the op: the entry for the op's class (or,
+        `after` a class named in the module, for that class's MRO)."""
+        disp = _dispatcher(module, name.id) or _imports(module, _module(module)).get(name.id)
+        mro = self.op_cls.__mro__
+        if after is not None:
+            origin = _imports(module, _module(module)).get(after.id, (module, after.id))
+            keys = [(k.__module__, k.__name__) for k in mro]
+            mro = mro[keys.index(origin):] if origin in keys else ()
+        found = _registered(disp, mro) if disp else None
+        if found:
+            self.function(*found, None, self.bind(found[1], call, env))
 
     @staticmethod
     def calls(fn: ast.FunctionDef):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from ...ops.attention import Attention, ClassToken, Positional, RMSNorm, SDPA, Select
+from .table import fused, lowering
 
 
 def _split_heads(b, name: str, x: str, heads: int, d: int) -> str:
@@ -100,13 +102,6 @@ def _fused(op, b, node, ins, outs) -> str:
 def attention(op, b, node, ins, outs) -> None:
     n, xs = node.name, node.in_types
     dtype = xs[0].dtype
-    if b.fuse:
-        fused, lowered = b.fused.setdefault("attention", (set(), set()))
-        lowered.add(node.name)      # by name: a node lowered again in f32 counts once
-        if _fusable(op, node):
-            fused.add(node.name)
-            _output(op, b, node, _fused(op, b, node, ins, outs), outs)
-            return
     e, d, ekv, _, _ = op.dims(*xs)
     kvh = op.kv_heads or op.heads
     n_t = len(xs) - op.key_padding_mask
@@ -162,3 +157,67 @@ def _repeat_heads(b, n: str, x: str, kvh: int, rep: int, d: int) -> str:
 def _bool_one():
     from onnx import TensorProto, helper
     return helper.make_tensor("one", TensorProto.BOOL, [1], [True])
+
+
+# ---- lowerings ----
+
+
+@lowering.register(Attention)
+def _attention(op, b, node, ins, outs):
+    attention(op, b, node, ins, outs)
+
+
+@fused.register(Attention)
+def _attention_fused(op, b, node, ins, outs):
+    """Self-attention as com.microsoft.Attention where it fits (_fusable), else the standard
+    form; b.fused counts both for the report."""
+    done, every = b.fused.setdefault("attention", (set(), set()))
+    every.add(node.name)      # by name: a node lowered again in f32 counts once
+    if not _fusable(op, node):
+        attention(op, b, node, ins, outs)
+        return
+    done.add(node.name)
+    _output(op, b, node, _fused(op, b, node, ins, outs), outs)
+
+
+@lowering.register(SDPA)
+def _sdpa(op, b, node, ins, outs):
+    attend(b, node.name, *ins, op.factor(node.in_types[0]), op.causal, None,
+           node.in_types[0].rank, out=outs[0], dtype=node.in_types[0].dtype)
+
+
+@lowering.register(Positional)
+def _positional(op, b, node, ins, outs):
+    from .builder import np_dtype
+    d = node.in_types[0].shape[2].value
+    table = b.param(node, "weight") if op.encoding == "learned" else \
+        b.const(op.table(d).astype(np_dtype(node.in_types[0].dtype)), f"{node.name}.table")
+    t = b.node("Shape", [ins[0]], name=f"{node.name}.length", start=1, end=2)[0]
+    rows = b.node("Slice", [table, b.ints([0]), t, b.ints([0])], name=f"{node.name}.rows")[0]
+    b.node("Add", [ins[0], rows], outs, name=node.name)
+
+
+@lowering.register(ClassToken)
+def _class_token(op, b, node, ins, outs):
+    n = b.node("Shape", [ins[0]], name=f"{node.name}.batch", start=0, end=1)[0]
+    shape = b.node("Concat", [n, b.ints([1, 1])], name=f"{node.name}.shape", axis=0)[0]
+    tok = b.node("Expand", [b.param(node, "weight"), shape], name=f"{node.name}.expand")[0]
+    b.node("Concat", [tok, ins[0]], outs, name=node.name, axis=1)
+
+
+@lowering.register(Select)
+def _select(op, b, node, ins, outs):
+    import numpy as np
+    b.node("Gather", [ins[0], b.const(np.asarray(op.index, np.int64), "index")], outs,
+           name=node.name, axis=op.axis)
+
+
+@lowering.register(RMSNorm)
+def _rmsnorm(op, b, node, ins, outs):
+    n = node.name
+    sq = b.node("Mul", [ins[0], ins[0]], name=f"{n}.square")[0]
+    ms = b.node("ReduceMean", [sq, b.ints([-1])], name=f"{n}.mean", keepdims=1)[0]
+    eps = b.scalar(op.eps, node.in_types[0].dtype, "eps")
+    rms = b.node("Sqrt", [b.node("Add", [ms, eps], name=f"{n}.eps")[0]], name=f"{n}.rms")[0]
+    normed = b.node("Div", [ins[0], rms], name=f"{n}.normed")[0]
+    b.node("Mul", [normed, b.param(node, "weight")], outs, name=n)

@@ -9,6 +9,7 @@ import numpy as np
 from ...ir.core import FLOAT_DTYPES
 from ...ops.base import Unsupported
 from .. import BackendError, unsupported
+from .table import lower
 
 OPSET = 21          # LayerNormalization (17), Gelu (20), Pad wrap mode (19)
 IR_VERSION = 10     # the IR version of opset 21; onnxruntime >= 1.17 loads it
@@ -80,10 +81,10 @@ class Builder:
             return
         narrow = {t.dtype for t in (*node.in_types, *node.out_types)} & {"f16", "bf16", "f64"}
         if not narrow:
-            node.op.onnx(self, node, ins, outs)
+            lower(node.op, self, node, ins, outs)
             return
         mark = (len(self.nodes), set(self.inits), dict(self._casts), dict(self._known))
-        node.op.onnx(self, node, ins, outs)
+        lower(node.op, self, node, ins, outs)
         if not self._lacks_dtype(node, ins, outs, mark[0], narrow):
             return
         del self.nodes[mark[0]:]
@@ -108,7 +109,7 @@ class Builder:
         if store is not None:
             self._store[node.name] = store
         try:
-            node.op.onnx(self, inner, up_ins, up_outs)
+            lower(node.op, self, inner, up_ins, up_outs)
         finally:
             self._store.pop(node.name, None)
         for y, y32, t in zip(outs, up_outs, node.out_types):

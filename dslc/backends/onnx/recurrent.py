@@ -6,6 +6,8 @@ torch r,z,n -> ONNX z,r,h) is a Gather on them that onnxruntime folds at load ti
 from __future__ import annotations
 
 import numpy as np
+from ...ops.recurrent import Embedding, _Recurrent
+from .table import lowering
 
 _ORDER = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 3, 1, 2]}
 _PEEP = [0, 2, 1]          # weight_ph is (i, f, o); ONNX P is (i, o, f)
@@ -85,3 +87,16 @@ def lower(op, b, node, ins, outs) -> None:
         if kind == "lstm":
             c_all = cs[0] if len(cs) == 1 else b.node("Concat", cs, name=f"{name}.c_n", axis=0)[0]
             b.node("Identity", [c_all], [outs[2]], name=f"{name}.c")
+
+
+# ---- lowerings ----
+
+
+@lowering.register(Embedding)
+def _embedding(op, b, node, ins, outs):
+    b.node("Gather", [b.param(node, "weight"), ins[0]], outs, name=node.name, axis=0)
+
+
+@lowering.register(_Recurrent)
+def _recurrent(op, b, node, ins, outs):
+    lower(op, b, node, ins, outs)

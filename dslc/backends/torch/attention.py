@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ...ops.attention import Attention, ClassToken, Positional, RMSNorm, SDPA, Select
+from .table import lowering
 
 
 def rotate_half(x):
@@ -114,3 +116,37 @@ class SelectModule(nn.Module):
 
     def forward(self, x):
         return x.select(self.axis, self.index)
+
+
+# ---- lowerings ----
+
+
+@lowering.register(Attention)
+def _attention(op, node):
+    return AttentionModule(op, node)
+
+
+@lowering.register(SDPA)
+def _sdpa(op, node):
+    return SDPAModule(op.causal, op.factor(node.in_types[0]))
+
+
+@lowering.register(Positional)
+def _positional(op, node):
+    return PositionalModule(op, node)
+
+
+@lowering.register(ClassToken)
+def _class_token(op, node):
+    return ClassTokenModule(node.in_types[0].shape[2].value)
+
+
+@lowering.register(Select)
+def _select(op, node):
+    return SelectModule(op.index, op.axis)
+
+
+@lowering.register(RMSNorm)
+def _rmsnorm(op, node):
+    from torch import nn
+    return nn.RMSNorm(node.in_types[0].shape[-1].value, eps=op.eps)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 
 from .sources import Seeded
+from ...ops.augment import PhaseShuffle as PhaseShuffleOp
+from .table import lowering
 
 
 def reflect_index(i: torch.Tensor, size: int) -> torch.Tensor:
@@ -37,3 +39,12 @@ class PhaseShuffle(Seeded):
         t = torch.arange(size, device=x.device)
         index = reflect_index(t[None, :] - shifts[:, None], size)        # [N, L]
         return torch.gather(x, 2, index[:, None, :].expand(batch, channels, size))
+
+
+# ---- lowerings ----
+
+
+@lowering.register(PhaseShuffleOp)
+def _phase_shuffle(op, node):
+    import zlib
+    return PhaseShuffle(op.n, zlib.crc32(node.name.encode()))

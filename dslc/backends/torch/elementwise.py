@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ...ops.elementwise import Cast as CastOp, Clamp as ClampOp, _Function
+from .table import lowering
 
 # IR dtype -> torch dtype
 DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32,
@@ -56,3 +58,21 @@ class Cast(nn.Module):
 
     def extra_repr(self) -> str:
         return self.dtype_name
+
+
+# ---- lowerings ----
+
+
+@lowering.register(_Function)
+def _function(op, node):
+    return Function(op.torch_fn)
+
+
+@lowering.register(ClampOp)
+def _clamp(op, node):
+    return Clamp(op.min, op.max)
+
+
+@lowering.register(CastOp)
+def _cast(op, node):
+    return Cast(op.dtype)

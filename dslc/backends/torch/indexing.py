@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ...ops.base import axis_index
+from ...ops.indexing import CumSum as CumSumOp, Gather as GatherOp, IndexSelect as IndexSelectOp, OneHot as OneHotOp, Slice as SliceOp, TopK as TopKOp, runtime_plan
+from .table import lowering
 
 TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32,
                 "f64": torch.float64, "i8": torch.int8, "i32": torch.int32, "i64": torch.int64,
@@ -96,3 +99,39 @@ class CumSum(nn.Module):
     def forward(self, x):
         # torch widens integer sums to i64 by default; the IR keeps the input's dtype.
         return torch.cumsum(x, self.axis, dtype=x.dtype)
+
+
+# ---- lowerings ----
+
+
+@lowering.register(GatherOp)
+def _gather(op, node):
+    return Gather(axis_index(op.axis, node.in_types[0].rank, "gather"))
+
+
+@lowering.register(IndexSelectOp)
+def _index_select(op, node):
+    return IndexSelect(axis_index(op.axis, node.in_types[0].rank, "index_select"))
+
+
+@lowering.register(SliceOp)
+def _slice(op, node):
+    ax, lo, hi = op.plan(node)
+    return Slice(ax, lo, hi, op.step, node.in_types)
+
+
+@lowering.register(TopKOp)
+def _topk(op, node):
+    t = node.in_types[0]
+    ax = axis_index(op.axis, t.rank, "topk")
+    return TopK(runtime_plan(op.k, t.shape[ax], node.in_types), ax, op.largest, node.in_types)
+
+
+@lowering.register(OneHotOp)
+def _one_hot(op, node):
+    return OneHot(op.num_classes, op.dtype)
+
+
+@lowering.register(CumSumOp)
+def _cumsum(op, node):
+    return CumSum(axis_index(op.axis, node.in_types[0].rank, "cumsum"))

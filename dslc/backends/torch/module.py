@@ -11,6 +11,7 @@ from ...ir.core import FLOAT_DTYPES, frozen_param_names
 from ...passes.weights import check_weights
 from ...ops.base import Unsupported
 from .. import BackendError, unsupported
+from .table import lower
 
 _TORCH_DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64",
                  "i8": "int8", "i32": "int32", "i64": "int64", "u8": "uint8", "bool": "bool"}
@@ -76,7 +77,7 @@ class DslcModule(nn.Module):
         problems = []
         for n in model.nodes:
             try:
-                mod = n.op.torch(n)
+                mod = lower(n.op, n)
             except Unsupported as e:
                 problems.append(unsupported(n, "torch", str(e)))
                 continue

@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from ...ops.recurrent import Embedding, _Recurrent
+from .table import lowering
 
 
 class _Outputs:
@@ -139,3 +141,17 @@ def build(op, node) -> nn.Module:
     if (op.kind == "gru" and op.reset == "before") or getattr(op, "peephole", False):
         return LoopRecurrent(op, features)
     return {"rnn": RNNNode, "gru": GRUNode, "lstm": LSTMNode}[op.kind](op, features)
+
+
+# ---- lowerings ----
+
+
+@lowering.register(Embedding)
+def _embedding(op, node):
+    from torch import nn
+    return nn.Embedding(op.num_embeddings, op.embedding_dim, op.padding_idx)
+
+
+@lowering.register(_Recurrent)
+def _recurrent(op, node):
+    return build(op, node)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ...ops.reduce import Norm, Var, _ArgReduce, _IntegerAccumulating, _Reduce
+from .table import lowering
 
 
 class Reduce(nn.Module):
@@ -73,3 +75,35 @@ class ArgReduce(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.kind}, dim={self.axis}, keepdim={self.keepdim}"
+
+
+# ---- lowerings ----
+
+
+@lowering.register(_Reduce)
+def _reduce_op(op, node):
+    return Reduce(op.torch_name, op.axes(node.in_types[0]), op.keepdim)
+
+
+@lowering.register(_IntegerAccumulating)
+def _integer_accumulating(op, node):
+    t = node.in_types[0]
+    return Reduce(op.torch_name, op.axes(t), op.keepdim,
+                  to_i64=node.out_types[0].dtype == "i64")
+
+
+@lowering.register(Var)
+def _var(op, node):
+    return Variance(op.axes(node.in_types[0]), op.correction, op.keepdim,
+                    sqrt=op.kind == "std")
+
+
+@lowering.register(Norm)
+def _norm(op, node):
+    return VectorNorm(op.order, op.axes(node.in_types[0]), op.keepdim)
+
+
+@lowering.register(_ArgReduce)
+def _arg_reduce(op, node):
+    return ArgReduce(op.kind, op.axis if op.axis is None else op.axes(node.in_types[0])[0],
+                     op.keepdim)

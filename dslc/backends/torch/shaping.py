@@ -6,6 +6,9 @@ import torch
 from torch import nn
 
 from .modules import dims_values
+from ...ir.dims import Dim
+from ...ops.shaping import Expand, RepeatInterleave, Squeeze, Stack, Tile, Unsqueeze
+from .table import lowering
 
 
 class Shaping(nn.Module):
@@ -28,3 +31,37 @@ class Shaping(nn.Module):
 
     def extra_repr(self) -> str:
         return self.fn
+
+
+# ---- lowerings ----
+
+
+@lowering.register(Expand)
+def _expand(op, node):
+    sizes = [Dim.of(-1) if d is None else d for d in op.targets(node)]
+    return Shaping("expand", sizes=sizes, in_types=node.in_types)
+
+
+@lowering.register(Unsqueeze)
+def _unsqueeze(op, node):
+    return Shaping("unsqueeze", op.axis)
+
+
+@lowering.register(Squeeze)
+def _squeeze(op, node):
+    return Shaping("squeeze", tuple(op.axes(node.in_types[0])))
+
+
+@lowering.register(RepeatInterleave)
+def _repeat_interleave(op, node):
+    return Shaping("repeat_interleave", op.repeats, dim=op.axis)
+
+
+@lowering.register(Tile)
+def _tile(op, node):
+    return Shaping("tile", tuple(op.reps))
+
+
+@lowering.register(Stack)
+def _stack(op, node):
+    return Shaping("stack", dim=op.axis)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from ...ops.sources import Param, _Noise
+from .table import lowering
 
 
 class FreeParam(nn.Module):
@@ -59,3 +61,17 @@ class Noise(Seeded):
             return torch.bernoulli(x, generator=gen)
         draw = torch.randn if self.kind == "randn_like" else torch.rand
         return draw(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+
+
+# ---- lowerings ----
+
+
+@lowering.register(Param)
+def _param(op, node):
+    return FreeParam(op.size)
+
+
+@lowering.register(_Noise)
+def _noise(op, node):
+    import zlib
+    return Noise(op.kind, zlib.crc32(node.name.encode()))

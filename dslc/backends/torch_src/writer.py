@@ -22,6 +22,7 @@ from collections import Counter
 
 from ...ops.base import Unsupported, symbol_sources
 from .. import BackendError, unsupported
+from ..torch.table import lower as lower_torch
 from . import runtime
 from .emitters import dtype_expr, emit
 
@@ -304,7 +305,7 @@ class _Writer:
         import torch
         if id(n) not in self._modules:
             with torch.device("meta"):
-                self._modules[id(n)] = n.op.torch(n)
+                self._modules[id(n)] = lower_torch(n.op, n)
         return self._modules[id(n)]
 
     def comment(self, span) -> str:

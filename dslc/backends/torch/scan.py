@@ -1,0 +1,11 @@
+"""The torch lowerings of the scan ops (dslc/ops/scan.py)."""
+from __future__ import annotations
+
+from ...ops.scan import Scan
+from .table import lowering
+
+
+@lowering.register(Scan)
+def _scan(op, node):
+    from .modules import ScanModule
+    return ScanModule(op, node)
