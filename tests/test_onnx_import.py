@@ -18,6 +18,7 @@ import pytest
 from dslc import load
 from dslc.backends.onnx.builder import build_onnx
 from dslc.onnx_import import ImportFailure, import_onnx
+from dslc.tools.coverage import imported_as
 from specfiles import ROOT, envs, ir_only, valid_specs
 
 onnx = pytest.importorskip("onnx")
@@ -45,17 +46,6 @@ def _blocker(message: str) -> str:
     return (m.group(1) or m.group(2)) if m else message
 
 
-def _canon(kind: str) -> str:
-    """Kinds the graph cannot tell apart: a rank-specific pool or batchnorm and its generic
-    form; transpose and a permute that swaps two axes; flatten of inner dims, a Reshape
-    like any other; a noise source read from its model
-    input (`noise=input`: an Identity of `<name>_noise`), phase_shuffle (training only) and
-    dropout, the Identity they import as (the input stays an input)."""
-    kind = re.sub(r"^(maxpool|avgpool|batchnorm)[123]d$", r"\1", kind)
-    return {"transpose": "permute", "flatten": "reshape", "randn_like": "dropout", "rand_like": "dropout",
-            "bernoulli": "dropout", "phase_shuffle": "dropout"}.get(kind, kind)
-
-
 def _zeros(model) -> dict:
     return {k: np.zeros(s, np.float32) for k, s in {**model.param_shapes(),
                                                       **model.buffer_shapes()}.items()}
@@ -66,7 +56,7 @@ def _shapes(model, env) -> dict:
 
 
 def _structure(model) -> list:
-    return [(_canon(n.kind), sorted(n.op.params(*n.in_types).values()),
+    return [(imported_as(n.kind), sorted(n.op.params(*n.in_types).values()),
              sorted(n.op.buffers(*n.in_types).values())) for n in model.nodes]
 
 

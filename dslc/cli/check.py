@@ -1,5 +1,6 @@
 """dslc check: diagnostics on stderr, one line per model (or the JSON document); several
-files in one run, and budgets (--max-params, --max-macs) checked at each model's line."""
+files in one run, budgets (--max-params, --max-macs) checked at each model's line, and
+`--target` the instances a backend refuses (E401), found by lowering without weights."""
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ def _budgets(args) -> dict:
     return out
 
 
-def _check(path: str, budgets: dict, dims: dict):
-    """(program, the budget diagnostics) of one file, every diagnostic printed on stderr."""
+def _check(path: str, budgets: dict, dims: dict, targets=()):
+    """(program, the budget and backend diagnostics) of one file, every diagnostic printed on
+    stderr."""
     program = load(path)
     over = []
     if budgets and not program.errors:
@@ -36,9 +38,31 @@ def _check(path: str, budgets: dict, dims: dict):
             over += check_budgets(m, budgets.get("params", (None,))[0],
                                   budgets.get("macs", (None,))[0], dims,
                                   {k: flag for k, (_, flag) in budgets.items()})
-        for d in over:
-            print(render(d, program.sources, use_color(sys.stderr)), file=sys.stderr)
+    if not program.errors:
+        over += [d for m in program.models.values() for t in targets for d in refusals(m, t)]
+    for d in over:
+        print(render(d, program.sources, use_color(sys.stderr)), file=sys.stderr)
     return program, over
+
+
+def refusals(model, target: str) -> list:
+    """The E401s of lowering `model` to `target` without weights: torch's modules on the meta
+    device, the ONNX graph with its parameters as inputs, the torch source."""
+    from ..backends import BackendError
+    try:
+        if target == "torch":
+            import torch
+
+            from ..backends.torch.module import DslcModule
+            with torch.device("meta"):
+                DslcModule(model)
+        elif target == "onnx":
+            model.to_onnx(weightless=True)
+        else:
+            model.to_torch_src()
+    except BackendError as e:
+        return e.diagnostics
+    return []
 
 
 def run(args) -> int:
@@ -56,7 +80,7 @@ def _once(args, budgets: dict, dims: dict, keep_going: bool = False) -> tuple[in
     docs, code, failed, read = [], 0, [], set(args.spec)
     for path in args.spec:
         try:
-            program, over = _check(path, budgets, dims)
+            program, over = _check(path, budgets, dims, args.target or ())
         except Usage as e:
             if len(args.spec) == 1 and not keep_going:
                 raise
@@ -135,6 +159,9 @@ def register(sub) -> None:
                    help="fail (E501) when a model has more MACs per example (5G)")
     c.add_argument("--dim", action="append", metavar="NAME=SIZE",
                    help="size of a symbolic dim, for --max-macs")
+    c.add_argument("--target", action="append", choices=("torch", "torch-src", "onnx"),
+                   help="also report what this backend refuses (E401), without weights; "
+                        "repeatable")
     c.add_argument("--watch", action="store_true",
                    help="check again whenever a file (or one it imports) changes; Ctrl-C stops")
     c.set_defaults(fn=run)

@@ -25,6 +25,7 @@ from ..elab.elaborator import LAYER_KWARGS
 from ..ops import INDEX, OPS
 from ..ops.base import Op, repr_value
 from ..passes.weights import INIT_FUNCS
+from .coverage import markdown
 from .reference_onnx import onnx_op_types
 
 REPO = Path(__file__).resolve().parents[2]
@@ -280,7 +281,12 @@ def reference() -> str:
             "can count more than 0 are " + ", ".join(f"`{k}`" for k in counted_ops()) +
             "; every other op counts 0.", ""]
     body += [f"- {f}: " + ", ".join(f"[`{k}`](#{k})" for k in kinds) for f, kinds in families.items()]
-    body.append("")
+    body += ["", "## Coverage", "",
+             "Every op in every target: torch (`--target torch`), ONNX (`--target onnx`), ONNX "
+             "with onnxruntime's fused operators (`--fuse`), and `dslc import` of dslc's own "
+             "graph (the kinds of every spec the round-trip test imports). Read from the "
+             "backends' tables; tests/test_coverage.py fails when an op lacks an entry or a "
+             "target refuses an instance not listed here.", "", *markdown(), ""]
     for family, kinds in families.items():
         body += [f"## Family `{family}`", ""] + [entry(k) for k in kinds]
     return "\n".join(head + body).rstrip("\n") + "\n"

@@ -29,16 +29,28 @@ def onnx_op_types(op_cls) -> tuple[str, ...]:
     could not be read); () for an op without an ONNX lowering."""
     types: set[str] = set()
     for table in _TABLES:
-        found = _registered(table, op_cls.__mro__)
-        if found is not None:
-            module, fn = found
-            _Scan(op_cls, types).function(module, fn, None, {fn.args.args[0].arg: _SELF})
+        scan(op_cls, table, types)
     return tuple(sorted(types))
+
+
+def scan(op_cls, table: tuple[str, str], types: set | None = None,
+         refusals: set | None = None) -> bool:
+    """Read the entry `op_cls` takes in `table` (module, name of a backend's singledispatch
+    table), and every function it calls, into `types` (ONNX op types of `b.node` calls) and
+    `refusals` (the text of each `raise Unsupported(...)`, a placeholder `{…}` for what an
+    f-string fills in). False when the op has no entry."""
+    found = _registered(table, op_cls.__mro__)
+    if found is None:
+        return False
+    module, fn = found
+    _Scan(op_cls, set() if types is None else types, refusals).function(
+        module, fn, None, {fn.args.args[0].arg: _SELF})
+    return True
 
 
 def _registered(dispatcher: tuple[str, str], mro) -> tuple[str, ast.FunctionDef] | None:
     """The function registered on `dispatcher` for the first class of `mro` that has one."""
-    table = _registrations()
+    table = _registrations(dispatcher[0].rsplit(".", 1)[0])
     for klass in mro:
         found = table.get((dispatcher, (klass.__module__, klass.__name__)))
         if found:
@@ -47,12 +59,12 @@ def _registered(dispatcher: tuple[str, str], mro) -> tuple[str, ast.FunctionDef]
 
 
 @lru_cache(maxsize=None)
-def _registrations() -> dict:
+def _registrations(package: str) -> dict:
     """((dispatcher module, name), (class module, name)) -> (module, FunctionDef) for every
-    `@D.register(Cls)` function of the ONNX backend."""
+    `@D.register(Cls)` function of a backend package (dslc.backends.onnx)."""
     out = {}
-    for path in sorted((_PACKAGE / "backends" / "onnx").glob("*.py")):
-        module = f"dslc.backends.onnx.{path.stem}"
+    for path in sorted(_PACKAGE.joinpath(*package.split(".")[1:]).glob("*.py")):
+        module = f"{package}.{path.stem}"
         names = _imports(module, _module(module))
         for fn in _module(module).body:
             if not isinstance(fn, ast.FunctionDef):
@@ -125,14 +137,28 @@ def _function(module: str, name: str):
     return _function(*origin) if origin else None
 
 
+def _refusals(fn: ast.FunctionDef) -> set[str]:
+    """The message of each `raise Unsupported(...)` in `fn` (f-string holes as `{…}`)."""
+    out = set()
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) \
+                and getattr(node.exc.func, "id", None) == "Unsupported" and node.exc.args:
+            arg = node.exc.args[0]
+            parts = arg.values if isinstance(arg, ast.JoinedStr) else [arg]
+            out.add("".join(p.value if isinstance(p, ast.Constant) and isinstance(p.value, str)
+                            else "{…}" for p in parts))
+    return out
+
+
 def _is_super(e) -> bool:
     return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "super" \
         and not e.args
 
 
 class _Scan:
-    def __init__(self, op_cls, types: set[str]):
+    def __init__(self, op_cls, types: set[str], refusals: set[str] | None = None):
         self.op_cls, self.types, self.seen = op_cls, types, set()
+        self.refusals = set() if refusals is None else refusals
 
     def function(self, module: str, fn: ast.FunctionDef, owner, env: dict) -> None:
         """Scan `fn` (defined in the class `owner`, or None for a module function)."""
@@ -177,6 +203,7 @@ class _Scan:
                     self.function(*found, None, self.bind(found[1], call, env))
         for name in local.keys() - called:      # a nested helper passed along, not called here
             self.function(module, local[name], owner, env)
+        self.refusals.update(_refusals(fn))
 
     def dispatched(self, module: str, name: ast.Name, call: ast.Call, env: dict, after=None):
         """A call of a singledispatch function on the op: the entry for the op's class (or,
