@@ -17,7 +17,7 @@ from dslc.backends.onnx import table as onnx_table
 from dslc.backends.torch import table as torch_table
 from dslc.ops import ALL_OPS, INDEX
 from dslc.tools import coverage
-from dslc.tools.reference_onnx import _registered
+from dslc.tools.lowering_scan import _registered
 from specfiles import ir_only, valid_specs
 
 # (kind, column) -> the refusals allowed there (message fragments of the matrix's text)

@@ -14,7 +14,7 @@ from dslc.tools import reference as ref
 from dslc.api import check_text, load
 from dslc.cli import main
 from dslc.ops import INDEX, OPS, family_ops
-from dslc.tools.reference_onnx import UNRESOLVED, onnx_op_types
+from dslc.tools.lowering_scan import UNRESOLVED, onnx_op_types
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "reference.md"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..ops import INDEX, OPS
-from .reference_onnx import scan
+from .lowering_scan import scan
 
 # column -> the table its cells read
 TABLES = {"torch": ("dslc.backends.torch.table", "lowering"),

@@ -2,7 +2,7 @@
 it cannot drift from them: per op its kind, family, positional order, fields (pydantic model
 fields: type and default), tensor keyword inputs, arity, the shape rule (the class docstring,
 which states it), the MACs convention (the `macs` docstring), the ONNX op types its lowering
-emits (read from the code: dslc.tools.reference_onnx) and an example evaluated by dslc on the first
+emits (read from the code: dslc.tools.lowering_scan) and an example evaluated by dslc on the first
 use of the op in the repository's specs (input and output types, parameter and buffer shapes,
 MACs). The language constructs come from docs/language.md, whose examples a test checks;
 the `init=` functions from dslc.passes.weights.INIT_FUNCS.
@@ -26,7 +26,7 @@ from ..ops import INDEX, OPS
 from ..ops.base import Op, repr_value
 from ..passes.weights import INIT_FUNCS
 from .coverage import markdown
-from .reference_onnx import onnx_op_types
+from .lowering_scan import onnx_op_types
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "specs"

@@ -1,4 +1,4 @@
-"""The ONNX operator types an op's lowering can emit, read from the source code: the op's entry
+"""What a lowering does, read from the source code of the backends' tables. For ONNX, the operator types an op's lowering can emit: the op's entry
 in the ONNX tables (the function registered for its class, or the nearest ancestor, with
 `@lowering.register(Cls)` in dslc/backends/onnx/, and its --fuse entry `@fused.register`) and every dslc function, op method or
 per-class helper (a `singledispatch` function, resolved for the op's class) it calls, following
