@@ -1,13 +1,14 @@
-"""What a lowering does, read from the source code of the backends' tables. For ONNX, the operator types an op's lowering can emit: the op's entry
-in the ONNX tables (the function registered for its class, or the nearest ancestor, with
-`@lowering.register(Cls)` in dslc/backends/onnx/, and its --fuse entry `@fused.register`) and every dslc function, op method or
-per-class helper (a `singledispatch` function, resolved for the op's class) it calls, following
-the calls. Each `b.node(OP_TYPE, ...)` contributes OP_TYPE (with a `domain=`: onnxruntime's
-contrib `com.microsoft.OP_TYPE`, emitted under --fuse): a string literal, a class variable of
-the op (`op.onnx_type`, `op.kind.upper()`), a parameter bound at a call site, a local name
-assigned from those, or a loop over literals. Nothing is imported to do it (neither onnx nor
-the backend modules), so `dslc ops` stays as light as `dslc check`; the list is every type
-any option can emit (a union over branches), never a hand-written list.
+"""What a lowering does, read from the source code of the backends' tables. For ONNX, the operator
+types an op's lowering can emit: the op's entry in the ONNX tables (the function registered for
+its class, or the nearest ancestor, with `@lowering.register(Cls)` in dslc/backends/onnx/, and
+its --fuse entry `@fused.register`) and every dslc function, op method or per-class helper (a
+`singledispatch` function, resolved for the op's class) it calls, following the calls. Each
+`b.node(OP_TYPE, ...)` contributes OP_TYPE (with a `domain=`: onnxruntime's contrib
+`com.microsoft.OP_TYPE`, emitted under --fuse): a string literal, a class variable of the op
+(`op.onnx_type`, `op.kind.upper()`), a parameter bound at a call site, a local name assigned
+from those, or a loop over literals. Nothing is imported to do it (neither onnx nor the backend
+modules), so `dslc ops` stays as light as `dslc check`; the list is every type any option can
+emit (a union over branches), never a hand-written list.
 tests/test_reference.py lowers the spec catalogues and a spec of the other ops (every op at
 least once) and requires every node emitted for an op to be of a type listed for it."""
 from __future__ import annotations
