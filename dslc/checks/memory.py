@@ -79,7 +79,7 @@ def weight_tensors(model) -> list[tuple[str, tuple[int, ...], str, object]]:
     parameters are their owner's)."""
     from ..passes.weights import leaf_nodes
     out, seen = [], set()
-    for node in leaf_nodes(model.nodes):
+    for node in leaf_nodes(model):
         for local, shape in {**node.op.params(*node.in_types),
                              **node.op.buffers(*node.in_types)}.items():
             name = node.pname(local)

@@ -437,7 +437,7 @@ class Elaborator(OperatorMixin, BlockMixin):
         cls: type[Op] = layer.target
         if cls.tensor_args:
             layer, inputs = self._tensor_kwargs(cls, layer, inputs)
-        if getattr(cls, "elaborates_body", False):
+        if cls.regions:           # scan: its cell block is elaborated into its body
             from .scan import apply_scan
             return apply_scan(self, layer, inputs, span)
         special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}

@@ -161,7 +161,7 @@ class Model(_Frozen):
 
     @property
     def trainable_params(self) -> int:
-        frozen = frozen_param_names(self.nodes)
+        frozen = frozen_param_names(self)
         return sum(prod(s) for k, s in self.param_shapes().items() if k not in frozen)
 
     @property
@@ -187,6 +187,14 @@ class Model(_Frozen):
         if dtype == "f32":
             return self
         return _retyped(self, dtype)
+
+    def walk(self):
+        """Every node, depth first: each node, then the nodes of the models its op runs (a
+        scan's body, whose nodes keep their full names)."""
+        for n in self.nodes:
+            yield n
+            for body in n.op.bodies():
+                yield from body.walk()
 
     # ---- backends (imported lazily: the core never imports torch or onnx) ----
     def weights(self, seed: int = 0, max_memory: int | None = None) -> dict:
@@ -229,18 +237,10 @@ class Model(_Frozen):
                             max_memory, external, weightless, fuse, stream)
 
 
-def frozen_param_names(nodes) -> set[str]:
-    """The full names of the frozen parameters among `nodes`: every parameter of a frozen node,
-    and, inside a scan's body (whose parameters keep their full names), those of the body's
-    frozen nodes."""
-    out: set[str] = set()
-    for n in nodes:
-        if n.frozen:
-            out.update(n.param_shapes())
-        body = getattr(n.op, "body", None)
-        if body is not None:
-            out |= frozen_param_names(body.nodes)
-    return out
+def frozen_param_names(model) -> set[str]:
+    """The full names of the frozen parameters of `model`: every parameter of a frozen node,
+    scan bodies included (their parameters keep their full names)."""
+    return {k for n in model.walk() if n.frozen for k in n.param_shapes()}
 
 
 def _retype(t: TensorType, dtype: str) -> TensorType:
@@ -251,9 +251,7 @@ def _retyped_op(op, dtype: str):
     update = {}
     if getattr(op, "dtype", None) == "f32" and "dtype" in getattr(type(op), "model_fields", {}):
         update["dtype"] = dtype
-    body = getattr(op, "body", None)
-    if isinstance(body, Model):
-        update["body"] = _retyped(body, dtype)
+    update.update({f: _retyped(getattr(op, f), dtype) for f in op.regions})
     return op.model_copy(update=update) if update else op
 
 

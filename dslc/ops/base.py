@@ -56,6 +56,12 @@ class Op(BaseModel):
     sized_by: ClassVar[str | None] = None
     # Its `dtype` field defaults to the model's floating dtype (a free parameter's).
     model_dtype: ClassVar[bool] = False
+    # Fields holding an ir.Model the op runs (a scan's cell body): Model.walk() enters them.
+    regions: ClassVar[tuple[str, ...]] = ()
+
+    def bodies(self) -> tuple:
+        """The models in the op's `regions` fields."""
+        return tuple(getattr(self, f) for f in self.regions)
 
     # ---- the IR side ----
     def shape(self, *xs: TensorType):

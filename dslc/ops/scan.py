@@ -17,7 +17,7 @@ class Scan(Op):
     """scan(cell): [N, T, *F] -> [N, T, *Y] (y_t stacked along time); with state=true also the
     final states. The shape rule reads the elaborated cell (`body`)."""
     kind: ClassVar[str] = "scan"
-    elaborates_body: ClassVar[bool] = True
+    regions: ClassVar[tuple[str, ...]] = ("body",)
     arity: ClassVar[tuple[int, int | None]] = (1, None)
     positional: ClassVar[tuple[str, ...]] = ("cell",)
     tensor_args: ClassVar[tuple[str, ...]] = ("initial",)

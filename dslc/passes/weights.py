@@ -87,11 +87,9 @@ def _normalise_one(value, shape) -> tuple[str | None, dict | None]:
     return None, {"fn": value.fn, **args}
 
 
-def leaf_nodes(nodes):
+def leaf_nodes(model):
     """The nodes that own weights: a scan's body nodes stand for the scan node."""
-    for n in nodes:
-        body = getattr(n.op, "body", None)
-        yield from (leaf_nodes(body.nodes) if body is not None else (n,))
+    return (n for n in model.walk() if not n.op.regions)
 
 
 def _nested_shape(v) -> tuple[int, ...] | None:
@@ -168,7 +166,7 @@ class Drawn(Mapping):
 
     def __init__(self, model, seed: int = 0):
         self.seed, self._where = seed, {}
-        for node in leaf_nodes(model.nodes):
+        for node in leaf_nodes(model):
             shapes = {**node.op.params(*node.in_types), **node.op.buffers(*node.in_types)}
             for local, shape in shapes.items():
                 self._where.setdefault(node.pname(local), (node, local, tuple(shape)))

@@ -76,11 +76,11 @@ def fields(op: type[Op]) -> list[Field]:
     out = []
     for name in names:
         pos = order.index(name) + 1 if name in op.positional else None
-        if getattr(op, "elaborates_body", False) and name not in op.model_fields:
+        if op.regions and name not in op.model_fields:
             out.append(Field(name, "block", "required", pos))   # scan's cell, elaborated to `body`
             continue
         if name in op.tensor_args or name not in op.model_fields or \
-                (getattr(op, "elaborates_body", False) and name == "body"):
+                name in op.regions:
             continue
         f = op.model_fields[name]
         default = default_text(f.default)

@@ -57,22 +57,12 @@ def _graph(model):
     return onnx.load(str(model))
 
 
-def _ir_nodes(spec):
-    """Every IR node of a model (scan bodies too), by name."""
-    out = {}
-    for n in getattr(spec, "nodes", ()):
-        out[n.name] = n
-        body = getattr(n.op, "body", None)
-        if body is not None:
-            out.update(_ir_nodes(body))
-    return out
-
-
 def ir_node_for(onnx_name: str, spec):
     """The IR node an ONNX node comes from: its name is the IR node's, or derived from it by
     Builder.fresh (`dense_1_2`) or a part (`attention_1.q.matmul`). The longest match wins."""
     best = None
-    for name, n in _ir_nodes(spec).items():
+    for n in spec.walk():
+        name = n.name
         if onnx_name == name or onnx_name.startswith(name + ".") or \
                 re.fullmatch(re.escape(name) + r"_\d+(\..*)?", onnx_name):
             if best is None or len(name) > len(best.name):

@@ -81,7 +81,7 @@ class DslcModule(nn.Module):
             except Unsupported as e:
                 problems.append(unsupported(n, "torch", str(e)))
                 continue
-            if getattr(n.op, "body", None) is None:   # a scan's body nodes are cast inside it
+            if not n.op.regions:   # a scan's body nodes are cast inside it
                 mod = mod.to(torch_dtype(n.param_dtype))
             _place(self, n.name[len(strip):], mod)
             run = InF32(mod, [t.dtype for t in n.out_types]) if n.upcast else mod
@@ -159,7 +159,7 @@ def build_module(model, weights: dict) -> DslcModule:
     module = DslcModule(model)
     _tie(module, model)
     load_weights(module, model, weights)
-    frozen = frozen_param_names(model.nodes)          # full names, scan bodies included
+    frozen = frozen_param_names(model)          # full names, scan bodies included
     for name, p in module.named_parameters():
         if name in frozen:
             p.requires_grad_(False)
