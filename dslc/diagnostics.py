@@ -59,6 +59,8 @@ class Diagnostic:
     notes: tuple[tuple[Span | None, str], ...] = ()
     help: str | None = None
     severity: str = "error"
+    # conditions on the input sizes, any one of which would make this error go (ir.dims.Requirement)
+    requires: tuple = ()
 
     def short(self) -> str:
         where = f"{self.span}: " if self.span else ""
@@ -70,7 +72,8 @@ class Diagnostic:
         return {"severity": self.severity, "code": self.code, "message": self.message,
                 **_span_json(self.span), "expected": self.expected, "got": self.got,
                 "notes": [{"message": text, **_span_json(span)} for span, text in self.notes],
-                "help": self.help}
+                "help": self.help, "requires": [
+                    {"symbol": r.symbol, "kind": r.kind, "value": r.value} for r in self.requires]}
 
 
 def _span_json(s: Span | None) -> dict:

@@ -2,9 +2,12 @@
 the declared domain, and the condition reported when two sizes agree only sometimes."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import dslc
+from dslc.ir.dims import Requirement
 from support import parity
 
 STEM = """
@@ -37,6 +40,17 @@ def test_without_constraints_small_sizes_are_reported():
     assert [d.code for d in p.errors] == ["E303"]
     assert "valid only when L >= 5" in p.errors[0].message
     assert "where L >= 5" in p.errors[0].help
+    assert p.errors[0].requires == (Requirement("L", "min", 5),)
+
+
+def test_sizes_that_agree_only_sometimes_require_it_as_data():
+    """The condition the message states is on the diagnostic as a value (dslc import reads it)."""
+    p = dslc.check_text(Path(__file__).parent.parent.joinpath("specs/invalid/unet_odd_size.dl")
+                        .read_text())
+    assert [(d.code, d.requires) for d in p.errors] == [("E302", (Requirement("H", "mod", 2),))]
+    assert "they agree only when H % 2 == 0" in p.errors[0].message
+    two = dslc.check_text("model M { input x: f32[N, L]\n output y = x -> reshape(N, 2, L // 2) }")
+    assert [d.requires for d in two.errors] == [(Requirement("L", "mod", 2),)]
 
 
 def test_constraints_that_suffice_silence_the_report():

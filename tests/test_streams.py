@@ -54,7 +54,8 @@ def test_a_diagnostic_in_json_has_every_field_of_the_render(capsys, files):
         assert [(n["file"], n["line"], n["col"]) for n in d["notes"]] == [(spec, 3, 14), (spec, 2, 5)]
         assert all("comes from here" in n["message"] for n in d["notes"])
         assert set(d) == {"severity", "code", "message", "file", "line", "col", "end_line", "end_col",
-                          "expected", "got", "notes", "help"}
+                          "expected", "got", "notes", "help", "requires"}
+        assert d["requires"] == []      # broadcasting sizes that never agree: nothing to require
 
 
 @pytest.mark.parametrize("command", ["check", "summary"])

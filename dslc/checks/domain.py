@@ -7,7 +7,7 @@ the smallest value that works is found and reported."""
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
-from ..ir.dims import fmt_shape
+from ..ir.dims import Requirement, fmt_shape
 from ..limits import SIZE_SEARCH
 
 def smallest(c: dict) -> int:
@@ -71,7 +71,8 @@ def check_domain(model, constraints: dict[str, dict]) -> list[Diagnostic]:
                 needs = {s: (whole[s] if len(d.symbols()) == 1 else
                              _first_ok(d, env, s, constraints.get(s, {}).get("mod", 1)))
                          for s in sorted(d.symbols())}
-                fix = " or ".join(f"{s} >= {v}" for s, v in needs.items() if v is not None)
+                requires = tuple(Requirement(s, "min", v) for s, v in needs.items() if v is not None)
+                fix = " or ".join(map(str, requires))
                 whole_chain = " (the smallest every layer accepts)" if len(d.symbols()) == 1 else ""
                 out.append(Diagnostic(
                     "E303", f"{node.kind}: size `{d}` of its output {fmt_shape(t.shape)} is "
@@ -80,6 +81,7 @@ def check_domain(model, constraints: dict[str, dict]) -> list[Diagnostic]:
                     node.span, expected="a size of at least 1 for every allowed input size",
                     got=f"{d.evaluate(env)} at {at}",
                     notes=tuple((s, "in the block called here") for s in reversed(node.call_sites)),
+                    requires=requires,
                     help=f"declare the range on the input: `where {fix.split(' or ')[0]}`" if fix
                     else f"no input size up to {SIZE_SEARCH:,} makes this layer fit: check the "
                     "kernel sizes and strides"))

@@ -621,7 +621,7 @@ class Elaborator(OperatorMixin, BlockMixin):
             (inputs[i].origin, f"{fmt_shape(inputs[i].type.shape)} comes from here")
             for i in idx if i < len(inputs) and inputs[i].origin and inputs[i].origin != span)
         return self.error(err.code, err.message, span, expected=err.expected, got=err.got,
-                          help=err.help, notes=list(notes))
+                          help=err.help, notes=list(notes), requires=err.requires)
 
 
 def _unused(model: Model, assigned: dict[str, str]) -> list[Diagnostic]:

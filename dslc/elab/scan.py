@@ -44,7 +44,8 @@ def apply_scan(el, layer: LayerVal, inputs: list, span):
         op = cls(body=body, initial=len(initial), **hyper)
         outs = op.infer(*[v.type for v in inputs])
     except ShapeError as err:
-        raise el.error(err.code, err.message, span, expected=err.expected, got=err.got, help=err.help)
+        raise el.error(err.code, err.message, span, expected=err.expected, got=err.got, help=err.help,
+                       requires=err.requires)
     except Exception as err:      # pydantic: an unknown or invalid argument
         raise el.error("E203", f"scan: {err.errors()[0]['msg'] if hasattr(err, 'errors') else err}",
                        span, help=did_you_mean(next(iter(hyper), ""), ["reverse", "state"]))

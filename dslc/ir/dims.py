@@ -7,6 +7,8 @@ equality for everything the shape rules build: `H`, `C*H*W`, `(H + 1) // 2`, and
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import contextlib
 import math
 from contextvars import ContextVar
@@ -249,7 +251,21 @@ class Dim:
         return self.value if self.is_const() else str(self)
 
 
-def condition_for_equal(a: Dim, b: Dim, limit: int = 1024) -> str | None:
+@dataclass(frozen=True)
+class Requirement:
+    """A condition on one symbol that makes a spec check: `S >= value` (kind "min") or
+    `S % value == 0` ("mod"). Diagnostics carry them as data (Diagnostic.requires), for code
+    that acts on them (dslc import adds them as `where` constraints); str() is the spec's text."""
+    symbol: str
+    kind: str
+    value: int
+
+    def __str__(self) -> str:
+        return f"{self.symbol} >= {self.value}" if self.kind == "min" else \
+            f"{self.symbol} % {self.value} == 0"
+
+
+def condition_for_equal(a: Dim, b: Dim, limit: int = 1024) -> Requirement | None:
     """The weakest `S % m == 0` (one symbol, m a multiple of its known modulus) under which
     `a` and `b` become provably equal, rebuilt from their opaque divisions; None if none."""
     mods = _FACTS.get()
@@ -258,7 +274,7 @@ def condition_for_equal(a: Dim, b: Dim, limit: int = 1024) -> str | None:
         for m in range(base * 2, limit + 1, base):
             with facts({**mods, s: m}):
                 if a.resimplify() == b.resimplify():
-                    return f"{s} % {m} == 0"
+                    return Requirement(s, "mod", m)
     return None
 
 

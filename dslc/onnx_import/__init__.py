@@ -107,14 +107,10 @@ def _fresh(name: str, fallback: str, taken: set[str]) -> str:
     return out
 
 
-_NEEDS = (re.compile(r"valid only when (\w+) >= (\d+)"),
-          re.compile(r"agree only when (\w+) % (\d+) == 0"))
-
-
 def _check(text, layers, source: str) -> Imported:
     """Check the spec written for `domain` (the symbols' constraints, which an ONNX graph does
-    not state: each round adds those dslc's diagnostics name, `valid only when H >= 32`,
-    `agree only when H % 16 == 0`), then map the layers' arrays onto the checked model's
+    not state: each round adds the first condition each diagnostic `requires`, such as
+    `H >= 32` or `H % 16 == 0`), then map the layers' arrays onto the checked model's
     parameter names: its nodes are the layers, in order."""
     from math import lcm
 
@@ -123,15 +119,13 @@ def _check(text, layers, source: str) -> Imported:
     for _ in range(16):
         spec = text(domain)
         program = check_text(spec, source.rsplit(".", 1)[0] + ".dl")
-        needs = [(i, m) for d in program.errors for i, rx in enumerate(_NEEDS)
-                 if (m := rx.search(d.message))]
+        needs = [d.requires[0] for d in program.errors if d.requires]
         if not program.errors or len(needs) < len(program.errors):
             break
-        for i, m in needs:
-            rule = domain.setdefault(m.group(1), {})
-            k = int(m.group(2))
-            rule["min" if i == 0 else "mod"] = max(rule.get("min", 1), k) if i == 0 else \
-                lcm(rule.get("mod", 1), k)
+        for r in needs:
+            rule = domain.setdefault(r.symbol, {})
+            rule[r.kind] = max(rule.get("min", 1), r.value) if r.kind == "min" else \
+                lcm(rule.get("mod", 1), r.value)
     if program.errors:
         d = program.errors[0]
         raise ImportFailure(f"the spec written from '{source}' does not check: line {d.span.line}: "

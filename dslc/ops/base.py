@@ -22,10 +22,10 @@ class ShapeError(Exception):
 
     def __init__(self, code: str, message: str, expected: str | None = None,
                  got: str | None = None, help: str | None = None,
-                 culprits: tuple[int, ...] | None = None):
+                 culprits: tuple[int, ...] | None = None, requires: tuple = ()):
         super().__init__(message)
         self.code, self.message, self.expected, self.got = code, message, expected, got
-        self.help, self.culprits = help, culprits
+        self.help, self.culprits, self.requires = help, culprits, requires
 
 
 class Unsupported(Exception):
@@ -187,12 +187,13 @@ def axis_index(axis: int, rank: int, what: str) -> int:
 
 
 # ---- broadcasting (numpy rules, proved on the IR's dims) ----
-def agree_condition(p: Dim, q: Dim) -> tuple[str, str | None]:
-    """For sizes equal only at some input sizes: (message suffix, help)."""
+def agree_condition(p: Dim, q: Dim) -> tuple[str, str | None, tuple]:
+    """For sizes equal only at some input sizes: (message suffix, help, the requirement as
+    ShapeError's `requires`)."""
     cond = None if p.is_const() and q.is_const() else condition_for_equal(p, q)
     if cond is None:
-        return "", None
-    return f"; they agree only when {cond}", f"declare it on the input: `where {cond}`"
+        return "", None, ()
+    return f"; they agree only when {cond}", f"declare it on the input: `where {cond}`", (cond,)
 
 
 def broadcast_shape(a: tuple, b: tuple, what: str) -> tuple[Dim, ...]:
@@ -211,7 +212,7 @@ def broadcast_shape(a: tuple, b: tuple, what: str) -> tuple[Dim, ...]:
             cond = agree_condition(da, db)
             raise ShapeError("E302", f"{what}: shapes {fmt_shape(a)} and {fmt_shape(b)} "
                              f"do not match at axis {axis} (size {da} vs {db})" + cond[0],
-                             expected=fmt_shape(a), got=fmt_shape(b),
+                             expected=fmt_shape(a), got=fmt_shape(b), requires=cond[2],
                              help=cond[1] or "sizes must be equal, or 1 to broadcast; a projection "
                                              "(conv or dense) can make them agree")
     return tuple(out)

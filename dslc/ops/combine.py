@@ -31,7 +31,7 @@ class Concat(Op):
                     raise ShapeError("E302", f"concat along axis {ax}: input {i + 1} has size {q} "
                                      f"at axis {d} where input 1 has {p}" + cond[0],
                                      expected=fmt_shape(first.shape[:ax] + ("*",) + first.shape[ax + 1:]),
-                                     got=fmt_shape(x.shape), culprits=(0, i),
+                                     got=fmt_shape(x.shape), culprits=(0, i), requires=cond[2],
                                      help=cond[1] or "all dims but the concatenated one must agree; "
                                                      "check the padding of each branch")
             total = total + x.shape[ax]

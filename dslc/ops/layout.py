@@ -94,7 +94,8 @@ class Reshape(_Reshaping):
                              f"target {fmt_shape(self.target)} has {has}"
                              + (f"; they agree only when {cond}" if cond else ""),
                              expected=f"{total} elements", got=f"{has} elements", culprits=(0,),
-                             help=f"declare it on the input: `where {cond}`" if cond else None)
+                             help=f"declare it on the input: `where {cond}`" if cond else None,
+                             requires=(cond,) if cond else ())
         return x.with_shape(target)
 
     def describe(self, inputs: tuple[str, ...] = ()) -> str:

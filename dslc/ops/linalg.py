@@ -54,12 +54,12 @@ class MatMul(Op):
         ka = a.shape[-1]
         kb = b.shape[0] if b.rank == 1 else b.shape[-2]
         if ka != kb:
-            cond, hint = agree_condition(ka, kb)
+            cond, hint, req = agree_condition(ka, kb)
             want = (ka,) if b.rank == 1 else b.shape[:-2] + (ka, b.shape[-1])
             raise ShapeError("E302", f"matmul: the inner sizes of {fmt_shape(a.shape)} @ "
                              f"{fmt_shape(b.shape)} differ ({ka} vs {kb})" + cond,
                              expected=f"a second operand like {fmt_shape(want)}",
-                             got=fmt_shape(b.shape), culprits=(0, 1),
+                             got=fmt_shape(b.shape), culprits=(0, 1), requires=req,
                              help=hint or f"the last axis of the first operand ({ka}) must equal "
                                           f"the {'only' if b.rank == 1 else 'second-to-last'} "
                                           f"axis of the second ({kb}); a transpose or a dense "
@@ -192,13 +192,13 @@ class Einsum(Op):
                     continue
                 first, j = sizes[c]
                 if first != d:
-                    cond, hint = agree_condition(first, d)
+                    cond, hint, req = agree_condition(first, d)
                     where = f"input {j + 1}" if j != k else f"another axis of input {k + 1}"
                     raise ShapeError("E302", f"einsum `{self.equation}`: letter `{c}` has size "
                                      f"{first} in {where} {fmt_shape(xs[j].shape)} but {d} in "
                                      f"input {k + 1} {fmt_shape(x.shape)}" + cond,
                                      expected=f"`{c}` = {first}", got=f"`{c}` = {d}",
-                                     culprits=tuple(sorted({j, k})),
+                                     culprits=tuple(sorted({j, k})), requires=req,
                                      help=hint or "a letter names one size: rename one of the "
                                                   "letters, or make the sizes agree")
         return terms, out, {c: d for c, (d, _) in sizes.items()}, ell, ell_axes

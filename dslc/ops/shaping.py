@@ -63,6 +63,7 @@ class Expand(Op):
                 raise ShapeError("E302", f"expand: axis {i} of {fmt_shape(x.shape)} has size {d}; "
                                  f"only a size-1 axis grows, not to {s}" + cond[0],
                                  expected=f"{d} (or -1) at axis {i}", got=str(s), culprits=(0,),
+                                 requires=cond[2],
                                  help=cond[1] or "only axes of size 1 can be expanded; "
                                  "`tile` or `repeat_interleave` copy other axes")
             missing = sorted(s.symbols() - set(found))
@@ -211,7 +212,7 @@ class Stack(Op):
                     raise ShapeError("E302", f"stack: input {i + 1} has size {q} at axis {axis} "
                                      f"where input 1 has {p}" + cond[0],
                                      expected=fmt_shape(first.shape), got=fmt_shape(x.shape),
-                                     culprits=(0, i),
+                                     culprits=(0, i), requires=cond[2],
                                      help=cond[1] or "stacked tensors need one shape; `concat` "
                                                      "joins tensors along an existing axis")
         a = _new_axis(self.axis, first.rank, "stack")
