@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .emit import Operands
-from .graph import Layer, attrs, fail, layer_name, scalar_of
+from .graph import Layer, attrs, fail, layer_name, scalar_of, part_of
 
 QKV = ("q", "k", "v")
 
@@ -113,7 +113,7 @@ def sdpa(g, node):
                                                       rel_tol=1e-6):
         kw["scale"] = d["scale"]
     ctx = d["nodes"][-1]          # dslc's `<layer>.context`
-    name = ctx.name[: -len(".context")] if ctx.name.endswith(".context") else layer_name(ctx, None)
+    name = part_of(ctx, "context") or layer_name(ctx, None)
     return Layer("sdpa", [d["q"], d["k"], d["v"]], [d["out"]], name, kwargs=kw), d["nodes"]
 
 

@@ -5,7 +5,7 @@ repeated on every axis is written once (`kernel_size=3`); ONNX's pads [b1, b2, e
 Pad named `<conv>.pad` (reflect, edge, wrap) before a Conv is its padding_mode."""
 from __future__ import annotations
 
-from .graph import Layer, attrs, fail, layer_name
+from .graph import Layer, attrs, fail, layer_name, part_of
 
 
 def short(values):
@@ -109,7 +109,7 @@ def padded_conv(g, node):
     found = pad_amounts(g, node)
     nxt = g.sole_consumer(node.output[0])
     if found is None or found[1] == "zeros" or nxt is None or nxt.op_type != "Conv" or \
-            nxt.input[0] != node.output[0] or not node.name.endswith(".pad"):
+            nxt.input[0] != node.output[0] or part_of(node, "pad") is None:
         return None
     a = attrs(nxt)
     if set(a.get("pads", [0])) != {0} or a.get("auto_pad", "NOTSET") != "NOTSET":

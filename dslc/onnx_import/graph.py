@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from ..backends.onnx.builder import LAYER, ROLE
 
 import numpy as np
 
@@ -175,10 +176,23 @@ def attrs(node) -> dict:
     return out
 
 
+def dslc_part(node) -> tuple[str, str] | None:
+    """(layer, role) that dslc's ONNX builder recorded on `node` (its metadata_props: the IR
+    node it computes part of, and its role there: "" for the node giving the layer's output,
+    "pad", "pieces", ...), or None for a node dslc did not write."""
+    meta = {p.key: p.value for p in node.metadata_props}
+    return (meta[LAYER], meta[ROLE]) if LAYER in meta and ROLE in meta else None
+
+
+def part_of(node, role: str) -> str | None:
+    """The layer whose `role` part `node` is, or None."""
+    found = dslc_part(node) if node is not None else None
+    return found[0] if found is not None and found[1] == role else None
+
+
 def named_part(node, layer: str, part: str) -> bool:
-    """Whether `node` is dslc's `<layer>.<part>` node (or a numbered `<layer>.<part>_2`)."""
-    return node is not None and re.fullmatch(re.escape(f"{layer}.{part}") + r"(_\d+)?",
-                                             node.name) is not None
+    """Whether `node` is dslc's `part` node of `layer`."""
+    return node is not None and dslc_part(node) == (layer, part)
 
 
 def scalar_of(array) -> float | int | None:

@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from .emit import Name
-from .graph import DTYPES, Layer, attrs, fail, layer_name, scalar_of
+from .graph import DTYPES, Layer, attrs, fail, layer_name, scalar_of, part_of
 
 
 def _index(g, value, layer: str | None) -> str:
@@ -103,9 +103,10 @@ def one_hot(g, node):
     name = layer_name(node, None)
     dtype = {np.dtype(np.float16): "f16", np.dtype(np.float32): "f32"}.get(values.dtype, "i64")
     cast = g.sole_consumer(out)
-    if node.name.endswith(".f32") and cast is not None and cast.op_type == "Cast" and \
-            layer_name(cast, None) == node.name[:-4] and attrs(cast)["to"] in DTYPES:
-        name, out, dtype, used = node.name[:-4], cast.output[0], DTYPES[attrs(cast)["to"]], [cast]
+    layer = part_of(node, "f32")
+    if layer is not None and cast is not None and cast.op_type == "Cast" and \
+            layer_name(cast, None) == layer and attrs(cast)["to"] in DTYPES:
+        name, out, dtype, used = layer, cast.output[0], DTYPES[attrs(cast)["to"]], [cast]
     index = _index(g, node.input[0], name)
     return Layer("one_hot", [index], [out], name, args=(int(scalar_of(depth)),),
                  kwargs={} if dtype == "i64" else {"dtype": dtype}), used

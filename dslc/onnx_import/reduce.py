@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from .graph import Layer, attrs, fail, layer_name, scalar_of
+from .graph import Layer, attrs, fail, layer_name, scalar_of, part_of
 
 SIMPLE = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min",
           "ReduceProd": "prod", "ReduceL1": "norm", "ReduceL2": "norm"}
@@ -196,10 +196,10 @@ def maxout(g, node):
     red = _only(g, node.output[0], "ReduceMax")
     shape = g.shape_of(node.input[1])
     rank = g.ranks.get(node.input[0])
-    if red is None or not node.name.endswith(".pieces") or shape is None or rank is None or \
+    base = part_of(node, "pieces")
+    if red is None or base is None or shape is None or rank is None or \
             len(shape) != rank + 1 or not isinstance(shape[-1], int) or shape[-1] < 1:
         return None
-    base = node.name[: -len(".pieces")]
     if red.name != base and not re.fullmatch(re.escape(base) + r"_\d+", red.name):
         return None
     axes, keep = axes_of(g, red)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from .emit import LayerItem, Name, Operands, Scope
-from .graph import Graph, Layer, attrs, fail
+from .graph import Graph, Layer, attrs, fail, part_of
 
 
 def _reads(graph) -> tuple[set, set]:
@@ -93,9 +93,9 @@ def scan(g, node):
         raise fail(node, "only a Scan of one sequence along axis 1, one direction, is a dslc scan")
     res = list(node.output)
     ys = g.sole_consumer(res[-1])
-    if ys is None or ys.op_type != "Identity" or not ys.name.endswith(".ys"):
+    name = part_of(ys, "ys")
+    if ys is None or ys.op_type != "Identity" or name is None:
         raise fail(node, "its stacked outputs are not read by dslc's Identity `<scan>.ys`")
-    name = ys.name[:-3]
     states, x = list(node.input[:-1]), node.input[-1]
     zeros = [_zeros(g, s) for s in states]
     if any(zeros) and not all(zeros):

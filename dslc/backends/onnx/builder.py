@@ -32,6 +32,19 @@ def np_dtype(dtype: str):
             "i32": np.int32, "i64": np.int64, "u8": np.uint8, "bool": np.bool_}[dtype]
 
 
+# Each node's metadata_props: the IR node (layer) it computes part of, and its role in that
+# layer's subgraph ("" for the node producing the layer's output, "pad" for `<layer>.pad`,
+# "pieces", ...), so that readers (dslc import) group and recognise nodes by these fields, not by
+# parsing node names.
+LAYER, ROLE = "dslc.layer", "dslc.role"
+
+
+def _role(name: str | None, layer: str) -> str:
+    if name == layer:
+        return ""
+    return name[len(layer) + 1:] if name and name.startswith(layer + ".") else name or ""
+
+
 def _floating(dtype) -> bool:
     return np.issubdtype(dtype, np.floating) or np.dtype(dtype).name == "bfloat16"
 
@@ -60,6 +73,7 @@ class Builder:
         self._casts: dict = {}      # (initializer, dtype) -> its Cast (this graph's own)
         self._known: dict = {}      # value name -> ValueInfoProto (IR values, Casts)
         self._store: dict = {}      # node being lowered -> the dtype its new initializers take
+        self.layer: str | None = None    # the IR node being lowered (each ONNX node's metadata)
 
     def sub(self) -> "Builder":
         """A builder for a subgraph (a Scan body): its own nodes; initializers, constants and
@@ -76,6 +90,13 @@ class Builder:
         the ONNX standard defines without this dtype (Conv, ConvTranspose, AveragePool, Elu,
         ... take no bf16 at opset 21) is computed in f32 the same way, its initializers kept
         in the node's param_dtype and cast up in the graph."""
+        outer, self.layer = self.layer, node.name
+        try:
+            self._lower(node, ins, outs)
+        finally:
+            self.layer = outer
+
+    def _lower(self, node, ins: list[str], outs: list[str]) -> None:
         if node.upcast:
             self._in_f32(node, ins, outs)
             return
@@ -160,8 +181,10 @@ class Builder:
         from onnx import helper
         if outputs is None or isinstance(outputs, int):
             outputs = [self.fresh(f"{name or op_type}_out") for _ in range(outputs or 1)]
-        self.nodes.append(helper.make_node(op_type, inputs, outputs,
-                                           name=self.fresh(name or op_type), **attrs))
+        made = helper.make_node(op_type, inputs, outputs, name=self.fresh(name or op_type), **attrs)
+        if self.layer is not None:
+            helper.set_metadata_props(made, {LAYER: self.layer, ROLE: _role(name, self.layer)})
+        self.nodes.append(made)
         return outputs
 
     def param(self, node, local: str) -> str:
