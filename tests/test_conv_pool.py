@@ -3,10 +3,11 @@ symbolic sizes, the sizes the shape rules derive, the errors they raise, and the
 ONNX's own rules differ from torch's (ceil_mode's dropped last window, `same` at run time)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import dslc
-from support import parity
+from support import parity, random_weights, run_ort, run_torch
 
 
 def _model(body: str, inp: str = "f32[N, 3, H, W] where H >= 8, W >= 8"):
@@ -124,3 +125,29 @@ def test_transposed_output_padding_must_be_below_the_stride(output_padding, ok):
     diags = dslc.check_text("model M { input x: f32[N, 2, 5, 5]\n output y = x -> "
                             f"conv_transpose2d(4, 3, stride=2, output_padding={output_padding}) }}").errors
     assert not diags if ok else [d.code for d in diags] == ["E205"] and "output_padding" in diags[0].message
+
+
+@pytest.mark.parametrize("options", [
+    "padding=((0, 1), (2, 1))",
+    "stride=2, padding=((1, 0), (0, 2)), output_padding=1, groups=2, dilation=2",
+])
+def test_conv_transpose_with_unequal_padding_in_torch(options):
+    """torch's layer pads both ends alike; dslc crops the unpadded result's begin and end rows
+    as ONNX's pads say. Oracle: torch's functional transposed convolution without padding,
+    cropped by the spec's numbers here; onnxruntime agrees."""
+    import torch
+    import torch.nn.functional as F
+    spec = f"model M {{ input x: f32[N, 4, 5, 6]\n output y = x -> conv_transpose2d(4, 3, {options}) }}"
+    model = dslc.check_text(spec).models["M"]
+    weights = random_weights(model)
+    x = np.random.default_rng(0).standard_normal((2, 4, 5, 6)).astype(np.float32)
+    kw = dict(stride=2, output_padding=1, groups=2, dilation=2) if "stride" in options else {}
+    full = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(weights["conv_transpose2d_1.weight"]),
+                              torch.from_numpy(weights["conv_transpose2d_1.bias"]), **kw).numpy()
+    (hb, he), (wb, we) = ((1, 0), (0, 2)) if "stride" in options else ((0, 1), (2, 1))
+    want = full[:, :, hb:full.shape[2] - he, wb:full.shape[3] - we]
+    (t_out,) = run_torch(model, weights, [x])
+    (o_out,), _ = run_ort(model, weights, [x])
+    assert t_out.shape == want.shape == tuple(d.value if d.is_const() else 2 for d in model.outputs[0].type.shape)
+    np.testing.assert_allclose(t_out, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(o_out, want, rtol=1e-5, atol=1e-5)

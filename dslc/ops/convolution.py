@@ -10,6 +10,7 @@ from .window import axis_name, check_fits, out_size, pads
 
 IntOrTuple = Union[int, tuple[int, ...]]
 Padding = Union[int, str, tuple[int, ...], tuple[tuple[int, int], ...]]
+Pairs = Union[int, tuple[int, ...], tuple[tuple[int, int], ...]]
 
 
 def check_channels(op, x) -> None:
@@ -88,14 +89,15 @@ class _Conv(Op):
 
 class _ConvTranspose(Op):
     """conv_transposeNd(out_channels, kernel_size): [N, C, *S] -> [N, out_channels, *S'] with
-    S' = (S - 1)*stride - pb - pe + dilation*(k-1) + output_padding + 1 per axis.
+    S' = (S - 1)*stride - pb - pe + dilation*(k-1) + output_padding + 1 per axis; padding: an int,
+    one per axis, or (begin, end) pairs per axis (rows cropped from the output's two ends).
     Weight [C, out/groups, *k] (torch layout), bias [out]."""
     n: ClassVar[int]
     positional: ClassVar[tuple[str, ...]] = ("out_channels", "kernel_size")
     out_channels: int
     kernel_size: IntOrTuple
     stride: IntOrTuple = 1
-    padding: IntOrTuple = 0
+    padding: Pairs = 0
     output_padding: IntOrTuple = 0
     dilation: IntOrTuple = 1
     groups: int = 1
