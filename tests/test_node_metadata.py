@@ -48,3 +48,22 @@ def test_import_reads_the_roles_not_the_names(model):
         del node.metadata_props[:]
     with pytest.raises(ImportFailure):
         import_onnx(proto, "m.onnx")
+
+
+def test_the_normalisations_import_by_their_roles_and_compute_the_same():
+    """groupnorm, instancenorm, layernorm(axis=) and quick_gelu have no single ONNX operator;
+    their subgraphs import back as those ops, with the weights, and the re-compiled graph gives
+    the original's numbers on onnxruntime (random weights, so the affines matter)."""
+    import numpy as np
+    import onnxruntime as ort
+    from support import random_weights
+    original = dslc.load("specs/ops/norms.dl").models["Norms"]
+    weights = random_weights(original)
+    imported = import_onnx(original.to_onnx(weights=weights), "norms.onnx")
+    assert [n.op.describe() for n in imported.model.nodes] == [
+        "conv2d(8, 3, padding=1)", "groupnorm(4)", "quick_gelu", "instancenorm(affine=true)",
+        "layernorm(axis=1)", "dropout(0.5)", "global_avgpool", "flatten", "dense(2)"]
+    x = np.random.default_rng(0).standard_normal((2, 8, 5, 4)).astype(np.float32)
+    run = lambda proto: ort.InferenceSession(proto.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(run(imported.model.to_onnx(weights=imported.weights)),
+                               run(original.to_onnx(weights=weights)), rtol=1e-5, atol=1e-6)

@@ -48,6 +48,18 @@ ROWS = [
     ("maxout(3)", (2, 5, 12), None),
     ("softmax(axis=1)", (2, 6, 3), lambda nn: nn.Softmax(dim=1)),
     ("log_softmax", (2, 6), lambda nn: nn.LogSoftmax(dim=-1)),
+    ("quick_gelu", (2, 6), None),
+    ("groupnorm(2)", (2, 4, 3, 5), lambda nn: nn.GroupNorm(2, 4)),
+    ("groupnorm(3, eps=0.001, affine=false)", (2, 6, 7), lambda nn: nn.GroupNorm(3, 6, 0.001, affine=False)),
+    ("groupnorm(1)", (3, 2, 2, 2, 3), lambda nn: nn.GroupNorm(1, 2)),
+    ("instancenorm", (2, 3, 5, 4), lambda nn: nn.InstanceNorm2d(3)),
+    ("instancenorm(affine=true, eps=0.01)", (2, 3, 7), lambda nn: nn.InstanceNorm1d(3, 0.01, affine=True)),
+    ("instancenorm(affine=true)", (1, 2, 3, 4, 2), lambda nn: nn.InstanceNorm3d(2, affine=True)),
+    ("layernorm(axis=1)", (2, 4, 3, 5), None),
+    ("layernorm(axis=-2, bias=false)", (2, 3, 4, 2), None),
+    ("layernorm(axis=1, elementwise_affine=false)", (2, 4, 3), None),
+    ("layernorm(axis=-1)", (2, 3, 6), lambda nn: nn.LayerNorm(6)),
+    ("drop_path(0.3)", (2, 6), lambda nn: nn.Identity()),
     ("conv1d(4, 4, stride=2, dilation=2)", (2, 1, 100), lambda nn: nn.Conv1d(1, 4, 4, stride=2, dilation=2)),
     ("conv2d(8, 3, padding=1, groups=2)", (2, 4, 9, 9), lambda nn: nn.Conv2d(4, 8, 3, padding=1, groups=2)),
     ("conv2d(6, 4, padding=same)", (1, 3, 10, 10), lambda nn: nn.Conv2d(3, 6, 4, padding="same")),
@@ -145,7 +157,24 @@ def _sinusoidal(x, w):
     return x + pe
 
 
+def _axis_norm(axis):
+    """LayerNorm over one axis (HF ConvNeXt's channels_first LayerNorm), weight and bias laid
+    along it, in float64."""
+    def f(x, w):
+        x = x.astype(np.float64)
+        a = axis % x.ndim
+        y = (x - x.mean(a, keepdims=True)) / np.sqrt(x.var(a, keepdims=True) + 1e-5)
+        along = (-1,) + (1,) * (x.ndim - 1 - a)
+        y = y * w["weight"].reshape(along) if "weight" in w else y
+        return y + w["bias"].reshape(along) if "bias" in w else y
+    return f
+
+
 FORMULAS = {
+    "quick_gelu": lambda x, w: x / (1 + np.exp(-1.702 * x.astype(np.float64))),
+    "layernorm(axis=1)": _axis_norm(1),
+    "layernorm(axis=-2, bias=false)": _axis_norm(-2),
+    "layernorm(axis=1, elementwise_affine=false)": _axis_norm(1),
     "step": lambda x, w: (x >= 0).astype(x.dtype),
     "maxout(3)": lambda x, w: x.reshape(x.shape[:-1] + (x.shape[-1] // 3, 3)).max(axis=-1),
     "positional(8)": lambda x, w: x + w["weight"][: x.shape[1]],

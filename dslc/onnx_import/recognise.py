@@ -8,14 +8,14 @@ output's name. A weight read by several layers is the first one's, the others ti
 (ties.py)."""
 from __future__ import annotations
 
-from . import (activation, adaptive, attention, conv, elementwise, indexing, linalg, linear,
-               norm, params, recurrent, reduce, resample, scan, shape, shaping, tensor,
+from . import (activation, adaptive, attention, conv, dslc_norm, elementwise, indexing, linalg,
+               linear, norm, params, recurrent, reduce, resample, scan, shape, shaping, tensor,
                transformer)
 from .graph import Graph, ImportFailure, Layer, fail
 from .ties import claim
 
 FAMILIES = (linear, conv, norm, activation, tensor, reduce, recurrent, resample, shape,
-            attention, transformer, adaptive, shaping, linalg, elementwise,
+            attention, transformer, adaptive, shaping, linalg, elementwise, dslc_norm,
             indexing, params, scan)
 MATCHERS = {k: v for f in FAMILIES for k, v in f.MATCHERS.items()}
 # subgraphs that start with a node of another family's op (an Abs that begins a p-norm): tried

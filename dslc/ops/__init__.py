@@ -12,7 +12,7 @@ from .base import Op, ShapeError, Unsupported
 _FAMILIES: dict[str, tuple[str, ...]] = {
     "linear": ("dense",),
     "activation": ("relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "sigmoid",
-                   "silu", "tanh", "hardtanh", "softplus", "step", "softmax", "log_softmax",
+                   "silu", "quick_gelu", "tanh", "hardtanh", "softplus", "step", "softmax", "log_softmax",
                    "maxout"),
     "arith": ("add", "sub", "mul", "div", "pow", "neg", "eq", "ne", "lt", "le", "gt", "ge",
               "logical_and", "logical_or", "logical_not", "where"),
@@ -36,7 +36,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
                 "global_avgpool", "global_maxpool"),
     "layout": ("flatten", "reshape", "permute", "transpose"),
     "normalization": ("batchnorm", "batchnorm1d", "batchnorm2d", "batchnorm3d", "layernorm",
-                      "dropout"),
+                      "groupnorm", "instancenorm", "dropout", "drop_path"),
     "resample": ("upsample", "pad", "channel_shuffle"),
     "recurrent": ("embedding", "rnn", "gru", "lstm"),
     "scan": ("scan",),

@@ -45,6 +45,12 @@ class SiLU(_Simple):
     torch_name: ClassVar[str] = "SiLU"
 
 
+class QuickGELU(Elementwise):
+    """quick_gelu: x * sigmoid(1.702 x), elementwise (CLIP's approximation of gelu); output
+    shape == input shape (floating point)."""
+    kind: ClassVar[str] = "quick_gelu"
+
+
 class Tanh(_Simple):
     """tanh elementwise; output shape == input shape (floating point)."""
     kind: ClassVar[str] = "tanh"
@@ -204,5 +210,5 @@ class Maxout(Op):
         return reshape_plan(src, node.out_types[0].shape + (Dim.of(self.k),))
 
 
-OPS = (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, SiLU, Tanh, Hardtanh, Softplus,
-       Step, Softmax, LogSoftmax, Maxout)
+OPS = (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, GELU, Sigmoid, SiLU, QuickGELU, Tanh, Hardtanh,
+       Softplus, Step, Softmax, LogSoftmax, Maxout)

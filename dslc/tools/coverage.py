@@ -26,10 +26,11 @@ COLUMNS = ("torch", "onnx", "onnx --fuse", "import")
 
 # Kinds dslc's ONNX graph cannot tell apart, and what `dslc import` reads them as: a
 # rank-specific pool or batchnorm and its generic form; transpose and a permute; flatten, a
-# Reshape like any other; noise read from a model input and phase_shuffle (training only), the
-# Identity they lower to in a graph, read as dropout (the input stays an input).
+# Reshape like any other; noise read from a model input, phase_shuffle and drop_path (training
+# only), the Identity they lower to in a graph, read as dropout (the input stays an input).
 IMPORTED_AS = {"transpose": "permute", "flatten": "reshape", "randn_like": "dropout",
-               "rand_like": "dropout", "bernoulli": "dropout", "phase_shuffle": "dropout"}
+               "rand_like": "dropout", "bernoulli": "dropout", "phase_shuffle": "dropout",
+               "drop_path": "dropout"}
 
 
 def imported_as(kind: str) -> str:

@@ -1,7 +1,7 @@
 """The onnx lowerings of the activation ops (dslc/ops/activation.py)."""
 from __future__ import annotations
 
-from ...ops.activation import ELU, GELU, Hardtanh, LeakyReLU, Maxout, PReLU, ReLU6, SELU, SiLU, Softmax, Softplus, Step, _Simple
+from ...ops.activation import ELU, GELU, Hardtanh, LeakyReLU, Maxout, PReLU, QuickGELU, ReLU6, SELU, SiLU, Softmax, Softplus, Step, _Simple
 from .table import lowering
 
 
@@ -18,6 +18,14 @@ def _simple(op, b, node, ins, outs):
 @lowering.register(SiLU)
 def _silu(op, b, node, ins, outs):
     sig = b.node("Sigmoid", ins, name=f"{node.name}.sigmoid")[0]
+    b.node("Mul", [ins[0], sig], outs, name=node.name)
+
+
+@lowering.register(QuickGELU)
+def _quick_gelu(op, b, node, ins, outs):
+    k = b.scalar(1.702, node.in_types[0].dtype, f"{node.name}.k")
+    scaled = b.node("Mul", [ins[0], k], name=f"{node.name}.scaled")[0]
+    sig = b.node("Sigmoid", [scaled], name=f"{node.name}.sigmoid")[0]
     b.node("Mul", [ins[0], sig], outs, name=node.name)
 
 

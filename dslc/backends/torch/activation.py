@@ -1,7 +1,10 @@
 """The torch lowerings of the activation ops (dslc/ops/activation.py)."""
 from __future__ import annotations
 
-from ...ops.activation import ELU, GELU, Hardtanh, LeakyReLU, Maxout, PReLU, ReLU6, SELU, Softmax, Softplus, Step as StepOp, _Simple
+import torch
+from torch import nn
+
+from ...ops.activation import ELU, GELU, Hardtanh, LeakyReLU, Maxout, PReLU, QuickGELU, ReLU6, SELU, Softmax, Softplus, Step as StepOp, _Simple
 from .table import lowering
 
 
@@ -79,3 +82,13 @@ def _maxout(op, node):
     from .reduce import Reduce
     rank = node.in_types[0].rank
     return nn.Sequential(Reshape(op._plan(node)), Reduce("amax", (rank,), False))
+
+
+class QuickGELUModule(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(1.702 * x)
+
+
+@lowering.register(QuickGELU)
+def _quick_gelu(op, node):
+    return QuickGELUModule()
