@@ -18,6 +18,7 @@ from dslc.ops import ALL_OPS
 from dslc.ops.base import Op
 from dslc.backends.onnx import table as onnx_table
 from dslc.backends.torch import table as torch_table
+from dslc.backends.torch_src import table as torch_src_table
 from specfiles import valid_specs
 from support import random_weights, run_ort, run_torch
 
@@ -253,7 +254,8 @@ def test_every_op_is_complete(op):
         where = where if where.suffix else Path(__file__).with_name(EXTRA_ROWS[op.kind] + ".py")
         assert re.search(rf"\b{op.kind}\b", where.read_text()), f"{where.name} never uses {op.kind}"
     assert op.shape is not Op.shape, f"{op.kind} lacks `shape`"
-    for backend, table in (("torch", torch_table), ("onnx", onnx_table)):
+    for backend, table in (("torch", torch_table), ("torch-src", torch_src_table),
+                           ("onnx", onnx_table)):
         assert table.entry(op) is not None, f"{op.kind} has no entry in the {backend} table"
     # The class's own docstring (variant() copies its family's explicitly): inspect.getdoc would
     # inherit a helper base's or pydantic's BaseModel's.

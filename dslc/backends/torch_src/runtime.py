@@ -92,6 +92,14 @@ class SinusoidalPositions(nn.Module):
         return x + self.table[: x.shape[1]]
 
 
+def flat_pads(pads: List[Tuple[int, int]]) -> List[int]:
+    """[(begin, end) per spatial axis] -> F.pad's order: last axis first."""
+    out: List[int] = []
+    for b, e in reversed(pads):
+        out += [b, e]
+    return out
+
+
 def same_pads(x: torch.Tensor, ks: List[int], ss: List[int], ds: List[int]) -> List[int]:
     """`same` padding from the run-time size, in F.pad's order (last axis first)."""
     pads: List[int] = []

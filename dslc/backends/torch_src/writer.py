@@ -10,7 +10,9 @@ state_dicts load both ways with strict=True. On top of that tree:
   call's module again; other names with dots are a `Scope` of layers run by the enclosing
   class;
 - the model's class takes the spec's inputs by name and returns one tensor or a NamedTuple;
-- one statement per node (emitters.py), under a comment with its spec line.
+- one statement per node, written by the node's entry in the torch-src table (table.py, one
+  module per op family) from the op's fields and the node's IR types, under a comment with its
+  spec line.
 Noise ops sample from torch's global generator in training mode (the interpreter's per-layer
 seeded generators do not script); eval mode is the same in both."""
 from __future__ import annotations
@@ -22,9 +24,9 @@ from collections import Counter
 
 from ...ops.base import Unsupported, symbol_sources
 from .. import BackendError, unsupported
-from ..torch.table import lower as lower_torch
 from . import runtime
-from .emitters import dtype_expr, emit
+from .code import dtype_expr
+from .table import write
 
 # names the generated code itself uses (a spec's `input` or `sum` stays a keyword as spelled)
 _RESERVED = {"self", "torch", "nn", "F", "math", "List", "Optional", "Tuple", "NamedTuple",
@@ -58,7 +60,7 @@ def _attr(rel: str, base: str = "self") -> str:
 
 
 class _Ctx:
-    """What an emitter sees of one node (see emitters.py)."""
+    """What a table entry sees of one node (see table.py)."""
 
     def __init__(self, cls: "_Class", node, ins: list[str], outs: list[str]):
         self.cls, self.node, self.ins, self.outs = cls, node, ins, outs
@@ -70,7 +72,15 @@ class _Ctx:
         self.tied = any(node.owner_of(k) != node.name for k in node.op.params(*node.in_types))
 
     def init(self, expr: str) -> None:
+        """The node's submodule: `expr` constructs it, holding the node's own parameters."""
+        if self.tied:
+            raise Unsupported(f"a tied {self.node.op.kind} has no source form")
         self.init_expr = expr
+
+    def module(self, expr: str, *args: str) -> None:
+        """A submodule constructed by `expr`, called on `args` (by default the inputs)."""
+        self.init(expr)
+        self.set(f"{self.attr}({', '.join(args or self.ins)})")
 
     def set(self, expr: str) -> None:
         self.expr = expr
@@ -175,7 +185,7 @@ class _Class:
         outs = [self.var(v) for v in n.outputs]
         c = _Ctx(self, n, ins, outs)
         try:
-            emit(self.writer.module(n), c)
+            write(n.op, c)
         except Unsupported as e:
             self.writer.problems.append(unsupported(n, "torch-src", str(e)))
             return
@@ -297,16 +307,7 @@ class _Writer:
         self.classes: dict[str, str] = {}       # class name -> text (in definition order)
         self.texts: dict[tuple, str] = {}        # (block, body text) -> class name
         self.instances: dict[str, _Instance] = {}
-        self._modules: dict[int, object] = {}
         self._scans = Counter()
-
-    def module(self, n):
-        """The interpreter's module for the node, on the meta device (no weights)."""
-        import torch
-        if id(n) not in self._modules:
-            with torch.device("meta"):
-                self._modules[id(n)] = lower_torch(n.op, n)
-        return self._modules[id(n)]
 
     def comment(self, span) -> str:
         """`# file.dl:12  the spec line` (cut at 99 characters)."""
