@@ -279,9 +279,10 @@ class _Instance:
                    for k in n.op.params(*n.in_types))
 
     def aliases(self, other: "_Instance") -> bool:
-        """Every parameter here is `other`'s at the same place, and nothing here has buffers:
-        running `other` again computes this call."""
+        """Every parameter here is `other`'s at the same place, nothing here has buffers, and
+        both are called from one scope: running `other` again computes this call."""
         if other.block != self.block or len(other.nodes) != len(self.nodes) or \
+                other.path.rpartition(".")[0] != self.path.rpartition(".")[0] or \
                 len(other.ext_inputs) != len(self.ext_inputs) or \
                 [self.rel(v) for v in self.ext_outputs] != \
                 [other.rel(v) for v in other.ext_outputs]:
