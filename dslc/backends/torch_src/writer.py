@@ -13,6 +13,9 @@ state_dicts load both ways with strict=True. On top of that tree:
 - one statement per node, written by the node's entry in the torch-src table (table.py, one
   module per op family) from the op's fields and the node's IR types, under a comment with its
   spec line.
+The text is compiled and the module instantiated on the meta device before it is returned: a
+statement that is not Python is an E401 at its node's spec line, a file that does not import or
+holds other parameters than the IR's is an internal error.
 Noise ops sample from torch's global generator in training mode (the interpreter's per-layer
 seeded generators do not script); eval mode is the same in both."""
 from __future__ import annotations
@@ -22,6 +25,7 @@ import keyword
 import re
 from collections import Counter
 
+from ...diagnostics import Diagnostic
 from ...ops.base import Unsupported, symbol_sources
 from .. import BackendError, unsupported
 from . import runtime
@@ -35,7 +39,42 @@ _RESERVED = {"self", "torch", "nn", "F", "math", "List", "Optional", "Tuple", "N
 
 def to_torch_src(model) -> str:
     """The source text; BackendError (E401 at the spec line) for a node with no source form."""
-    return _Writer(model).text()
+    text = _Writer(model).text()
+    _check_imports(model, text)
+    return text
+
+
+def _parses(statements: list[str]) -> None:
+    """Unsupported (an internal error, located at the node) where an entry wrote no Python."""
+    try:
+        compile("\n".join(statements), "<torch-src>", "exec")
+    except SyntaxError as e:
+        raise Unsupported(f"internal error: it wrote `{e.text.strip() if e.text else ''}`, "
+                          f"which is not Python ({e.msg})") from None
+
+
+def _check_imports(model, text: str) -> None:
+    """The file compiles, its model class builds on the meta device, and its parameters are the
+    IR's (names and shapes): else BackendError, an internal error at the model's line."""
+    import torch
+    try:
+        code = compile(text, f"<torch-src of {model.name}>", "exec")
+        space = {"__name__": f"dslc_torch_src_{_ident(model.name)}"}
+        exec(code, space)
+        with torch.device("meta"):
+            module = space[_ident(model.name)]()
+    except Exception as e:          # the generated file is ours: any failure is a bug here
+        _internal(model, f"the generated file does not import: {type(e).__name__}: {e}")
+    got = {k: tuple(v.shape) for k, v in module.named_parameters()}
+    want = {k: tuple(v) for k, v in model.param_shapes().items()}
+    if got != want:
+        wrong = sorted(set(got.items()) ^ set(want.items()))[:3]
+        _internal(model, f"the generated module's parameters are not the IR's: {wrong}")
+
+
+def _internal(model, why: str):
+    raise BackendError([Diagnostic("E401", f"internal error in the torch-src backend: {why}",
+                                   model.span)], model.sources)
 
 
 def _ident(text: str) -> str:
@@ -186,6 +225,7 @@ class _Class:
         c = _Ctx(self, n, ins, outs)
         try:
             write(n.op, c)
+            _parses(c.lines + [f"{', '.join(outs)} = {c.expr}"])
         except Unsupported as e:
             self.writer.problems.append(unsupported(n, "torch-src", str(e)))
             return
