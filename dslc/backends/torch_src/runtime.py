@@ -3,7 +3,7 @@ model uses; see writer.py). Each one imports nothing but torch, typing and math,
 torch.jit.script, and holds the same parameters at the same names as the interpreter's module
 for the op, so state_dicts carry over. The interpreter runs some of them itself, so that code is
 written once: attention (backends/torch/attention.py subclasses Attention), ClassToken,
-TransposedLinear, flat_pads (backends/torch/modules.py)."""
+TransposedLinear, flat_pads and same_pads (backends/torch/modules.py)."""
 import math
 from typing import List, Optional, Tuple
 
