@@ -1,5 +1,5 @@
-"""Shared test machinery: the command line in-process, random weights, concrete inputs, torch
-vs onnxruntime runs."""
+"""Shared test machinery: the command line in-process, random weights, concrete inputs, torch,
+torch-src and onnxruntime runs."""
 from __future__ import annotations
 
 import numpy as np
@@ -63,6 +63,20 @@ def run_torch(model, weights, xs):
     module = model.to_torch(weights=weights).eval()
     with torch.no_grad():
         out = module(*[torch.from_numpy(x) for x in xs])
+    out = out if isinstance(out, tuple) else (out,)
+    return [o.numpy() for o in out]
+
+
+def run_torch_src(model, weights, xs):
+    """`--target torch-src`'s module, executed from its text, holding the interpreter's
+    state_dict for `weights` (strict=True), in eval mode."""
+    import torch
+    space = {"__name__": "torch_src_under_test"}
+    exec(compile(model.to_torch_src(), f"<torch-src of {model.name}>", "exec"), space)
+    module = space[model.name]()
+    module.load_state_dict(model.to_torch(weights=weights).state_dict(), strict=True)
+    with torch.no_grad():
+        out = module.eval()(*[torch.from_numpy(x) for x in xs])
     out = out if isinstance(out, tuple) else (out,)
     return [o.numpy() for o in out]
 

@@ -1,8 +1,8 @@
 """The op table: every op in ALL_OPS has a row here (or in the module EXTRA_ROWS names). Each
 row is checked against an independent oracle: a torch.nn reference module (output shape,
 parameter count, and values with dslc's weights loaded into it), or, for ops torch.nn lacks, a
-NumPy formula written below. Both dslc backends (the torch module and onnxruntime on the ONNX
-graph) must match the oracle's values on N(0, 1) inputs and on U(-8, 8) inputs (beyond the
+NumPy formula written below. Every dslc backend (the torch module, the torch-src module and
+onnxruntime on the ONNX graph) must match the oracle's values on N(0, 1) inputs and on U(-8, 8) inputs (beyond the
 clamp points of relu6, hardtanh, softplus). Adding an op = write its class, list it in ALL_OPS,
 add a row below (and a formula if torch.nn has no module for it)."""
 from __future__ import annotations
@@ -18,8 +18,9 @@ from dslc.ops import ALL_OPS
 from dslc.ops.base import Op
 from dslc.backends.onnx import table as onnx_table
 from dslc.backends.torch import table as torch_table
+from dslc.backends.torch_src import table as torch_src_table
 from specfiles import valid_specs
-from support import random_weights, run_ort, run_torch
+from support import random_weights, run_ort, run_torch, run_torch_src
 
 
 def _nn():
@@ -253,8 +254,8 @@ def test_op_against_torch_reference(snippet, shape, ref):
 
 @pytest.mark.parametrize("snippet, shape, ref, kind", VALUE_CASES)
 def test_op_values_against_oracle(snippet, shape, ref, kind):
-    """Both backends, with the same (perturbed: random running stats for the batchnorms, eval
-    mode) weights, against the oracle's values, f32 tolerances."""
+    """Every backend (torch, torch-src, ONNX), with the same (perturbed: random running stats for
+    the batchnorms, eval mode) weights, against the oracle's values, f32 tolerances."""
     model = _model(snippet, shape)
     assert len(model.inputs) == 1 and len(model.outputs) == 1
     weights = random_weights(model)
@@ -263,8 +264,9 @@ def test_op_values_against_oracle(snippet, shape, ref, kind):
     ir_shape = tuple(d.value for d in model.outputs[0].type.shape)
     assert want.shape == ir_shape, f"the oracle gives {want.shape}, the IR {ir_shape}"
     (t_out,) = run_torch(model, weights, [x])
+    (s_out,) = run_torch_src(model, weights, [x])
     (o_out,), _ = run_ort(model, weights, [x])
-    for backend, got in (("torch", t_out), ("onnxruntime", o_out)):
+    for backend, got in (("torch", t_out), ("torch-src", s_out), ("onnxruntime", o_out)):
         assert got.dtype == np.float32, f"{backend}: {got.dtype}"
         np.testing.assert_allclose(got.astype(np.float64), want, rtol=1e-5, atol=1e-5,
                                    err_msg=f"{snippet} on {kind} inputs: {backend} vs the oracle")
@@ -282,7 +284,8 @@ def test_every_op_is_complete(op):
         where = where if where.suffix else Path(__file__).with_name(EXTRA_ROWS[op.kind] + ".py")
         assert re.search(rf"\b{op.kind}\b", where.read_text()), f"{where.name} never uses {op.kind}"
     assert op.shape is not Op.shape, f"{op.kind} lacks `shape`"
-    for backend, table in (("torch", torch_table), ("onnx", onnx_table)):
+    for backend, table in (("torch", torch_table), ("torch-src", torch_src_table),
+                           ("onnx", onnx_table)):
         assert table.entry(op) is not None, f"{op.kind} has no entry in the {backend} table"
     # The class's own docstring (variant() copies its family's explicitly): inspect.getdoc would
     # inherit a helper base's or pydantic's BaseModel's.

@@ -2,8 +2,9 @@
 loads the interpreter's state_dict with strict=True (identical keys and shapes) and computes
 the interpreter's outputs in eval mode, on every valid spec; it scripts with torch.jit.script.
 
-Models above BIG parameters are checked on the meta device (keys, shapes, scripting) without
-allocating weights; the others run at the two sizes of each symbolic dim of tests/test_specs.py."""
+`# ir-only` specs (LLaMA-7B) and models above BIG parameters are checked on the meta device
+(keys, shapes, scripting) without allocating weights; the others run at the two sizes of each
+symbolic dim of tests/test_specs.py."""
 from __future__ import annotations
 
 import importlib.util
@@ -20,7 +21,7 @@ from support import make_inputs, random_weights
 torch = pytest.importorskip("torch")
 
 BIG = 3_000_000
-CASES = [(path, name) for path in valid_specs() if not ir_only(path)
+CASES = [(path, name) for path in valid_specs()
          for name in re.findall(r"^\s*model\s+(\w+)", path.read_text(), re.M)]
 
 
@@ -46,34 +47,90 @@ def test_generated_module_matches_the_interpreter(case, tmp_path):
     source = model.to_torch_src()
     gen = _import(source, tmp_path, f"gen_{_ident(name)}")
     cls = getattr(gen, _ident(name))
-    if model.params > BIG:
+    if model.params > BIG or ir_only(path):
         with torch.device("meta"):
             mine, ref = cls(), DslcModule(model)
             _tie(ref, model)
         shapes = lambda m: {k: tuple(v.shape) for k, v in m.state_dict().items()}
         assert shapes(mine) == shapes(ref)
     else:
-        ref = model.to_torch(weights=random_weights(model)).eval()
-        mine = cls()
-        mine.load_state_dict(ref.state_dict(), strict=True)
-        mine.eval()
-        assert list(mine.state_dict()) == list(ref.state_dict())
-        for seed, env in enumerate(envs(model, path)):
-            xs = [torch.from_numpy(x) for x in make_inputs(model, env, seed,
-                                                          highs=int_ranges(path))]
-            with torch.no_grad():
-                want = ref(*xs)
-                got = mine(**{_ident(p.name): x for p, x in zip(model.inputs, xs)})
-            want = want if isinstance(want, tuple) else (want,)
-            got = tuple(got) if isinstance(got, tuple) else (got,)
-            assert len(got) == len(want) == len(model.outputs)
-            for port, a, b in zip(model.outputs, want, got):
-                assert a.shape == b.shape and a.dtype == b.dtype, port.name
-                if a.is_floating_point():
-                    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5, msg=port.name)
-                else:
-                    assert torch.equal(a, b), port.name
+        mine = _matches_the_interpreter(model, cls, envs(model, path), int_ranges(path))
     torch.jit.script(mine)
+
+
+def _matches_the_interpreter(model, cls, sizes, highs=None):
+    """cls() with the interpreter's random weights (strict=True) gives its outputs in eval mode
+    at each of `sizes` (symbol -> size); returns the generated module."""
+    ref = model.to_torch(weights=random_weights(model)).eval()
+    mine = cls()
+    mine.load_state_dict(ref.state_dict(), strict=True)
+    mine.eval()
+    assert list(mine.state_dict()) == list(ref.state_dict())
+    for seed, env in enumerate(sizes):
+        xs = [torch.from_numpy(x) for x in make_inputs(model, env, seed, highs=highs)]
+        with torch.no_grad():
+            want = ref(*xs)
+            got = mine(**{_ident(p.name): x for p, x in zip(model.inputs, xs)})
+        want = want if isinstance(want, tuple) else (want,)
+        got = tuple(got) if isinstance(got, tuple) else (got,)
+        assert len(got) == len(want) == len(model.outputs)
+        for port, a, b in zip(model.outputs, want, got):
+            assert a.shape == b.shape and a.dtype == b.dtype, port.name
+            if a.is_floating_point():
+                torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5, msg=port.name)
+            else:
+                assert torch.equal(a, b), port.name
+    return mine
+
+
+# A parameter-free block called at model level and again inside another block.
+SWISH = """block Swish(x: [N, C, H, W]) {
+    return x * sigmoid(x)
+}
+block MB(x: [N, C, H, W]) {
+    return x -> conv2d(C, 3, padding=1) -> Swish
+}
+model Net {
+    input x: f32[N, 3, 8, 8]
+    output y = x -> conv2d(8, 3, padding=1) -> Swish -> MB
+}
+"""
+
+
+def test_a_stateless_block_called_at_two_depths(tmp_path):
+    """Each call of Swish runs a module of its own scope: the inner call once reused the outer
+    one's, a name MB's class does not hold (`self._1(...)`)."""
+    model = dslc.check_text(SWISH, "swish.dl").models["Net"]
+    gen = _import(model.to_torch_src(), tmp_path, "gen_swish")
+    net = _matches_the_interpreter(model, gen.Net, [{"N": 2}])
+    assert type(net.MB_1.Swish_1).__name__ == type(net.Swish_1).__name__ == "Swish"
+
+
+def _written_with(monkeypatch, kind: str, entry):
+    """torch-src's writer with `entry(op, c)` in place of the table's for the ops of `kind`."""
+    from dslc.backends.torch_src import writer
+    real = writer.write
+    monkeypatch.setattr(writer, "write",
+                        lambda op, c: entry(op, c) if op.kind == kind else real(op, c))
+
+
+@pytest.mark.parametrize("entry,where,why", [
+    (lambda op, c: c.set(f"torch.sigmoid({c.ins[0]}"), "swish.dl:2:", "which is not Python"),
+    (lambda op, c: c.module("NoSuchModule()"), "swish.dl:7:", "does not import"),
+    (lambda op, c: c.module("nn.Linear(2, 2)"), "swish.dl:7:", "not the IR's"),
+], ids=["syntax", "import", "parameters"])
+def test_a_file_that_would_not_import_is_an_error_not_a_file(entry, where, why, monkeypatch,
+                                                             tmp_path, capsys):
+    """The text is compiled and its module built on the meta device before it is written: a
+    statement that is not Python is an E401 at its node's line, a file that does not import
+    or holds other parameters than the IR's an internal error at the model's; exit 1."""
+    from dslc.cli import main
+    _written_with(monkeypatch, "sigmoid", entry)
+    spec, out = tmp_path / "swish.dl", tmp_path / "net.py"
+    spec.write_text(SWISH)
+    assert main(["compile", str(spec), "--target", "torch-src", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert not out.exists() and "error[E401]" in err and where in err and why in err
 
 
 def test_source_imports_only_torch():

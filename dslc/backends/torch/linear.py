@@ -10,6 +10,6 @@ def _dense(op, node):
     from torch import nn
     width = node.in_types[0].shape[-1].value
     if op.transpose:
-        from .modules import TransposedLinear
+        from ..torch_src.runtime import TransposedLinear
         return TransposedLinear(width, op.out_features, op.bias)
     return nn.Linear(width, op.out_features, bias=op.bias)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..torch_src.runtime import flat_pads, same_pads
 from .module import DslcModule
 
 
@@ -37,18 +38,6 @@ class WhereModule(nn.Module):
         return torch.where(cond, a, b if b is not None else self.other)
 
 
-class TransposedLinear(nn.Module):
-    """y = x W + b with W stored [in, out] (dense(transpose=true))."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))
-        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
-
-    def forward(self, x):
-        return torch.nn.functional.linear(x, self.weight.t(), self.bias)
-
-
 class Concat(nn.Module):
     def __init__(self, axis: int):
         super().__init__()
@@ -67,23 +56,6 @@ class Split(nn.Module):
         return tuple(torch.chunk(x, self.parts, dim=self.axis))
 
 
-def _flat_pads(pads) -> list[int]:
-    """[(b, e) per spatial axis] -> F.pad's order: last axis first."""
-    out: list[int] = []
-    for b, e in reversed(pads):
-        out += [b, e]
-    return out
-
-
-def same_pads(x, ks, ss, ds):
-    """`same` pads computed from the run-time size (stride > 1 on a symbolic size)."""
-    out = []
-    for size, k, s, d in zip(x.shape[2:], ks, ss, ds):
-        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
-        out.append((total // 2, total - total // 2))
-    return out
-
-
 class ConvNd(nn.Module):
     """A convolution whose padding may be asymmetric, non-zero or decided at run time; its own
     parameters are `weight` and `bias`, as the IR names them."""
@@ -97,11 +69,13 @@ class ConvNd(nn.Module):
         self.conv = getattr(torch.nn.functional, f"conv{n}d")
 
     def forward(self, x):
-        pads = self.pads if None not in self.pads else same_pads(x, self.ks, self.ss, self.ds)
-        if self.mode == "constant" and all(b == e for b, e in pads):
-            padding = tuple(b for b, _ in pads)
+        if None in self.pads:       # `same` at a stride > 1 on a symbolic size
+            pads = same_pads(x, list(self.ks), list(self.ss), list(self.ds))
+            x, padding = torch.nn.functional.pad(x, pads, mode=self.mode), 0
+        elif self.mode == "constant" and all(b == e for b, e in self.pads):
+            padding = tuple(b for b, _ in self.pads)
         else:
-            x = torch.nn.functional.pad(x, _flat_pads(pads), mode=self.mode)
+            x = torch.nn.functional.pad(x, flat_pads(self.pads), mode=self.mode)
             padding = 0
         return self.conv(x, self.weight, self.bias, self.ss, padding, self.ds, self.groups)
 
@@ -141,7 +115,7 @@ class Permute(nn.Module):
 class PadModule(nn.Module):
     def __init__(self, pads, mode: str, value: float):
         super().__init__()
-        self.pads, self.mode, self.value = _flat_pads(pads), mode, value
+        self.pads, self.mode, self.value = flat_pads(pads), mode, value
 
     def forward(self, x):
         if self.mode == "constant":

@@ -1,8 +1,9 @@
 """Helpers that `--target torch-src` copies, as source, into the files it writes (only those a
-model uses; see torch_src.py). Each one imports nothing but torch, typing and math, scripts with
+model uses; see writer.py). Each one imports nothing but torch, typing and math, scripts with
 torch.jit.script, and holds the same parameters at the same names as the interpreter's module
-for the op (backends/torch/modules.py, attention.py, sources.py), so state_dicts carry over.
-Nothing in dslc calls these at run time: tests exec the generated files."""
+for the op, so state_dicts carry over. The interpreter runs some of them itself, so that code is
+written once: attention (backends/torch/attention.py subclasses Attention), ClassToken,
+TransposedLinear, flat_pads and same_pads (backends/torch/modules.py)."""
 import math
 from typing import List, Optional, Tuple
 
@@ -90,6 +91,14 @@ class SinusoidalPositions(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table[: x.shape[1]]
+
+
+def flat_pads(pads: List[Tuple[int, int]]) -> List[int]:
+    """[(begin, end) per spatial axis] -> F.pad's order: last axis first."""
+    out: List[int] = []
+    for b, e in reversed(pads):
+        out += [b, e]
+    return out
 
 
 def same_pads(x: torch.Tensor, ks: List[int], ss: List[int], ds: List[int]) -> List[int]:

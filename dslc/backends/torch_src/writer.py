@@ -10,7 +10,12 @@ state_dicts load both ways with strict=True. On top of that tree:
   call's module again; other names with dots are a `Scope` of layers run by the enclosing
   class;
 - the model's class takes the spec's inputs by name and returns one tensor or a NamedTuple;
-- one statement per node (emitters.py), under a comment with its spec line.
+- one statement per node, written by the node's entry in the torch-src table (table.py, one
+  module per op family) from the op's fields and the node's IR types, under a comment with its
+  spec line.
+The text is compiled and the module instantiated on the meta device before it is returned: a
+statement that is not Python is an E401 at its node's spec line, a file that does not import or
+holds other parameters than the IR's is an internal error.
 Noise ops sample from torch's global generator in training mode (the interpreter's per-layer
 seeded generators do not script); eval mode is the same in both."""
 from __future__ import annotations
@@ -20,11 +25,12 @@ import keyword
 import re
 from collections import Counter
 
+from ...diagnostics import Diagnostic
 from ...ops.base import Unsupported, symbol_sources
 from .. import BackendError, unsupported
-from ..torch.table import lower as lower_torch
 from . import runtime
-from .emitters import dtype_expr, emit
+from .code import dtype_expr
+from .table import write
 
 # names the generated code itself uses (a spec's `input` or `sum` stays a keyword as spelled)
 _RESERVED = {"self", "torch", "nn", "F", "math", "List", "Optional", "Tuple", "NamedTuple",
@@ -33,7 +39,42 @@ _RESERVED = {"self", "torch", "nn", "F", "math", "List", "Optional", "Tuple", "N
 
 def to_torch_src(model) -> str:
     """The source text; BackendError (E401 at the spec line) for a node with no source form."""
-    return _Writer(model).text()
+    text = _Writer(model).text()
+    _check_imports(model, text)
+    return text
+
+
+def _parses(statements: list[str]) -> None:
+    """Unsupported (an internal error, located at the node) where an entry wrote no Python."""
+    try:
+        compile("\n".join(statements), "<torch-src>", "exec")
+    except SyntaxError as e:
+        raise Unsupported(f"internal error: it wrote `{e.text.strip() if e.text else ''}`, "
+                          f"which is not Python ({e.msg})") from None
+
+
+def _check_imports(model, text: str) -> None:
+    """The file compiles, its model class builds on the meta device, and its parameters are the
+    IR's (names and shapes): else BackendError, an internal error at the model's line."""
+    import torch
+    try:
+        code = compile(text, f"<torch-src of {model.name}>", "exec")
+        space = {"__name__": f"dslc_torch_src_{_ident(model.name)}"}
+        exec(code, space)
+        with torch.device("meta"):
+            module = space[_ident(model.name)]()
+    except Exception as e:          # the generated file is ours: any failure is a bug here
+        _internal(model, f"the generated file does not import: {type(e).__name__}: {e}")
+    got = {k: tuple(v.shape) for k, v in module.named_parameters()}
+    want = {k: tuple(v) for k, v in model.param_shapes().items()}
+    if got != want:
+        wrong = sorted(set(got.items()) ^ set(want.items()))[:3]
+        _internal(model, f"the generated module's parameters are not the IR's: {wrong}")
+
+
+def _internal(model, why: str):
+    raise BackendError([Diagnostic("E401", f"internal error in the torch-src backend: {why}",
+                                   model.span)], model.sources)
 
 
 def _ident(text: str) -> str:
@@ -58,7 +99,7 @@ def _attr(rel: str, base: str = "self") -> str:
 
 
 class _Ctx:
-    """What an emitter sees of one node (see emitters.py)."""
+    """What a table entry sees of one node (see table.py)."""
 
     def __init__(self, cls: "_Class", node, ins: list[str], outs: list[str]):
         self.cls, self.node, self.ins, self.outs = cls, node, ins, outs
@@ -70,7 +111,15 @@ class _Ctx:
         self.tied = any(node.owner_of(k) != node.name for k in node.op.params(*node.in_types))
 
     def init(self, expr: str) -> None:
+        """The node's submodule: `expr` constructs it, holding the node's own parameters."""
+        if self.tied:
+            raise Unsupported(f"a tied {self.node.op.kind} has no source form")
         self.init_expr = expr
+
+    def module(self, expr: str, *args: str) -> None:
+        """A submodule constructed by `expr`, called on `args` (by default the inputs)."""
+        self.init(expr)
+        self.set(f"{self.attr}({', '.join(args or self.ins)})")
 
     def set(self, expr: str) -> None:
         self.expr = expr
@@ -175,7 +224,8 @@ class _Class:
         outs = [self.var(v) for v in n.outputs]
         c = _Ctx(self, n, ins, outs)
         try:
-            emit(self.writer.module(n), c)
+            write(n.op, c)
+            _parses(c.lines + [f"{', '.join(outs)} = {c.expr}"])
         except Unsupported as e:
             self.writer.problems.append(unsupported(n, "torch-src", str(e)))
             return
@@ -269,9 +319,10 @@ class _Instance:
                    for k in n.op.params(*n.in_types))
 
     def aliases(self, other: "_Instance") -> bool:
-        """Every parameter here is `other`'s at the same place, and nothing here has buffers:
-        running `other` again computes this call."""
+        """Every parameter here is `other`'s at the same place, nothing here has buffers, and
+        both are called from one scope: running `other` again computes this call."""
         if other.block != self.block or len(other.nodes) != len(self.nodes) or \
+                other.path.rpartition(".")[0] != self.path.rpartition(".")[0] or \
                 len(other.ext_inputs) != len(self.ext_inputs) or \
                 [self.rel(v) for v in self.ext_outputs] != \
                 [other.rel(v) for v in other.ext_outputs]:
@@ -297,16 +348,7 @@ class _Writer:
         self.classes: dict[str, str] = {}       # class name -> text (in definition order)
         self.texts: dict[tuple, str] = {}        # (block, body text) -> class name
         self.instances: dict[str, _Instance] = {}
-        self._modules: dict[int, object] = {}
         self._scans = Counter()
-
-    def module(self, n):
-        """The interpreter's module for the node, on the meta device (no weights)."""
-        import torch
-        if id(n) not in self._modules:
-            with torch.device("meta"):
-                self._modules[id(n)] = lower_torch(n.op, n)
-        return self._modules[id(n)]
 
     def comment(self, span) -> str:
         """`# file.dl:12  the spec line` (cut at 99 characters)."""
