@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dslc
-from support import parity, random_weights, run_ort, run_torch
+from support import parity, random_weights, run_ort, run_torch, run_torch_src
 
 
 def _model(body: str, inp: str = "f32[N, 3, H, W] where H >= 8, W >= 8"):
@@ -134,7 +134,7 @@ def test_transposed_output_padding_must_be_below_the_stride(output_padding, ok):
 def test_conv_transpose_with_unequal_padding_in_torch(options):
     """torch's layer pads both ends alike; dslc crops the unpadded result's begin and end rows
     as ONNX's pads say. Oracle: torch's functional transposed convolution without padding,
-    cropped by the spec's numbers here; onnxruntime agrees."""
+    cropped by the spec's numbers here; onnxruntime and the torch source agree."""
     import torch
     import torch.nn.functional as F
     spec = f"model M {{ input x: f32[N, 4, 5, 6]\n output y = x -> conv_transpose2d(4, 3, {options}) }}"
@@ -148,6 +148,8 @@ def test_conv_transpose_with_unequal_padding_in_torch(options):
     want = full[:, :, hb:full.shape[2] - he, wb:full.shape[3] - we]
     (t_out,) = run_torch(model, weights, [x])
     (o_out,), _ = run_ort(model, weights, [x])
+    (s_out,) = run_torch_src(model, weights, [x])
+    np.testing.assert_allclose(s_out, want, rtol=1e-5, atol=1e-5)
     assert t_out.shape == want.shape == tuple(d.value if d.is_const() else 2 for d in model.outputs[0].type.shape)
     np.testing.assert_allclose(t_out, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(o_out, want, rtol=1e-5, atol=1e-5)

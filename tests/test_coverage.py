@@ -13,24 +13,31 @@ import pytest
 from dslc import load
 from dslc.backends.onnx import table as onnx_table
 from dslc.backends.torch import table as torch_table
+from dslc.backends.torch_src import table as src_table
 from dslc.ops import ALL_OPS, INDEX
 from dslc.tools import coverage
 from dslc.tools.lowering_scan import _registered
 from specfiles import ir_only, valid_specs
 
 # (kind, column) -> the refusals allowed there (message fragments of the matrix's text)
+SIZES = ("needs the value of", "no input carries the size", "has no source form")
 ALLOWED = {
-    **{(k, c): ("needs the value of",) for k in ("slice", "topk") for c in ("torch", "onnx")},
+    **{(k, c): SIZES[:1] for k in ("slice", "topk") for c in ("torch", "onnx")},
+    **{(k, "torch-src"): SIZES for k in ("slice", "topk")},
+    ("expand", "torch-src"): SIZES[1:],
     **{(k, c): ("has more than one size that is neither known nor an input dim",)
-       for k in ("flatten", "reshape") for c in ("torch", "onnx")},
+       for k in ("flatten", "reshape") for c in ("torch", "torch-src", "onnx")},
+    **{(f"conv{n}d", "torch-src"): ("a tied convolution with a padding mode",) for n in (1, 2, 3)},
 }
+# torch-src writes a tied layer for dense, convolutions and embedding only
+TIED = "a tied {…} has no source form"
 MATRIX = coverage.matrix()
 
 
 @pytest.mark.parametrize("kind", list(INDEX))
 def test_every_op_lowers_in_every_backend(kind):
     row = MATRIX[kind]
-    missing = [c for c in ("torch", "onnx", "onnx --fuse") if not row[c].lowers]
+    missing = [c for c in ("torch", "torch-src", "onnx", "onnx --fuse") if not row[c].lowers]
     assert not missing, f"{kind} has no entry for {', '.join(missing)}"
 
 
@@ -38,16 +45,19 @@ def test_every_op_lowers_in_every_backend(kind):
 def test_refusals_are_the_listed_ones(kind):
     for column, c in MATRIX[kind].items():
         allowed = ALLOWED.get((kind, column), ())
+        if column == "torch-src" and TIED in c.refusals:
+            allowed += (TIED,)
         assert len(c.refusals) == len(allowed) and all(
             any(a in r for r in c.refusals) for a in allowed), (kind, column, c.refusals)
 
 
 @pytest.mark.parametrize("op", ALL_OPS, ids=lambda o: o.kind)
 def test_the_static_reading_finds_the_entry_python_dispatches_to(op):
-    for table, name in ((torch_table, "dslc.backends.torch.table"),
-                        (onnx_table, "dslc.backends.onnx.table")):
+    for table, name in ((torch_table, ("dslc.backends.torch.table", "lowering")),
+                        (src_table, ("dslc.backends.torch_src.table", "source")),
+                        (onnx_table, ("dslc.backends.onnx.table", "lowering"))):
         fn = table.entry(op)
-        module, node = _registered((name, "lowering"), op.__mro__)
+        module, node = _registered(name, op.__mro__)
         assert (fn.__module__, fn.__name__) == (module, node.name), op.kind
 
 
@@ -69,7 +79,6 @@ SPEC = """model M {
 @pytest.fixture
 def refusing(monkeypatch):
     """Each backend's table refusing relu, as an entry that cannot express an instance does."""
-    from dslc.backends.torch_src import writer
     from dslc.ops.base import Unsupported
 
     def refuse(real):
@@ -78,10 +87,9 @@ def refusing(monkeypatch):
                 raise Unsupported("no relu here")
             return real(op, *args)
         return entry
-    for module in (torch_table, onnx_table):
+    for module, table in ((torch_table, "lowering"), (onnx_table, "lowering"), (src_table, "source")):
         module.load()           # every family registered in the real table first
-        monkeypatch.setattr(module, "lowering", refuse(module.lowering))
-    monkeypatch.setattr(writer, "lower_torch", refuse(writer.lower_torch))
+        monkeypatch.setattr(module, table, refuse(getattr(module, table)))
 
 
 def _check(capsys, tmp_path, *flags):

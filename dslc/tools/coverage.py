@@ -20,9 +20,10 @@ from .lowering_scan import scan
 
 # column -> the table its cells read
 TABLES = {"torch": ("dslc.backends.torch.table", "lowering"),
+          "torch-src": ("dslc.backends.torch_src.table", "source"),
           "onnx": ("dslc.backends.onnx.table", "lowering")}
 FUSED = ("dslc.backends.onnx.table", "fused")
-COLUMNS = ("torch", "onnx", "onnx --fuse", "import")
+COLUMNS = ("torch", "torch-src", "onnx", "onnx --fuse", "import")
 
 # Kinds dslc's ONNX graph cannot tell apart, and what `dslc import` reads them as: a
 # rank-specific pool or batchnorm and its generic form; transpose and a permute; flatten, a

@@ -44,9 +44,30 @@ def scan(op_cls, table: tuple[str, str], types: set | None = None,
     if found is None:
         return False
     module, fn = found
-    _Scan(op_cls, set() if types is None else types, refusals).function(
-        module, fn, None, {fn.args.args[0].arg: _SELF})
+    env = {fn.args.args[0].arg: _SELF}
+    if table in _CONTEXTS and len(fn.args.args) > 1:        # torch-src's `c`: its methods too
+        env[fn.args.args[1].arg] = _Instance(*_CONTEXTS[table])
+    _Scan(op_cls, set() if types is None else types, refusals).function(module, fn, None, env)
     return True
+
+
+class _Instance:
+    """An object of a dslc class (module, class name) passed to the entries: calls of its
+    methods are followed like any function's."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def method(self, name: str):
+        for node in _module(self.module).body:
+            if isinstance(node, ast.ClassDef) and node.name == self.name:
+                return next(((self.module, f) for f in node.body
+                             if isinstance(f, ast.FunctionDef) and f.name == name), None)
+        return None
+
+
+# the table -> the class of the context its entries take as their second argument
+_CONTEXTS = {("dslc.backends.torch_src.table", "source"): ("dslc.backends.torch_src.writer", "_Ctx")}
 
 
 def _registered(dispatcher: tuple[str, str], mro) -> tuple[str, ast.FunctionDef] | None:
@@ -179,6 +200,12 @@ class _Scan:
                 if any(kw.arg == "domain" for kw in call.keywords):      # --fuse's contrib ops
                     found = {f"com.microsoft.{t} (--fuse)" for t in found}
                 self.types.update(found)
+            elif isinstance(callee, ast.Attribute) and \
+                    isinstance(ctx := self.value(callee.value, env), _Instance):
+                found = ctx.method(callee.attr)
+                if found:
+                    self.function(*found, None, {**self.bind(found[1], call, env, method=True),
+                                                 "self": ctx})
             elif isinstance(callee, ast.Attribute) and self.value(callee.value, env) is _SELF:
                 found = _method(self.op_cls, callee.attr)
                 if found:
@@ -248,7 +275,7 @@ class _Scan:
             for target, value in pairs:
                 v = self.value(value, env)
                 if isinstance(target, ast.Name) and v is not None:
-                    env[target.id] = v if v is _SELF else env.get(target.id, set()) | v
+                    env[target.id] = env.get(target.id, set()) | v if isinstance(v, set) else v
 
     def bind(self, fn: ast.FunctionDef, call: ast.Call, env: dict, method: bool = False) -> dict:
         params = [a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]

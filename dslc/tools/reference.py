@@ -282,7 +282,8 @@ def reference() -> str:
             "; every other op counts 0.", ""]
     body += [f"- {f}: " + ", ".join(f"[`{k}`](#{k})" for k in kinds) for f, kinds in families.items()]
     body += ["", "## Coverage", "",
-             "Every op in every target: torch (`--target torch`), ONNX (`--target onnx`), ONNX "
+             "Every op in every target: torch (`--target torch`), readable torch source "
+             "(`--target torch-src`), ONNX (`--target onnx`), ONNX "
              "with onnxruntime's fused operators (`--fuse`), and `dslc import` of dslc's own "
              "graph (the kinds of every spec the round-trip test imports). Read from the "
              "backends' tables; tests/test_coverage.py fails when an op lacks an entry or a "

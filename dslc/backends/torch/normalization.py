@@ -1,10 +1,10 @@
 """The torch lowerings of the normalization ops (dslc/ops/normalization.py)."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ...ops.normalization import Dropout, DropPath, GroupNorm, InstanceNorm, LayerNorm, _BatchNorm
+from ..torch_src.runtime import AxisLayerNorm, drop_path
 from .table import lowering
 
 
@@ -17,38 +17,15 @@ def _batch_norm(op, node):
                                          op.affine, op.track_running_stats)
 
 
-class AxisLayerNorm(nn.Module):
-    """LayerNorm over one axis that is not the last (channels first): weight and bias [C]
-    laid along it."""
-
-    def __init__(self, c: int, axis: int, rank: int, eps: float, affine: bool, bias: bool):
-        super().__init__()
-        self.axis, self.eps, self.along = axis, eps, (-1,) + (1,) * (rank - 1 - axis)
-        self.weight = nn.Parameter(torch.ones(c)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(c)) if affine and bias else None
-
-    def forward(self, x):
-        mean = x.mean(self.axis, keepdim=True)
-        var = (x - mean).square().mean(self.axis, keepdim=True)
-        y = (x - mean) / torch.sqrt(var + self.eps)
-        if self.weight is not None:
-            y = y * self.weight.reshape(self.along)
-        return y + self.bias.reshape(self.along) if self.bias is not None else y
-
-
 class DropPathModule(nn.Module):
-    """Stochastic depth: in training, each example dropped whole with probability p, the kept
-    ones scaled by 1/(1-p); the identity in eval mode."""
+    """Stochastic depth (runtime.drop_path): the identity in eval mode."""
 
     def __init__(self, p: float):
         super().__init__()
         self.p = p
 
     def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) >= self.p
-        return x * keep.to(x.dtype) / (1 - self.p)
+        return drop_path(x, self.p, self.training)
 
 
 @lowering.register(LayerNorm)

@@ -1,20 +1,30 @@
 """torch-src entries of the activation ops (dslc/ops/activation.py)."""
 from __future__ import annotations
 
-from ...ops.activation import (ELU, GELU, Hardtanh, LeakyReLU, Maxout, PReLU, ReLU, ReLU6, SELU,
-                               SiLU, Sigmoid, Softmax, Softplus, Step, Tanh)
+from ...ops.activation import (ELU, GELU, Hardtanh, LeakyReLU, Maxout, PReLU, QuickGELU, ReLU,
+                               ReLU6, SELU, SiLU, Sigmoid, Softmax, Softplus, Step, Tanh)
 from .code import call
 from .layout import reshaped
 from .table import source
 
 
-def _unary(op_cls, fn: str) -> None:
-    source.register(op_cls)(lambda op, c: c.set(f"{fn}({c.ins[0]})"))
+_UNARY = {ReLU: "torch.relu", Sigmoid: "torch.sigmoid", SiLU: "F.silu", Tanh: "torch.tanh",
+          SELU: "torch.selu", ReLU6: "F.relu6"}
 
 
-for _cls, _fn in ((ReLU, "torch.relu"), (Sigmoid, "torch.sigmoid"), (SiLU, "F.silu"),
-                  (Tanh, "torch.tanh"), (SELU, "torch.selu"), (ReLU6, "F.relu6")):
-    _unary(_cls, _fn)
+@source.register(ReLU)
+@source.register(Sigmoid)
+@source.register(SiLU)
+@source.register(Tanh)
+@source.register(SELU)
+@source.register(ReLU6)
+def _unary(op, c):
+    c.set(f"{_UNARY[type(op)]}({c.ins[0]})")
+
+
+@source.register(QuickGELU)
+def _quick_gelu(op, c):
+    c.set(f"{c.ins[0]} * torch.sigmoid(1.702 * {c.ins[0]})")
 
 
 @source.register(LeakyReLU)

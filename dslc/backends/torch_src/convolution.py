@@ -49,13 +49,14 @@ def _conv(op, c):
 @source.register(_ConvTranspose)
 def _conv_transpose(op, c):
     ks, ss, ds, ps, ops = op.geometry()
-    if any(b != e for b, e in ps):
-        raise Unsupported("torch's transposed convolution takes symmetric padding only")
-    kw = {"stride": list(ss), "padding": [b for b, _ in ps], "output_padding": list(ops),
-          "dilation": list(ds)}
+    crop = any(b != e for b, e in ps)       # unequal pads: the unpadded result, cropped
+    kw = {"stride": list(ss), "padding": [0 if crop else b for b, _ in ps],
+          "output_padding": list(ops), "dilation": list(ds)}
     if op.groups != 1:
         kw["groups"] = op.groups
     if not op.bias:
         kw["bias"] = False
     c.module(call(f"nn.ConvTranspose{op.n}d", c.node.in_types[0].shape[1].value, op.out_channels,
                   lit(list(ks)), **kw))
+    if crop:
+        c.set(f"{c.expr}[:, :, " + ", ".join(f"{b}:{-e if e else ''}" for b, e in ps) + "]")

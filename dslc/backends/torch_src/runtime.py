@@ -3,7 +3,8 @@ model uses; see writer.py). Each one imports nothing but torch, typing and math,
 torch.jit.script, and holds the same parameters at the same names as the interpreter's module
 for the op, so state_dicts carry over. The interpreter runs some of them itself, so that code is
 written once: attention (backends/torch/attention.py subclasses Attention), ClassToken,
-TransposedLinear, flat_pads and same_pads (backends/torch/modules.py)."""
+TransposedLinear, AxisLayerNorm, drop_path, flat_pads and same_pads (backends/torch/modules.py,
+normalization.py)."""
 import math
 from typing import List, Optional, Tuple
 
@@ -91,6 +92,38 @@ class SinusoidalPositions(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table[: x.shape[1]]
+
+
+class AxisLayerNorm(nn.Module):
+    """LayerNorm over one axis that is not the last (channels first, ConvNeXt's): weight and
+    bias [C] laid along it."""
+
+    def __init__(self, c: int, axis: int, rank: int, eps: float, affine: bool, bias: bool):
+        super().__init__()
+        self.axis, self.eps = axis, eps
+        self.along = [-1] + [1] * (rank - 1 - axis)
+        self.weight = nn.Parameter(torch.ones(c)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(c)) if affine and bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(self.axis, keepdim=True)
+        var = (x - mean).square().mean(self.axis, keepdim=True)
+        y = (x - mean) / torch.sqrt(var + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.reshape(self.along)
+        if self.bias is not None:
+            y = y + self.bias.reshape(self.along)
+        return y
+
+
+def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: in training each example (axis 0) dropped whole with probability p,
+    the kept ones scaled by 1/(1-p); the identity otherwise."""
+    if not training or p == 0.0:
+        return x
+    shape = [x.shape[0]] + [1] * (x.dim() - 1)
+    keep = torch.rand(shape, device=x.device) >= p
+    return x * keep.to(x.dtype) / (1.0 - p)
 
 
 def flat_pads(pads: List[Tuple[int, int]]) -> List[int]:
