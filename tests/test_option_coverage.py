@@ -119,7 +119,10 @@ BASE = {
     "batchnorm2d": ("", None, "f32"),
     "batchnorm3d": ("", None, "f32"),
     "layernorm": ("", None, "f32"),
+    "groupnorm": ("num_groups=2", (2, 4, 3, 5), "f32"),
+    "instancenorm": ("", (2, 3, 5, 4), "f32"),
     "dropout": ("", None, "f32"),
+    "drop_path": ("", (2, 6), "f32"),
     "upsample": ("scale_factor=2.0, mode=bilinear", (1, 2, 5, 6), "f32"),
     "pad": ("padding=1", (1, 2, 4, 4), "f32"),
     "channel_shuffle": ("groups=3", None, "f32"),
@@ -151,6 +154,7 @@ OVERRIDES = {
     ("permute", "dims"): "(1, 0, 2)",
     ("transpose", "dims"): "(0, 2, 1, 3)",
     ("layernorm", "normalized_shape"): "(3, 6)",
+    ("layernorm", "axis"): "1",
     ("upsample", "size"): {"drop": "scale_factor", "alt": "(7, 9)"},   # instead of it
     **{(k, "scalar"): "0.0" for k in ("lt", "le", "gt", "ge")},   # few N(0, 1) draws in [1, 1.5]
     ("embedding", "padding_idx"): "0",
@@ -172,7 +176,7 @@ OVERRIDES = {
 
 # Options that act only in training: torch's train mode must show them (under a fixed seed);
 # the ONNX graph is an inference graph.
-TRAINING_ONLY = {("dropout", "p"), ("rnn", "dropout"), ("gru", "dropout"), ("lstm", "dropout"),
+TRAINING_ONLY = {("dropout", "p"), ("drop_path", "p"), ("rnn", "dropout"), ("gru", "dropout"), ("lstm", "dropout"),
                  ("attention", "dropout"), ("phase_shuffle", "n"),
                  # momentum only updates the running statistics in a training step
                  ("batchnorm", "momentum"), ("batchnorm1d", "momentum"),
