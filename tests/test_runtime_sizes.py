@@ -59,6 +59,21 @@ def test_the_carriers_are_model_inputs_the_layer_lacked():
     assert fold[0].inputs == ("x",) and fold[-1].inputs == ("relu_1", "x")
 
 
+def test_a_scan_cell_reads_its_sizes_from_its_step():
+    """Inside a cell the carrier is the step [N, A, B] (the body sees no model input): the
+    round trip through [N, A*B] gives relu(x) at every step, in both backends."""
+    src = ("block Cell(x: [N, A, B], h: [N, 4]) {\n"
+           "    return x -> reshape(N, A * B) -> relu -> reshape(N, A, B), h\n}\n"
+           "model M {\n    input x: f32[N, T, H, W]\n    output y = x -> scan(Cell)\n}\n")
+    model = dslc.check_text(src).models["M"]
+    assert model.nodes[0].op.body.nodes[-1].inputs[1:] == ("scan_1.step",)
+    for seed, env in enumerate(({"N": 2, "T": 3, "H": 2, "W": 5}, {"N": 1, "T": 2, "H": 3, "W": 4})):
+        xs = make_inputs(model, env, seed)
+        (t,), ((o,), _) = run_torch(model, {}, xs), run_ort(model, {}, xs)
+        np.testing.assert_array_equal(t, np.maximum(xs[0], 0))
+        np.testing.assert_array_equal(o, np.maximum(xs[0], 0))
+
+
 def test_no_input_of_a_scan_body_carries_the_symbol():
     """Inside a cell only the step and the states exist: F / 2 = H needs H, which the step
     [N, 2*H] has only as a product, so `check` refuses it at the slice (never the backend)."""
