@@ -75,12 +75,13 @@ def expectations(path: Path) -> list[tuple[int, str, str]]:
     return out
 
 
-LOWERINGS = {"onnx": "to_onnx", "torch": "to_torch"}
+LOWERINGS = {"onnx": "to_onnx", "torch": "to_torch", "torch-src": "to_torch_src"}
 
 
 def lowered_to(path: Path) -> str | None:
-    """`# lower: onnx`: the backend a negative spec that checks cleanly fails in."""
-    m = re.search(r"^#\s*lower:\s*(\w+)\s*$", path.read_text(), re.M)
+    """`# lower: onnx` (or torch, torch-src): the backend a negative spec that checks cleanly
+    fails in."""
+    m = re.search(r"^#\s*lower:\s*([\w-]+)\s*$", path.read_text(), re.M)
     return m.group(1) if m else None
 
 

@@ -64,7 +64,7 @@ def run_torch(model, weights, xs):
     with torch.no_grad():
         out = module(*[torch.from_numpy(x) for x in xs])
     out = out if isinstance(out, tuple) else (out,)
-    return [o.numpy() for o in out]
+    return [o.detach().numpy() for o in out]
 
 
 def run_torch_src(model, weights, xs):

@@ -1,9 +1,13 @@
-"""Symbolic sizes: canonical forms, exact division, floor division, evaluation."""
+"""Symbolic sizes: canonical forms, exact division, floor division, evaluation, the fold that
+the lowerings compute sizes with."""
 from __future__ import annotations
+
+import operator
+from fractions import Fraction
 
 import pytest
 
-from dslc.ir.dims import Dim
+from dslc.ir.dims import Dim, facts
 
 H, W, N = Dim.of("H"), Dim.of("W"), Dim.of("N")
 
@@ -60,3 +64,53 @@ def test_division_by_zero_is_refused():
 def test_json_form():
     assert Dim.of(5).to_json() == 5
     assert (H * 2).to_json() == "2*H"
+
+
+def _text(d: Dim) -> str:
+    return d.fold(str, str, lambda a, b: f"({a} + {b})", lambda a, b: f"{a}*{b}",
+                  lambda a, k: f"({a} // {k})")
+
+
+def _ints(d: Dim, env: dict[str, int]) -> int:
+    return d.fold(env.__getitem__, int, operator.add, operator.mul, operator.floordiv)
+
+
+def test_fold_writes_the_expression_it_walks():
+    """Each monomial is its coefficient (left out when 1) times its atoms; opaque floors fold
+    their numerator first."""
+    assert _text(3 * H * W + 2) == "(3*H*W + 2)"
+    assert _text(H - 2 * W) == "(H + -2*W)"
+    assert _text((H + 1) // 2) == "((H + 1) // 2)"
+    assert _text(Dim.of(0)) == "0" and _text(Dim.of(7)) == "7" and _text(H) == "H"
+
+
+@pytest.mark.parametrize("f", [
+    lambda h, w, n: 3 * h * w + 2, lambda h, w, n: (h + 1) // 2 * w - 5,
+    lambda h, w, n: ((h * w + 3) // 4 + n) // 3, lambda h, w, n: h // 4 * 2 + w // 4,
+    lambda h, w, n: n * (h - 1) // 2 + 1])
+def test_fold_on_ints_and_evaluate_are_python_arithmetic(f):
+    """The same expression built on Dims and computed on Python ints (the oracle)."""
+    d = f(H, W, N)
+    for env in ({"H": 7, "W": 5, "N": 2}, {"H": 12, "W": 1, "N": 3}, {"H": 1, "W": 9, "N": 1}):
+        want = f(env["H"], env["W"], env["N"])
+        assert _ints(d, env) == d.evaluate(env) == want
+
+
+def test_evaluate_outside_the_constraints_is_refused():
+    with facts({"H": 4}):
+        quarter, inner = H // 4, (H // 4 + 1) // 2
+    assert quarter.evaluate({"H": 12}) == 3 and inner.evaluate({"H": 12}) == 2
+    for d in (quarter, inner):
+        with pytest.raises(ValueError, match="not whole"):
+            d.evaluate({"H": 10})
+
+
+def test_fold_divides_a_rational_coefficient_exactly():
+    """Under `H % 4 == 0` H/4 is a term with coefficient 1/4: `exact` gets it, floordiv not."""
+    with facts({"H": 4, "W": 4}):
+        d = H // 4 * (W // 4) + H // 2
+    calls = []
+    got = d.fold(lambda s: {"H": 12, "W": 8}[s], Fraction, operator.add, operator.mul,
+                 lambda a, k: calls.append(("floor", k)) or a // k,
+                 lambda a, k: calls.append(("exact", k)) or a / k)
+    assert got == 12 * 8 // 16 + 6 and {c[0] for c in calls} == {"exact"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 import dslc
-from dslc.backends import BackendError
 from support import parity, random_weights
 
 
@@ -81,14 +80,19 @@ def test_reshape_shape_tensor_copies_symbolic_dims_in_place():
     assert inits[reshape.input[1]].tolist() == [0, 3, -1]
 
 
-def test_reshape_with_two_unknown_sizes_is_unsupported():
+def test_reshape_with_two_computed_sizes_is_numpy_reshape():
+    """2*N becomes the -1 and 2*H is computed from x's shape at run time: both backends give
+    NumPy's reshape of the input."""
+    import numpy as np
+    from support import make_inputs, run_ort, run_torch
     model = _model("N, H, W, 4", "reshape(2*N, 2*H, W)")
     assert str(model.outputs[0].type) == "f32[2*N, 2*H, W]"
-    for lower in (model.to_onnx, model.to_torch):
-        with pytest.raises(BackendError) as err:
-            lower()
-        assert [d.code for d in err.value.diagnostics] == ["E401"]
-        assert "more than one size" in err.value.diagnostics[0].message
+    for seed, env in enumerate(({"N": 2, "H": 3, "W": 5}, {"N": 3, "H": 1, "W": 2})):
+        (x,) = make_inputs(model, env, seed)
+        want = x.reshape(2 * env["N"], 2 * env["H"], env["W"])
+        (t,), ((o,), _) = run_torch(model, {}, [x]), run_ort(model, {}, [x])
+        np.testing.assert_array_equal(t, want)
+        np.testing.assert_array_equal(o, want)
 
 
 # (snippet, input shape, torch reference, its parameter count, its buffer count)

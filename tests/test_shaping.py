@@ -181,15 +181,6 @@ def test_expand_rank_and_bad_sizes():
     assert e.code == "E205" and e.got == "0"
 
 
-def test_expand_shape_rule_needs_a_source_for_a_grown_symbol():
-    from dslc.ops.shaping import Expand
-    op = Expand(sizes=(Dim.of("M"), 4))
-    with pytest.raises(ShapeError) as err:
-        op.shape(tensor([1, 4]))
-    assert err.value.code == "E304" and "`M`" in err.value.message
-    assert str(op.shape(tensor([1, 4]), tensor(["M", 2])).shape[0]) == "M"
-
-
 def test_squeezing_an_axis_of_size_4():
     e, line = _errors("input x: f32[N, 4, 1]", "x -> squeeze(1)")
     assert e.code == "E302" and e.span.line == line

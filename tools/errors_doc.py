@@ -193,12 +193,12 @@ ENTRIES: dict[str, Entry] = {
         "Stay within the limit.",
         "* 10000000000", "* 4"),
     "E401": Entry(
-        "onnx_reshape_two_unknowns.dl",
+        "torch_src_computed_reshape.dl",
         "A spec that checks cleanly but a backend cannot express one of its layers; reported by "
-        "`dslc compile` (or `to_onnx()`/`to_torch()`) at the layer's line.",
-        "Reshape in steps, each with at most one size that is neither a number nor a dim of "
-        "its input.",
-        "reshape(3 * N, H * W)", "reshape(3 * N, H, W) -> flatten(1)"),
+        "`dslc compile` (or `to_onnx()`/`to_torch()`/`to_torch_src()`) at the layer's line.",
+        "For torch-src, reshape in steps, each with at most one size that is neither a number "
+        "nor a dim of its input.",
+        "reshape(N, H / 4, 4, W / 4, 4, 16)", "reshape(N, H / 4, 4, W, 16)"),
     "E501": Entry(
         "over_budget.dl",
         "Only with `dslc check --max-params COUNT` or `--max-macs COUNT`: a model with more "

@@ -442,17 +442,19 @@ class Elaborator(OperatorMixin, BlockMixin):
             return apply_scan(self, layer, inputs, span)
         special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
         op = self._build_op(cls, layer, span)
-        if cls.sized_by:
-            inputs = inputs + self._size_sources(op, inputs, span)
         lo, hi = cls.arity
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
             raise self.error("E208", f"{cls.kind} takes {want} tensor input(s), got {len(inputs)}",
                              span, expected=want, got=str(len(inputs)))
+        types = tuple(v.type for v in inputs)
         try:
-            outs = op.infer(*(v.type for v in inputs))
+            outs = op.infer(*types)
         except ShapeError as err:
             raise self._shape_error(err, inputs, span)
+        sizes = op.runtime_sizes(types, outs)
+        if sizes:
+            inputs = inputs + self._size_sources(op, sizes, inputs, span)
         name = self._node_name(cls.kind, special.get("name", (None,))[0], span)
         if getattr(op, "noise", None) == "input":
             inputs = inputs + [self._noise_input(op, name, inputs, span)]
@@ -473,22 +475,23 @@ class Elaborator(OperatorMixin, BlockMixin):
             raise self.error("E205", f"`frozen` must be true or false, got {kind_of(frozen)}", fspan)
         return frozen
 
-    def _size_sources(self, op: Op, inputs: list, span: Span) -> list:
-        """`p -> expand(N, 16, 64)`: a size the lowerings must read at run time comes from a
-        model input that has it as a dim; such inputs join the node's inputs."""
-        have = {str(d) for v in inputs for d in v.type.shape if not d.is_const()}
+    def _size_sources(self, op: Op, sizes, inputs: list, span: Span) -> list:
+        """`p -> expand(N, 16, 64)`, `x -> reshape(N, 8, H, W)`: a size the lowerings compute
+        at run time (`Op.runtime_sizes`) reads each symbol from an input dim that is exactly
+        that symbol; a model input that has one joins the node's inputs where they lack it."""
+        have = {str(d) for v in inputs for d in v.type.shape if d.is_atom()}
         extra: list = []
-        for size in getattr(op, type(op).sized_by):
-            for sym in sorted(Dim.of(size).symbols() if isinstance(size, (int, Dim)) else ()):
-                if sym in have:
-                    continue
-                if sym not in self.sym_src:
-                    raise self.error("E304", f"{op.kind}: the size `{sym}` is no dim of a model "
-                                     "input, so its value at run time is unknown", span,
-                                     help="use a size that an input declares, or a number")
-                src = self.sym_src[sym]
-                have |= {str(d) for d in src.type.shape if not d.is_const()}
-                extra.append(src)
+        for sym in sorted(set().union(*(d.symbols() for d in sizes)) - have):
+            if sym in have:
+                continue
+            src = self.sym_src.get(sym)
+            if src is None:
+                raise self.error("E304", f"{op.kind}: the size `{sym}` is computed at run time, "
+                                 "but no input here has it as a dim of its own", span,
+                                 help=f"give an input (a scan cell's step or state, inside a "
+                                      f"cell) a dim `{sym}` of its own, or use a number")
+            have |= {str(d) for d in src.type.shape if d.is_atom()}
+            extra.append(src)
         return extra
 
     def _noise_input(self, op: Op, name: str, inputs: list, span: Span) -> TensorVal:

@@ -82,15 +82,18 @@ def _elaborate_body(el, cell: LayerVal, name: str, step: TensorType, states, spa
                     frozen: bool = False) -> Model:
     vals = [TensorVal(f"{name}.step", step, span)] + \
         [TensorVal(f"{name}.state{i}", t, span) for i, t in enumerate(states)]
-    outer_graph, outer_scope = el.graph, el.scope
+    outer_graph, outer_scope, outer_src = el.graph, el.scope, el.sym_src
     el.graph = GraphState(names=outer_graph.names)
+    # the body runs on its own inputs: a size computed in it is read from them, never from
+    # the model's inputs (which a torch loop body does not see)
+    el.sym_src = {str(d): v for v in reversed(vals) for d in v.type.shape if d.is_atom()}
     el.scope = Scope(vars={}, prefix=name + ".", call_sites=outer_scope.call_sites,
                      blocks=outer_scope.blocks, frozen=frozen)
     try:
         res = el.apply(cell, vals, span)
         nodes = el.graph.nodes
     finally:
-        el.graph, el.scope = outer_graph, outer_scope
+        el.graph, el.scope, el.sym_src = outer_graph, outer_scope, outer_src
     if res is POISON:
         raise Fail()
     res = list(res) if isinstance(res, tuple) else [res]

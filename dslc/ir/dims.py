@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import contextlib
 import math
+import operator
 from contextvars import ContextVar
 from fractions import Fraction
 from functools import total_ordering
@@ -111,16 +112,34 @@ class Dim:
                 out |= a.num.symbols() if isinstance(a, _FloorDiv) else {a}
         return out
 
-    def evaluate(self, env: dict[str, int]) -> int:
-        total = Fraction(0)
+    def fold(self, leaf, const, add, mul, floordiv, exact=None):
+        """The expression rebuilt bottom-up in another algebra: `leaf(symbol)`, `const(int)`,
+        `add(a, b)`, `mul(a, b)`, `floordiv(a, k)` for an opaque floor division by the int k,
+        and `exact(a, k)` (default: floordiv) for a rational coefficient's denominator, which
+        divides its term exactly wherever the `where` facts hold. Every lowering that computes
+        a size at run time walks it with this (ONNX int64 nodes, Python ints, source text)."""
+        exact = exact or floordiv
+        total = None
         for m, c in self.terms.items():
-            prod = Fraction(c)
+            term = None if c == 1 and m else const(c.numerator)     # ints have .numerator too
             for a in m:
-                prod *= a.num.evaluate(env) // a.den if isinstance(a, _FloorDiv) else env[a]
-            total += prod
-        if total.denominator != 1:
-            raise ValueError(f"{self} is not whole at {env} (outside the declared constraints)")
-        return int(total)
+                v = leaf(a) if isinstance(a, str) else \
+                    floordiv(a.num.fold(leaf, const, add, mul, floordiv, exact), a.den)
+                term = v if term is None else mul(term, v)
+            if c.denominator != 1:
+                term = exact(term, c.denominator)
+            total = term if total is None else add(total, term)
+        return const(0) if total is None else total
+
+    def evaluate(self, env: dict[str, int]) -> int:
+        """The value at `env`; ValueError where an exact division is not (outside the
+        declared `where` constraints). Ints throughout, a Fraction only for such a term."""
+        def whole(v):
+            if isinstance(v, Fraction) and v.denominator != 1:
+                raise ValueError(f"{self} is not whole at {env} (outside the declared constraints)")
+            return int(v)
+        return whole(self.fold(env.__getitem__, int, operator.add, operator.mul,
+                               lambda a, k: whole(a) // k, Fraction))
 
     def subs(self, env: dict[str, int]) -> "Dim":
         """Substitute the symbols that `env` knows; the rest stay symbolic."""

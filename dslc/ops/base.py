@@ -51,9 +51,6 @@ class Op(BaseModel):
     # recurrences, reductions): both backends cast the inputs up and the outputs back, and its
     # parameters and buffers stay f32 (Node.param_dtype).
     precise: ClassVar[bool] = False
-    # The field holding sizes that may be symbols the input lacks (`expand(N, 16, 64)`): the
-    # elaborator appends a model input carrying each, for the lowerings to read at run time.
-    sized_by: ClassVar[str | None] = None
     # Its `dtype` field defaults to the model's floating dtype (a free parameter's).
     model_dtype: ClassVar[bool] = False
     # Fields holding an ir.Model the op runs (a scan's cell body): Model.walk() enters them.
@@ -79,6 +76,13 @@ class Op(BaseModel):
 
     def macs(self, xs, ys) -> Dim:
         return Dim.of(0)
+
+    def runtime_sizes(self, xs, ys) -> tuple[Dim, ...]:
+        """The symbolic sizes its lowerings compute at run time (a reshape's target dims that
+        are no input dim, a slice's bounds): the elaborator appends a model input carrying each
+        of their symbols that no input dim here is, and refuses (E304) one that no model input
+        carries; the lowerings read them with `symbol_sources` and `Dim.fold`."""
+        return ()
 
     def init(self, name: str, shape: tuple[int, ...], xs, rng):
         """torch's default initialisation for a parameter or buffer of this op."""
@@ -230,7 +234,8 @@ def broadcast(a, b, what: str):
 # ---- symbolic sizes at run time ----
 def symbol_sources(in_types) -> dict[str, tuple[int, int]]:
     """symbol -> (input index, axis) of the first input dim that is exactly that symbol: where
-    a lowering reads the symbol's value at run time (`expand(N, 16, 64)` reads N there)."""
+    a lowering reads the symbol's value at run time (`expand(N, 16, 64)` reads N there; the
+    elaborator has appended an input for each symbol of `Op.runtime_sizes`)."""
     out: dict[str, tuple[int, int]] = {}
     for k, t in enumerate(in_types):
         for axis, d in enumerate(t.shape):

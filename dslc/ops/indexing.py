@@ -10,7 +10,7 @@ from typing import ClassVar, Literal, Union
 
 from ..ir.dims import Dim, fmt_shape
 from ..ir.core import DTYPES, INT_DTYPES
-from .base import Op, ShapeError, Unsupported, axis_index, symbol_sources
+from .base import Op, ShapeError, axis_index
 
 Size = Union[int, Dim]
 DType = Literal[DTYPES]    # type: ignore[valid-type]
@@ -31,20 +31,20 @@ def _need_rank1(x, what: str) -> None:
                          expected="rank >= 1", got=f"rank-0 {fmt_shape(x.shape)}", culprits=(0,))
 
 
-def runtime_plan(d: Dim, size: Dim, in_types) -> tuple:
+def runtime_plan(d: Dim, size: Dim) -> tuple:
     """How a lowering obtains the value of `d` (a bound on an axis of size `size` of input 0)
     at run time: ("const", v); ("rel", c) for size + c (read from the input's own shape); or
-    ("dims", d), computed from the symbols' input dims (dims_tensor / dims_values)."""
+    ("dims", d), computed from the model inputs' sizes (`Op.runtime_sizes`)."""
     d = Dim.of(d)
     if d.is_const():
         return ("const", d.value)
     if (d - size).is_const():
         return ("rel", (d - size).value)
-    missing = d.symbols() - set(symbol_sources(in_types))
-    if missing:
-        raise Unsupported(f"the size `{d}` needs the value of {', '.join(sorted(missing))}, which "
-                          "is no dim of the inputs here")
     return ("dims", d)
+
+
+def _computed(*plans) -> tuple[Dim, ...]:
+    return tuple(v for kind, v in plans if kind == "dims")
 
 
 class Gather(Op):
@@ -146,12 +146,15 @@ class Slice(Op):
                                   "end of the axis")
         return x.with_shape(x.shape[:ax] + (n,) + x.shape[ax + 1:])
 
-    def plan(self, node) -> tuple[int, tuple, tuple]:
+    def plan(self, xs) -> tuple[int, tuple, tuple]:
         """(axis, start, end) for the lowerings; bounds as runtime_plan entries."""
-        t = node.in_types[0]
+        t = xs[0]
         ax = axis_index(self.axis, t.rank, "slice")
         lo, hi = self.bounds(t.shape[ax])
-        return ax, runtime_plan(lo, t.shape[ax], node.in_types), runtime_plan(hi, t.shape[ax], node.in_types)
+        return ax, runtime_plan(lo, t.shape[ax]), runtime_plan(hi, t.shape[ax])
+
+    def runtime_sizes(self, xs, ys):
+        return _computed(*self.plan(xs)[1:])
 
     def describe(self, inputs: tuple[str, ...] = ()) -> str:
         step = f", step={self.step}" if self.step != 1 else ""
@@ -187,6 +190,14 @@ class TopK(Op):
                              culprits=(0,), help=f"take at most {size}")
         out = x.with_shape(x.shape[:ax] + (k,) + x.shape[ax + 1:])
         return out, out.model_copy(update={"dtype": "i64"})
+
+    def plan(self, xs) -> tuple[int, tuple]:
+        """(axis, k as a runtime_plan entry) for the lowerings."""
+        ax = axis_index(self.axis, xs[0].rank, "topk")
+        return ax, runtime_plan(self.k, xs[0].shape[ax])
+
+    def runtime_sizes(self, xs, ys):
+        return _computed(self.plan(xs)[1])
 
 
 class OneHot(Op):

@@ -5,7 +5,7 @@ from fractions import Fraction
 from typing import ClassVar, Union
 
 from ..ir.dims import Dim, condition_for_equal, fmt_shape
-from .base import Op, ShapeError, Unsupported, axis_index
+from .base import Op, ShapeError, axis_index
 
 Size = Union[int, Dim]
 
@@ -18,8 +18,9 @@ def _product(dims) -> Dim:
 
 
 def reshape_plan(src, dst) -> list:
-    """How to build the target shape at run time: per target dim an int, ("copy", j) for the
-    input's dim j, or -1 (at most one). Shared by both lowerings; None if impossible."""
+    """How to build the target shape at run time, shared by the lowerings: per target dim an
+    int, ("copy", j) for the input's dim j, -1 for the first other symbolic dim, and ("dims", d)
+    for the rest, computed from the model inputs' sizes (`runtime_dims`)."""
     plan, free = [], True
     for i, d in enumerate(dst):
         if d.is_const():
@@ -31,18 +32,19 @@ def reshape_plan(src, dst) -> list:
             plan.append(-1)
             free = False
         else:
-            return None
+            plan.append(("dims", d))
     return plan
+
+
+def runtime_dims(plan) -> tuple[Dim, ...]:
+    """The sizes of a reshape plan that are computed at run time."""
+    return tuple(p[1] for p in plan if isinstance(p, tuple) and p[0] == "dims")
 
 
 class _Reshaping(Op):
 
     def _plan(self, node):
-        plan = reshape_plan(node.in_types[0].shape, node.out_types[0].shape)
-        if plan is None:
-            raise Unsupported(f"the target shape {fmt_shape(node.out_types[0].shape)} has more "
-                              "than one size that is neither known nor an input dim")
-        return plan
+        return reshape_plan(node.in_types[0].shape, node.out_types[0].shape)
 
 
 class Flatten(_Reshaping):
@@ -97,6 +99,11 @@ class Reshape(_Reshaping):
                              help=f"declare it on the input: `where {cond}`" if cond else None,
                              requires=(cond,) if cond else ())
         return x.with_shape(target)
+
+    def runtime_sizes(self, xs, ys):
+        """Target dims past the first that are neither numbers nor input dims (a flatten has
+        at most one such dim, its -1)."""
+        return runtime_dims(reshape_plan(xs[0].shape, ys[0].shape))
 
     def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"reshape({', '.join(str(d) for d in self.target)})"

@@ -8,7 +8,7 @@ from typing import ClassVar, Optional, Union
 from pydantic import StrictInt
 
 from ..ir.dims import Dim, fmt_shape
-from .base import (Op, ShapeError, agree_condition, axis_index, symbol_sources)
+from .base import Op, ShapeError, agree_condition, axis_index
 
 Size = Union[int, Dim]
 
@@ -26,11 +26,10 @@ class Expand(Op):
     E302 (a symbolic axis that only might be 1 counts as not 1). Sizes are >= 1 or -1 (E205) and
     may be symbolic: each symbol of a size that grows an axis is read at run time from an input
     dim that is exactly that symbol, in the expanded tensor or in the inputs after it (the
-    elaborator appends one for each symbol the piped input lacks: `sized_by`); E304 when no
-    input has one. Those extra inputs only carry sizes: [*in] -> [*sizes]."""
+    elaborator appends a model input for each symbol they lack: `Op.runtime_sizes`; E304 when
+    no model input has one). Those extra inputs only carry sizes: [*in] -> [*sizes]."""
     kind: ClassVar[str] = "expand"
     varargs: ClassVar[str | None] = "sizes"
-    sized_by: ClassVar[str] = "sizes"
     arity: ClassVar[tuple[int, int | None]] = (1, None)
     sizes: tuple[Size, ...] = ()
 
@@ -45,7 +44,6 @@ class Expand(Op):
                              expected=f"at least {x.rank} sizes", got=str(len(sizes)),
                              culprits=(0,))
         lead = len(sizes) - x.rank
-        found = symbol_sources((x,) + tuple(sources))
         out = []
         for i, s in enumerate(sizes):
             if s.is_const() and s.value < 1 and not (s == -1 and i >= lead):
@@ -66,27 +64,21 @@ class Expand(Op):
                                  requires=cond[2],
                                  help=cond[1] or "only axes of size 1 can be expanded; "
                                  "`tile` or `repeat_interleave` copy other axes")
-            missing = sorted(s.symbols() - set(found))
-            if missing:
-                raise ShapeError("E304", f"expand: the size `{s}` is read at run time, but no "
-                                 f"input of expand has a dim that is exactly `{missing[0]}`",
-                                 expected=f"an input with a dim `{missing[0]}`",
-                                 got=", ".join(fmt_shape(t.shape) for t in (x,) + sources),
-                                 culprits=(0,),
-                                 help=f"pass such a tensor after the expanded one: "
-                                      f"`expand(x, ref, {', '.join(map(str, self.sizes))})`")
             out.append(s)
         return x.with_shape(out)
 
     def describe(self, inputs: tuple[str, ...] = ()) -> str:
         return f"expand({', '.join(str(s) for s in self.sizes)})"
 
-    def targets(self, node) -> list[Dim | None]:
+    def targets(self, xs, ys) -> list[Dim | None]:
         """Per output axis: None where the input's size is kept, else the size to grow to."""
-        t_in, t_out = node.in_types[0], node.out_types[0]
+        t_in, t_out = xs[0], ys[0]
         lead = t_out.rank - t_in.rank
         return [None if i >= lead and d == t_in.shape[i - lead] else d
                 for i, d in enumerate(t_out.shape)]
+
+    def runtime_sizes(self, xs, ys):
+        return tuple(d for d in self.targets(xs, ys) if d is not None and not d.is_const())
 
 
 class Unsqueeze(Op):

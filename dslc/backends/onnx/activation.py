@@ -99,6 +99,6 @@ def _softmax(op, b, node, ins, outs):
 @lowering.register(Maxout)
 def _maxout(op, b, node, ins, outs):
     from .lowering import shape_tensor
-    pieces = b.node("Reshape", [ins[0], shape_tensor(b, node, ins[0], op._plan(node))],
+    pieces = b.node("Reshape", [ins[0], shape_tensor(b, node, ins, op._plan(node))],
                     name=f"{node.name}.pieces")[0]
     b.node("ReduceMax", [pieces, b.ints([-1])], outs, name=node.name, keepdims=0)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...ops.base import axis_index
-from ...ops.indexing import CumSum, Gather, IndexSelect, OneHot, Slice, TopK, runtime_plan
+from ...ops.indexing import CumSum, Gather, IndexSelect, OneHot, Slice, TopK
 from .table import lowering
 
 
@@ -40,16 +40,15 @@ def _index_select(op, b, node, ins, outs):
 
 @lowering.register(Slice)
 def _slice(op, b, node, ins, outs):
-    ax, lo, hi = op.plan(node)
+    ax, lo, hi = op.plan(node.in_types)
     b.node("Slice", [ins[0], onnx_bound(b, node, ins, lo, ax), onnx_bound(b, node, ins, hi, ax),
                      b.ints([ax]), b.ints([op.step])], outs, name=node.name)
 
 
 @lowering.register(TopK)
 def _topk(op, b, node, ins, outs):
-    t = node.in_types[0]
-    ax = axis_index(op.axis, t.rank, "topk")
-    k = onnx_bound(b, node, ins, runtime_plan(op.k, t.shape[ax], node.in_types), ax)
+    ax, spec = op.plan(node.in_types)
+    k = onnx_bound(b, node, ins, spec, ax)
     b.node("TopK", [ins[0], k], outs, name=node.name, axis=ax, largest=int(op.largest),
            sorted=1)
 

@@ -8,7 +8,7 @@ from .table import lowering
 @lowering.register(_Reshaping)
 def _reshaping(op, b, node, ins, outs):
     from .lowering import shape_tensor
-    b.node("Reshape", [ins[0], shape_tensor(b, node, ins[0], op._plan(node))], outs,
+    b.node("Reshape", [ins[0], shape_tensor(b, node, ins, op._plan(node))], outs,
            name=node.name)
 
 

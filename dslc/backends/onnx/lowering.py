@@ -45,16 +45,18 @@ def adaptive_pool(b, node, x: str, y: str, reduce: str) -> None:
         cur = b.node("Concat", parts, [y] if last else None, name=f"{node.name}.concat", axis=axis)[0]
 
 
-def shape_tensor(b, node, x: str, plan) -> str:
+def shape_tensor(b, node, ins, plan) -> str:
     """A 1-D int64 shape for Reshape from a layout plan (see ops.layout.reshape_plan): ints
-    and -1 as they are, ("copy", j) as 0 when j is the same position, else gathered at run time."""
+    and -1 as they are, ("copy", j) as 0 when j is the same position, else gathered at run
+    time, ("dims", d) computed (dims_tensor)."""
     pieces, run = [], []
     for i, p in enumerate(plan):
-        if isinstance(p, tuple) and p[1] != i:
+        if isinstance(p, tuple) and p != ("copy", i):
             if run:
                 pieces.append(b.ints(run))
                 run = []
-            pieces.append(b.node("Shape", [x], name=f"{node.name}.dim", start=p[1], end=p[1] + 1)[0])
+            pieces.append(dims_tensor(b, node, ins, [p[1]]) if p[0] == "dims" else
+                          b.node("Shape", [ins[0]], name=f"{node.name}.dim", start=p[1], end=p[1] + 1)[0])
         else:
             run.append(0 if isinstance(p, tuple) else p)
     if run:
@@ -108,31 +110,28 @@ def _zeros(b, node, x: str, t) -> str:
 
 def dims_tensor(b, node, ins, dims) -> str:
     """A 1-D int64 tensor holding `dims` (Dims, possibly symbolic) at run time: each symbol is
-    read from the input dim that is that symbol (ops.base.symbol_sources), then the polynomial
-    is computed with integer Mul/Add/Div (its divisions are exact or floors, as in the IR)."""
+    read from the input dim that is that symbol (ops.base.symbol_sources; the elaborator has
+    appended an input for each), then the expression is folded (Dim.fold) into integer
+    Mul/Add/Div nodes (its divisions are exact or floors, as in the IR; the numerators of
+    sizes are never negative, where ONNX's truncating Div is a floor)."""
     from ...ops.base import symbol_sources
     src = symbol_sources(node.in_types)
-    parts = [_dim_value(b, node, ins, src, d) for d in dims]
+    read: dict[str, str] = {}
+
+    def leaf(sym: str) -> str:
+        if sym not in read:
+            k, axis = src[sym]
+            read[sym] = b.node("Shape", [ins[k]], name=f"{node.name}.dim", start=axis, end=axis + 1)[0]
+        return read[sym]
+
+    def add(x: str, y: str) -> str:
+        return b.node("Add", [x, y], name=f"{node.name}.add")[0]
+
+    def mul(x: str, y: str) -> str:
+        return b.node("Mul", [x, y], name=f"{node.name}.mul")[0]
+
+    def div(x: str, k: int) -> str:
+        return b.node("Div", [x, b.ints([k])], name=f"{node.name}.div")[0]
+
+    parts = [d.fold(leaf, lambda v: b.ints([v]), add, mul, div) for d in dims]
     return parts[0] if len(parts) == 1 else b.node("Concat", parts, name=f"{node.name}.sizes", axis=0)[0]
-
-
-def _dim_value(b, node, ins, src, d) -> str:
-    from fractions import Fraction
-    if d.is_const():
-        return b.ints([d.value])
-    total = None
-    for mono, coef in d.terms.items():
-        c = Fraction(coef)
-        term = b.ints([c.numerator])
-        for atom in mono:
-            if isinstance(atom, str):
-                k, axis = src[atom]
-                v = b.node("Shape", [ins[k]], name=f"{node.name}.dim", start=axis, end=axis + 1)[0]
-            else:   # an opaque floor division
-                v = b.node("Div", [_dim_value(b, node, ins, src, atom.num), b.ints([atom.den])],
-                           name=f"{node.name}.floor")[0]
-            term = b.node("Mul", [term, v], name=f"{node.name}.mul")[0]
-        if c.denominator != 1:    # exact under the input's `where` facts
-            term = b.node("Div", [term, b.ints([c.denominator])], name=f"{node.name}.div")[0]
-        total = term if total is None else b.node("Add", [total, term], name=f"{node.name}.add")[0]
-    return total

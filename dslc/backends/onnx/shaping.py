@@ -10,7 +10,7 @@ from .table import lowering
 @lowering.register(Expand)
 def _expand(op, b, node, ins, outs):
     # ONNX Expand broadcasts both ways: a 1 in the shape keeps the input's size.
-    dims = [Dim.of(1) if d is None else d for d in op.targets(node)]
+    dims = [Dim.of(1) if d is None else d for d in op.targets(node.in_types, node.out_types)]
     if all(d.is_const() for d in dims):
         shape = b.ints([d.value for d in dims], f"{node.name}.shape")
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from ...ops.base import axis_index
-from ...ops.indexing import CumSum as CumSumOp, Gather as GatherOp, IndexSelect as IndexSelectOp, OneHot as OneHotOp, Slice as SliceOp, TopK as TopKOp, runtime_plan
+from ...ops.indexing import CumSum as CumSumOp, Gather as GatherOp, IndexSelect as IndexSelectOp, OneHot as OneHotOp, Slice as SliceOp, TopK as TopKOp
 from .table import lowering
 
 TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32,
@@ -63,9 +63,10 @@ class Slice(nn.Module):
         self.axis, self.start, self.end, self.step = axis, start, end, step
         self.in_types = in_types
 
-    def forward(self, x):
-        lo = _runtime(self.start, self.in_types, (x,), self.axis)
-        hi = _runtime(self.end, self.in_types, (x,), self.axis)
+    def forward(self, *xs):
+        x = xs[0]
+        lo = _runtime(self.start, self.in_types, xs, self.axis)
+        hi = _runtime(self.end, self.in_types, xs, self.axis)
         index = (slice(None),) * self.axis + (slice(lo, hi, self.step),)
         return x[index]
 
@@ -75,8 +76,9 @@ class TopK(nn.Module):
         super().__init__()
         self.k, self.axis, self.largest, self.in_types = k, axis, largest, in_types
 
-    def forward(self, x):
-        k = _runtime(self.k, self.in_types, (x,), self.axis)
+    def forward(self, *xs):
+        x = xs[0]
+        k = _runtime(self.k, self.in_types, xs, self.axis)
         # sorted=True always: an unsorted request may come back in any order, sorted is one.
         values, indices = torch.topk(x, k, dim=self.axis, largest=self.largest, sorted=True)
         return values, indices
@@ -116,15 +118,14 @@ def _index_select(op, node):
 
 @lowering.register(SliceOp)
 def _slice(op, node):
-    ax, lo, hi = op.plan(node)
+    ax, lo, hi = op.plan(node.in_types)
     return Slice(ax, lo, hi, op.step, node.in_types)
 
 
 @lowering.register(TopKOp)
 def _topk(op, node):
-    t = node.in_types[0]
-    ax = axis_index(op.axis, t.rank, "topk")
-    return TopK(runtime_plan(op.k, t.shape[ax], node.in_types), ax, op.largest, node.in_types)
+    ax, k = op.plan(node.in_types)
+    return TopK(k, ax, op.largest, node.in_types)
 
 
 @lowering.register(OneHotOp)

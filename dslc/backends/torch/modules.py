@@ -103,6 +103,23 @@ class Reshape(nn.Module):
         return x.reshape([x.shape[p[1]] if isinstance(p, tuple) else p for p in self.plan])
 
 
+class ComputedReshape(Reshape):
+    """A plan that also has ("dims", d) entries, computed from the sizes of the node's inputs
+    (`in_types`; the inputs after x only carry sizes: dims_values). A class of its own, so that
+    a consumer of the interpreter's modules that knows only Reshape's plan (torch-src) refuses
+    it instead of misreading it."""
+
+    def __init__(self, plan, in_types):
+        super().__init__(plan)
+        self.in_types = tuple(in_types)
+        self.computed = [p[1] for p in plan if isinstance(p, tuple) and p[0] == "dims"]
+
+    def forward(self, x, *carriers):
+        values = iter(dims_values(self.in_types, (x, *carriers), self.computed))
+        return x.reshape([p if not isinstance(p, tuple) else
+                          x.shape[p[1]] if p[0] == "copy" else next(values) for p in self.plan])
+
+
 class Permute(nn.Module):
     def __init__(self, perm):
         super().__init__()
@@ -147,7 +164,15 @@ class ScanModule(DslcModule):
 
 
 def dims_values(in_types, xs, dims) -> list[int]:
-    """`dims` (possibly symbolic) evaluated on the run-time sizes of the node's inputs."""
+    """`dims` (possibly symbolic) as Python ints, from the run-time sizes of the node's inputs:
+    each symbol read from the input dim that is that symbol (ops.base.symbol_sources; the
+    elaborator has appended an input for each), the expression folded by Dim.fold."""
+    import operator
+
     from ...ops.base import symbol_sources
-    env = {s: int(xs[k].shape[axis]) for s, (k, axis) in symbol_sources(in_types).items()}
-    return [d.evaluate(env) for d in dims]
+    src = symbol_sources(in_types)
+
+    def leaf(sym: str) -> int:
+        k, axis = src[sym]
+        return int(xs[k].shape[axis])
+    return [d.fold(leaf, int, operator.add, operator.mul, operator.floordiv) for d in dims]

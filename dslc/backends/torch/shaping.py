@@ -38,7 +38,7 @@ class Shaping(nn.Module):
 
 @lowering.register(Expand)
 def _expand(op, node):
-    sizes = [Dim.of(-1) if d is None else d for d in op.targets(node)]
+    sizes = [Dim.of(-1) if d is None else d for d in op.targets(node.in_types, node.out_types)]
     return Shaping("expand", sizes=sizes, in_types=node.in_types)
 
 
