@@ -25,13 +25,6 @@ CASES = [(path, name) for path in valid_specs()
          for name in re.findall(r"^\s*model\s+(\w+)", path.read_text(), re.M)]
 
 
-# Specs whose reshapes compute a size at run time (the interpreter's ComputedReshape): torch-src
-# has no source form for them yet, and must refuse them at the layer (E401), not write a
-# module that misreads the plan. The list is exact: an entry that torch-src writes fails.
-TORCH_SRC_REFUSES = {"ops/reshape_fold:Fold", "ops/runtime_sizes:GroupNorm",
-                     "ops/runtime_sizes:Window", "ops/runtime_sizes:Fold8"}
-
-
 def _case_id(case) -> str:
     return f"{case[0].parent.name}/{case[0].stem}:{case[1]}"
 
@@ -52,15 +45,9 @@ def _ident(name: str) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_generated_module_matches_the_interpreter(case, tmp_path):
-    from dslc.backends import BackendError
     from dslc.backends.torch.module import DslcModule, _tie
     path, name = case
     model = dslc.load(path).models[name]
-    if _case_id(case) in TORCH_SRC_REFUSES:
-        with pytest.raises(BackendError) as err:
-            model.to_torch_src()
-        assert {d.code for d in err.value.diagnostics} == {"E401"}
-        return
     source = model.to_torch_src()
     gen = _import(source, tmp_path, f"gen_{_ident(name)}")
     cls = getattr(gen, _ident(name))

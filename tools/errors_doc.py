@@ -193,12 +193,13 @@ ENTRIES: dict[str, Entry] = {
         "Stay within the limit.",
         "* 10000000000", "* 4"),
     "E401": Entry(
-        "torch_src_computed_reshape.dl",
+        "torch_src_tied_norm.dl",
         "A spec that checks cleanly but a backend cannot express one of its layers; reported by "
-        "`dslc compile` (or `to_onnx()`/`to_torch()`/`to_torch_src()`) at the layer's line.",
-        "For torch-src, reshape in steps, each with at most one size that is neither a number "
-        "nor a dim of its input.",
-        "reshape(N, H / 4, 4, W / 4, 4, 16)", "reshape(N, H / 4, 4, W, 16)"),
+        "`dslc check --target TARGET` before any compile, and by `dslc compile` (or "
+        "`to_onnx()`/`to_torch()`/`to_torch_src()`), at the layer's line. The coverage matrix "
+        "in docs/reference.md lists what each backend refuses.",
+        "For torch-src, tie only dense, convolution and embedding layers, or compile to torch.",
+        "layernorm(tie=norm)", "layernorm"),
     "E501": Entry(
         "over_budget.dl",
         "Only with `dslc check --max-params COUNT` or `--max-macs COUNT`: a model with more "

@@ -105,9 +105,7 @@ class Reshape(nn.Module):
 
 class ComputedReshape(Reshape):
     """A plan that also has ("dims", d) entries, computed from the sizes of the node's inputs
-    (`in_types`; the inputs after x only carry sizes: dims_values). A class of its own, so that
-    a consumer of the interpreter's modules that knows only Reshape's plan (torch-src) refuses
-    it instead of misreading it."""
+    (`in_types`; the inputs after x only carry sizes: dims_values)."""
 
     def __init__(self, plan, in_types):
         super().__init__(plan)

@@ -73,4 +73,4 @@ def _softmax(op, c):
 def _maxout(op, c):
     """The max of k consecutive features: a reshape that splits the last axis, then amax."""
     rank = c.node.in_types[0].rank
-    c.set(f"torch.amax({reshaped(c.ins[0], op._plan(c.node))}, dim={rank}, keepdim=False)")
+    c.set(f"torch.amax({reshaped(c.ins[0], op._plan(c.node), c)}, dim={rank}, keepdim=False)")

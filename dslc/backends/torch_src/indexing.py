@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...ops.base import axis_index
-from ...ops.indexing import CumSum, Gather, IndexSelect, OneHot, Slice, TopK, runtime_plan
+from ...ops.indexing import CumSum, Gather, IndexSelect, OneHot, Slice, TopK
 from .code import call, dtype_expr, lit
 from .table import source
 
@@ -34,7 +34,7 @@ def _index_select(op, c):
 
 @source.register(Slice)
 def _slice(op, c):
-    axis, start, end = op.plan(c.node)
+    axis, start, end = op.plan(c.node.in_types)
     step = f":{op.step}" if op.step != 1 else ""
     c.set(f"{c.ins[0]}[{':, ' * axis}{_bound(start, c, axis)}:{_bound(end, c, axis)}{step}]")
 
@@ -42,10 +42,9 @@ def _slice(op, c):
 @source.register(TopK)
 def _topk(op, c):
     """sorted=True always: an unsorted request may come back in any order, sorted is one."""
-    t = c.node.in_types[0]
-    axis = _axis(op, c)
-    k = _bound(runtime_plan(op.k, t.shape[axis], c.node.in_types), c, axis)
-    c.set(call("torch.topk", c.ins[0], k, dim=axis, largest=op.largest, sorted=True))
+    axis, k = op.plan(c.node.in_types)
+    c.set(call("torch.topk", c.ins[0], _bound(k, c, axis), dim=axis, largest=op.largest,
+               sorted=True))
 
 
 @source.register(OneHot)

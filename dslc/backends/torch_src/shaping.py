@@ -8,7 +8,8 @@ from .table import source
 
 @source.register(Expand)
 def _expand(op, c):
-    sizes = ["-1" if d is None else c.dim(d) for d in op.targets(c.node)]
+    sizes = ["-1" if d is None else c.dim(d)
+             for d in op.targets(c.node.in_types, c.node.out_types)]
     c.set(f"{c.ins[0]}.expand([{', '.join(sizes)}])")
 
 

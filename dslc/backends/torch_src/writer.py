@@ -146,19 +146,21 @@ class _Ctx:
             self.init_expr = "Weights(" + ", ".join(f"{k}={v}" for k, v in own.items()) + ")"
 
     def dim(self, d) -> str:
-        """A size, possibly symbolic, as an expression on the inputs' run-time shapes."""
+        """A size, possibly symbolic, as an expression on the run-time shapes of the node's
+        inputs (the elaborator appends a model input for each symbol they lack): Dim.fold,
+        as the other backends compute it."""
         if d.is_const():
             return str(d.value)
-        text = str(d)
-        if re.search(r"(?<!/)/(?!/)", text):
-            raise Unsupported(f"the size {text} has no source form")
         sources = symbol_sources(self.node.in_types)
-        missing = [s for s in d.symbols() if s not in sources]
+        missing = sorted(s for s in d.symbols() if s not in sources)
         if missing:
             raise Unsupported(f"no input carries the size {missing[0]}")
-        return re.sub(r"\b[A-Za-z_]\w*\b", lambda mt: f"{self.ins[sources[mt.group()][0]]}"
-                      f".shape[{sources[mt.group()][1]}]" if mt.group() in sources else mt.group(),
-                      text)
+
+        def leaf(sym: str) -> str:
+            k, axis = sources[sym]
+            return f"{self.ins[k]}.shape[{axis}]"
+        return d.fold(leaf, str, lambda a, b: f"({a} + {b})", lambda a, b: f"{a} * {b}",
+                      lambda a, k: f"({a}) // {k}")
 
     def scan_class(self) -> str:
         return self.cls.writer.scan_class(self.node.op, self.node)
