@@ -82,6 +82,8 @@ class OperatorMixin:
         if e.op in ("+", "-", "*") and not isinstance(a, float) and not isinstance(b, float):
             return _norm(self._ARITH[e.op](Dim.of(a), Dim.of(b)))
         if e.op in ("//", "/") and isinstance(b, int) and isinstance(a, Dim):
+            if b == 0:
+                raise self.error("E205", "division by zero", e.span)
             if e.op == "/" and (a // b) * b != a:
                 raise self.error("E305", f"`{a}` is not known to divide by {b}", e.span,
                                  help="use `//` for floor division")
