@@ -78,6 +78,14 @@ def _span_json(s: Span | None) -> dict:
     return dict.fromkeys(keys) if s is None else {k: getattr(s, k) for k in keys}
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of spec text as the parser numbers them: split at `\n` only (lark's count).
+    `str.splitlines` also splits at form feeds, U+2028 and other separators, which would put
+    every diagnostic after one on the wrong line."""
+    lines = text.split("\n")
+    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
+
+
 @dataclass
 class SourceMap:
     """File name -> text, so renders can quote the offending line."""
@@ -87,7 +95,7 @@ class SourceMap:
         text = self.texts.get(file)
         if text is None:
             return None
-        lines = text.splitlines()
+        lines = source_lines(text)
         return lines[line - 1] if 0 < line <= len(lines) else None
 
 

@@ -9,7 +9,7 @@ from lark import Token, v_args
 from lark.visitors import Transformer_NonRecursive
 
 from . import ast
-from ..diagnostics import Diagnostic, Span
+from ..diagnostics import Diagnostic, Span, source_lines
 from ..limits import MAX_NESTING
 
 _TOKEN_WORDS = {
@@ -244,7 +244,7 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, text: str, file: str,
     exp = ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "") if expected else None
     if isinstance(e, lark.exceptions.UnexpectedEOF) or (
             isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"):
-        lines = text.splitlines() or [""]
+        lines = source_lines(text)
         line, col = len(lines), len(lines[-1]) + 1
         notes = tuple((s, f"this `{c}` is never closed") for c, s in _open_brackets(text, file, (line + 1, 1)))
         return Diagnostic("E103", "unexpected end of file", Span(file, line, col, line, col + 1),
@@ -258,9 +258,14 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, text: str, file: str,
         return Diagnostic("E101", f"unexpected `{tok}`", span, expected=exp, got=f"`{tok}`",
                           notes=notes[-1:])
     line, col = e.line, e.column
-    char = text.splitlines()[line - 1][col - 1] if line >= 1 else "?"
+    char = _visible(source_lines(text)[line - 1][col - 1])
     return Diagnostic("E102", f"unexpected character `{char}`", Span(file, line, col, line, col + 1),
                       expected=exp, got=f"`{char}`")
+
+
+def _visible(char: str) -> str:
+    """A character as a diagnostic shows it: escaped when it is invisible (`\\x0c`, `\\u2028`)."""
+    return char if char.isprintable() else ascii(char)[1:-1]
 
 
 _PAIRS = {")": "(", "]": "[", "}": "{"}
@@ -270,7 +275,7 @@ def _open_brackets(text: str, file: str, upto: tuple[int, int]) -> list[tuple[st
     """Brackets still open before the offending token (strings and comments skipped)."""
     stack: list[tuple[str, Span]] = []
     quote = None
-    for ln, line in enumerate(text.splitlines(), start=1):
+    for ln, line in enumerate(source_lines(text), start=1):
         for col, ch in enumerate(line, start=1):
             if (ln, col) >= upto:
                 return stack

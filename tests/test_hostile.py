@@ -1,0 +1,35 @@
+"""Issue 23: what an independent fuzzer and a hostile command line found. Each case answers with
+a located diagnostic or one line and exit 1/2: never a traceback, a hang, or a file replaced."""
+from __future__ import annotations
+
+import pytest
+
+from dslc.api import check_text
+from dslc.diagnostics import render
+
+# Separators that Python's str.splitlines splits at and lark does not.
+SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS, ids=ascii)
+def test_a_separator_in_a_comment_leaves_later_lines_where_they_are(sep):
+    text = (f"# a comment{sep}with a separator\n"
+            "model M {\n"
+            "    input x: f32[N, 4]\n"
+            "    output y = x -> conv2d(2, 3)\n"
+            "}\n")
+    (d,) = check_text(text).diagnostics
+    assert d.span.line == 4
+    assert "output y = x -> conv2d(2, 3)" in render(d, check_text(text).sources, False)
+
+
+@pytest.mark.parametrize("sep", SEPARATORS, ids=ascii)
+def test_a_separator_inside_a_token_is_a_located_syntax_error(sep):
+    text = f"model M {{\n    input x: f32[N, 4]\n    output y = x -> re{sep}lu\n}}\n"
+    program = check_text(text)
+    (d,) = program.diagnostics
+    assert d.code in ("E101", "E102") and d.span.line in (3, 4)
+    shown = render(d, program.sources, False)
+    assert f"{d.span.line} | " in shown
+    if d.code == "E102":
+        assert ascii(sep)[1:-1] in d.message
