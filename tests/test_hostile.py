@@ -33,3 +33,20 @@ def test_a_separator_inside_a_token_is_a_located_syntax_error(sep):
     assert f"{d.span.line} | " in shown
     if d.code == "E102":
         assert ascii(sep)[1:-1] in d.message
+
+
+# ---- imports ----
+MAIN = "model M {\n    input x: f32[N, 4]\n    output y = x -> relu\n}\n"
+
+
+def test_an_import_with_a_nul_byte_is_e105():
+    (d,) = check_text('import "\x00.dl"\n' + MAIN, "main.dl").diagnostics
+    assert (d.code, d.span.line) == ("E105", 1) and "NUL" in d.message
+
+
+def test_an_import_whose_symlinks_loop_is_e100(tmp_path):
+    (tmp_path / "a.dl").symlink_to("b.dl")
+    (tmp_path / "b.dl").symlink_to("a.dl")
+    main = tmp_path / "main.dl"
+    (d,) = check_text('import "a.dl"\n' + MAIN, str(main)).diagnostics
+    assert (d.code, d.span.line) == ("E100", 1) and "loop" in d.message
