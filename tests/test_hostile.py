@@ -6,6 +6,7 @@ import pytest
 
 from dslc.api import check_text
 from dslc.diagnostics import render
+from support import cli
 
 # Separators that Python's str.splitlines splits at and lark does not.
 SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"]
@@ -50,3 +51,26 @@ def test_an_import_whose_symlinks_loop_is_e100(tmp_path):
     main = tmp_path / "main.dl"
     (d,) = check_text('import "a.dl"\n' + MAIN, str(main)).diagnostics
     assert (d.code, d.span.line) == ("E100", 1) and "loop" in d.message
+
+
+# ---- numbers at the edges ----
+@pytest.mark.parametrize("digits", [101, 4_400, 100_000])
+def test_an_integer_literal_over_100_digits_is_e307_before_conversion(digits):
+    text = f"model M {{\n    input x: f32[N, 4]\n    output y = x -> dense({'9' * digits})\n}}\n"
+    (d,) = check_text(text).diagnostics
+    assert (d.code, d.span.line) == ("E307", 3) and f"{digits:,} digits" in d.message
+
+
+def test_a_100_digit_literal_is_a_size():
+    text = f"model M {{\n    input x: f32[N, 4]\n    output y = x -> dense({'9' * 100})\n}}\n"
+    assert check_text(text).models["M"].outputs
+
+
+@pytest.mark.parametrize("target", ["onnx", "torch", "torch-src"])
+def test_a_size_over_int64_is_one_line_not_a_backend_traceback(capsys, tmp_path, target):
+    spec = tmp_path / "wide.dl"
+    spec.write_text("model M {\n    input x: f32[N, 4]\n"
+                    f"    output y = x -> dense({10 ** 30})\n}}\n")
+    code, out, err = cli(capsys, "compile", spec, "--target", target, "-o", tmp_path / "out")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "over int64" in err
+    assert not (tmp_path / "out").exists()

@@ -116,10 +116,12 @@ def run(args) -> int:
 
 
 def _compile(model, program, args) -> int:
+    from ..checks.memory import check_representable
     suffix = {"onnx": ".onnx", "torch-src": ".py"}.get(args.target, ".pt")
     stem = Path(args.spec).stem + (f".{model.name}" if len(program.models) > 1 else "")
     out = Path(args.output) if args.output else Path(stem + suffix)
     proto = None
+    check_representable(model, f" as {args.target}")
     if args.no_weights:
         need("onnx", "onnx")
         proto = model.to_onnx(dtype=args.dtype, guards=args.guards, weightless=True,

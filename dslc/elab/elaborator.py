@@ -19,7 +19,7 @@ from ..checks.domain import check_domain
 from ..passes.weights import INIT_FUNCS, check_init
 from .blocks import BlockMixin
 from .operators import OperatorMixin
-from ..limits import MAX_LAYERS
+from ..limits import MAX_DIGITS, MAX_LAYERS
 from .values import POISON, Fail, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm, show
 
 LAYER_KWARGS = ("name", "init", "frozen", "tie")   # understood by every op, not hyperparameters
@@ -551,6 +551,9 @@ class Elaborator(OperatorMixin, BlockMixin):
             raise self.error("E307", f"the model has more than {MAX_LAYERS:,} layers", span,
                              expected=f"at most {MAX_LAYERS:,} layers in one model",
                              help="repeats and block calls multiply: check the repeat counts")
+        if any(Dim.of(d).largest() >= 10 ** MAX_DIGITS for t in outs for d in t.shape):
+            raise self.error("E307", f"`{name}` makes a size of more than {MAX_DIGITS} digits", span,
+                             expected=f"sizes of at most {MAX_DIGITS} digits")
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}:{i}" for i in range(len(outs)))
         node = Node(name=name, op=op, inputs=tuple(v.value for v in inputs), outputs=out_names,
                     in_types=tuple(v.type for v in inputs), out_types=tuple(outs), span=span,

@@ -102,6 +102,11 @@ class Dim:
     def is_atom(self) -> bool:
         return len(self.terms) <= 1 and all(len(m) <= 1 and c == 1 for m, c in self.terms.items())
 
+    def largest(self) -> int:
+        """The largest numerator or denominator among the coefficients (a bound on digits)."""
+        return max((abs(p) for c in self.terms.values()
+                    for p in (Fraction(c).numerator, Fraction(c).denominator)), default=0)
+
     def symbols(self) -> set[str]:
         out: set[str] = set()
         for m in self.terms:

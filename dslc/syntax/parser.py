@@ -10,7 +10,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from . import ast
 from ..diagnostics import Diagnostic, Span, source_lines
-from ..limits import MAX_NESTING
+from ..limits import MAX_DIGITS, MAX_NESTING
 
 _TOKEN_WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
@@ -53,6 +53,7 @@ class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a dee
     def __init__(self, file: str):
         super().__init__(visit_tokens=False)
         self.file = file
+        self.problems: list[Diagnostic] = []
 
     def _span(self, meta) -> Span:
         if getattr(meta, "empty", False):
@@ -66,7 +67,12 @@ class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a dee
 
     @v_args(meta=True)
     def int_lit(self, meta, c):
-        return ast.Literal(self._span(meta), int(str(c[0]).replace("_", "")))
+        digits = str(c[0]).replace("_", "")
+        if len(digits) <= MAX_DIGITS:         # bounded before conversion, which is quadratic
+            return ast.Literal(self._span(meta), int(digits))
+        self.problems.append(Diagnostic("E307", f"an integer literal of {len(digits):,} digits",
+                                        self._span(meta), expected=f"at most {MAX_DIGITS} digits"))
+        return ast.Literal(self._span(meta), 0)
 
     @v_args(meta=True)
     def float_lit(self, meta, c):
@@ -210,7 +216,10 @@ def parse(text: str, file: str = "<spec>") -> tuple[ast.File | None, list[Diagno
         tree = p.parse(text)
     except lark.exceptions.UnexpectedInput as e:
         return None, [_syntax_diagnostic(e, text, file, p)]
-    file_ast = _ToAst(file).transform(tree)
+    to_ast = _ToAst(file)
+    file_ast = to_ast.transform(tree)
+    if to_ast.problems:
+        return None, to_ast.problems
     deep = _too_deep(file_ast)
     return (None, [deep]) if deep else (file_ast, [])
 
