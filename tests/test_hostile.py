@@ -74,3 +74,44 @@ def test_a_size_over_int64_is_one_line_not_a_backend_traceback(capsys, tmp_path,
     code, out, err = cli(capsys, "compile", spec, "--target", target, "-o", tmp_path / "out")
     assert code != 0 and len(err.strip().splitlines()) == 1 and "over int64" in err
     assert not (tmp_path / "out").exists()
+
+
+# ---- values an input may hold: recurrent lengths, embedding ids ----
+SEQ = ("model S {\n    input ids: i64[N, T]\n    input lengths: i64[N]\n"
+       "    output y = ids -> embedding(10, 4) -> lstm(3, lengths=lengths)\n}\n")
+
+
+@pytest.mark.parametrize("lengths, ids, bad", [([0, 5], 1, 0), ([1, 6], 1, 6), ([-2, 5], 1, -2),
+                                               ([1, 5], -1, -1), ([1, 5], 10, 10)])
+def test_the_torch_module_refuses_lengths_and_ids_out_of_range(lengths, ids, bad):
+    torch = pytest.importorskip("torch")
+    from dslc.checks.guards import InputError
+    module = check_text(SEQ).models["S"].to_torch()
+    with pytest.raises(InputError, match=f"holds {bad}, outside"):
+        module(torch.full((2, 5), ids), torch.tensor(lengths))
+    assert module(torch.full((2, 5), 9), torch.tensor([1, 5])).shape == (2, 5, 3)
+
+
+@pytest.mark.parametrize("lengths, bad", [([0, 5], 0), ([1, 6], 6), ([-2, 5], -2)])
+def test_run_refuses_lengths_out_of_range_in_one_line(capsys, tmp_path, lengths, bad):
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("onnxruntime")
+    spec, given = tmp_path / "s.dl", tmp_path / "lengths.npy"
+    spec.write_text(SEQ)
+    np.save(given, np.array(lengths, dtype=np.int64))
+    code, out, err = cli(capsys, "run", spec, "--dim", "T=5", "--input", f"lengths={given}")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"`lengths` holds {bad}, outside 1..5 (the lengths of lstm" in err
+
+
+def test_run_draws_random_lengths_and_ids_in_their_ranges(capsys, tmp_path):
+    pytest.importorskip("onnxruntime")
+    spec, saved = tmp_path / "s.dl", tmp_path / "out.npz"
+    spec.write_text(SEQ)
+    code, _, err = cli(capsys, "run", spec, "--dim", "T=7", "--dim", "N=64", "--save", saved)
+    import numpy as np
+    arrays = np.load(saved)
+    assert code == 0, err
+    assert arrays["input.lengths"].min() >= 1 and arrays["input.lengths"].max() <= 7
+    assert arrays["input.ids"].min() >= 0 and arrays["input.ids"].max() <= 9
+    assert arrays["input.lengths"].max() > 1 and arrays["input.ids"].max() > 1

@@ -225,18 +225,22 @@ def input_feeds(sess, given: dict, dims: dict | None = None, seed: int = 0, spec
     """`given` (input name -> array) checked by dslc.checks.guards' rule, symbols read from them and
     from `dims`, and random arrays for the other inputs (a batch symbol nobody gives takes its
     smallest allowed value). dslc.checks.guards.InputError lists what does not fit."""
-    from ...checks.guards import bind, complete
+    from ...checks.guards import bind, bounds, check_values, complete
     sig = input_signature(sess, spec)
     env = bind(sig, {k: np.shape(v) for k, v in given.items()},
                {k: ir_dtype(np.asarray(v).dtype) for k, v in given.items()}, dims, given_by)
     rest = [i for i in sess.get_inputs() if i.name not in given]
     shapes = complete(sig, env, {i.name for i in rest})
+    env = bind(sig, {**{k: np.shape(v) for k, v in given.items()}, **shapes}, None, dims, given_by)
+    check_values(sig, given, env)
+    ranges = bounds(sig, env)
     rng = np.random.default_rng(seed)
     feeds = {}
     for inp in rest:
         dtype, shape = NUMPY_DTYPES.get(inp.type, np.float32), shapes[inp.name]
         if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
-            feeds[inp.name] = rng.integers(0, 2, size=shape).astype(dtype)
+            low, high = ranges.get(inp.name, (0, 1))      # ids and lengths in their range
+            feeds[inp.name] = rng.integers(low, high + 1, size=shape).astype(dtype)
         else:
             feeds[inp.name] = rng.standard_normal(shape).astype(dtype)
     return {i.name: given[i.name] if i.name in given else feeds[i.name]
