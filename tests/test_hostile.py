@@ -115,3 +115,87 @@ def test_run_draws_random_lengths_and_ids_in_their_ranges(capsys, tmp_path):
     assert arrays["input.lengths"].min() >= 1 and arrays["input.lengths"].max() <= 7
     assert arrays["input.ids"].min() >= 0 and arrays["input.ids"].max() <= 9
     assert arrays["input.lengths"].max() > 1 and arrays["input.ids"].max() > 1
+
+
+# ---- files: regular files only, bounded reads, targets never replaced ----
+def dslc_line(tmp_path, *argv) -> tuple[int, str]:
+    """(exit code, stderr) of `dslc ARGV` in a process of its own: a read that blocks on a FIFO
+    fails the test by its timeout instead of hanging it."""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "dslc", *map(str, argv)], cwd=tmp_path, timeout=60,
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stderr
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """A folder with a spec, a FIFO and a link to a character device under every name dslc reads."""
+    import os
+    (tmp_path / "mlp.dl").write_text(MAIN)
+    for name in ("fifo.dl", "fifo.npz", "fifo.npy", "fifo.onnx"):
+        os.mkfifo(tmp_path / name)
+    for name in ("zero.dl", "zero.npz", "zero.onnx"):
+        (tmp_path / name).symlink_to("/dev/zero")
+    (tmp_path / "imports.dl").write_text('import "fifo.dl"\n' + MAIN)
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["check", "fifo.dl"], "a FIFO"), (["check", "zero.dl"], "a character device"),
+    (["compile", "mlp.dl", "--target", "onnx", "--weights", "fifo.npz", "-o", "m.onnx"], "a FIFO"),
+    (["compile", "mlp.dl", "--target", "onnx", "--weights", "zero.npz", "-o", "m.onnx"],
+     "a character device"),
+    (["run", "mlp.dl", "--input", "x=fifo.npy"], "a FIFO"), (["run", "fifo.onnx"], "a FIFO"),
+    (["run", "zero.onnx"], "a character device"), (["import", "fifo.onnx"], "a FIFO")])
+def test_a_fifo_or_device_is_refused_in_one_line_never_read(hostile, argv, why):
+    code, err = dslc_line(hostile, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and f"{why}, not a regular file" in err
+
+
+def test_an_import_of_a_fifo_is_e100(hostile):
+    code, err = dslc_line(hostile, "check", "imports.dl")
+    assert code == 1 and "error[E100]: cannot import 'fifo.dl': a FIFO, not a regular file" in err
+
+
+@pytest.mark.parametrize("target, why", [("out.fifo", "a FIFO, not a regular file"),
+                                         ("null.onnx", "a character device, not a regular file"),
+                                         (".", "Is a directory")])
+def test_an_output_that_is_no_regular_file_is_refused_and_left_as_it_was(hostile, target, why):
+    import os
+    import stat
+    os.mkfifo(hostile / "out.fifo")
+    (hostile / "null.onnx").symlink_to("/dev/null")
+    before = os.lstat(hostile / target)
+    code, err = dslc_line(hostile, "compile", "mlp.dl", "--target", "onnx", "-o", target)
+    assert code == 2 and err.strip() == f"dslc: cannot write '{target}': {why}"
+    after = os.lstat(hostile / target)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert not stat.S_ISREG(os.stat(hostile / target).st_mode)
+
+
+def test_a_spec_over_the_bound_is_refused_before_it_is_parsed(hostile):
+    from dslc.limits import MAX_SPEC_BYTES
+    (hostile / "big.dl").write_text("# " + "x" * MAX_SPEC_BYTES + "\n" + MAIN)
+    code, err = dslc_line(hostile, "check", "big.dl")
+    assert code == 2 and f"larger than {MAX_SPEC_BYTES:,} bytes" in err
+
+
+def test_standard_input_is_read_from_a_pipe_and_bounded(hostile):
+    import subprocess
+    import sys
+    ok = subprocess.run([sys.executable, "-m", "dslc", "check", "-"], input=MAIN, text=True,
+                        capture_output=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("M: 0 parameters")
+    with open("/dev/zero", "rb") as zero:
+        endless = subprocess.run([sys.executable, "-m", "dslc", "check", "-"], stdin=zero,
+                                 capture_output=True, text=True, timeout=60)
+    assert endless.returncode == 2 and "larger than" in endless.stderr
+
+
+@pytest.mark.parametrize("argv", [["compile", "mlp.dl", "--target", "onnx", "-o", "a" * 300 + ".onnx"],
+                                  ["check", "a" * 300 + ".dl"],
+                                  ["run", "mlp.dl", "--input", "x=" + "a" * 300 + ".npy"]])
+def test_a_300_character_file_name_is_one_line(hostile, argv):
+    code, err = dslc_line(hostile, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "File name too long" in err

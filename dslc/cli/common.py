@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..api import check_text
 from ..diagnostics import render, use_color
-from ..files import read_spec_file
+from ..files import not_regular, read_regular, read_spec_file, read_stream, spec_text
+from ..limits import MAX_SPEC_BYTES
 
 DTYPE_CHOICES = ("f16", "bf16", "f64")
 
@@ -48,17 +49,22 @@ def reason(e: Exception) -> str:
 
 
 def read(path: str) -> str:
-    """A spec's text (dslc.files: BOM and CRLF dropped, binary and non-UTF-8 refused); `-` is
-    standard input (imports then resolve against the current directory)."""
+    """A spec's text (dslc.files: BOM and CRLF dropped, binary and non-UTF-8 refused, regular
+    files only); `-` is standard input, a pipe too (imports then resolve against the current
+    directory)."""
     try:
-        return read_spec_file("/dev/stdin" if path == "-" else path)
+        if path == "-":
+            return spec_text(read_stream(sys.stdin.buffer, MAX_SPEC_BYTES, "-"), "-")
+        return read_spec_file(path)
     except OSError as e:
         raise Usage(f"cannot read '{path}': {reason(e)}")
 
 
 def read_bytes(path: str) -> bytes:
+    """A regular file's bytes (an .onnx, --weights, --input), at most the memory available."""
+    from ..checks.memory import available_memory
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path, available_memory()[0])
     except OSError as e:
         raise Usage(f"cannot read '{path}': {reason(e)}")
     if not data:
@@ -106,11 +112,10 @@ def atomic_write(path: Path, write) -> None:
     (the signals then exit 128 + their number). SIGKILL cannot be caught: its temporary file
     stays, hidden as `.NAME.PID.*.tmp`, until the next write to the same target removes those
     of processes that are gone."""
-    if path.is_dir():
-        raise Usage(f"cannot write '{path}': Is a directory")
     with _signals_exit():
         tmp = None
         try:
+            _writable(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             _sweep(path)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
@@ -124,6 +129,18 @@ def atomic_write(path: Path, write) -> None:
         finally:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _writable(path: Path) -> None:
+    """Usage unless `path` is new or a regular file (through symlinks): a directory, a device,
+    a FIFO or a socket is refused, never replaced by the rename."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    why = not_regular(mode)
+    if why:
+        raise Usage(f"cannot write '{path}': {why}")
 
 
 @contextlib.contextmanager
