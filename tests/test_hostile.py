@@ -199,3 +199,89 @@ def test_standard_input_is_read_from_a_pipe_and_bounded(hostile):
 def test_a_300_character_file_name_is_one_line(hostile, argv):
     code, err = dslc_line(hostile, *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "File name too long" in err
+
+
+# ---- weights and inputs ----
+@pytest.fixture
+def arrays(tmp_path):
+    """mlp.dl (x: f32[N, 4] -> relu) beside .npy files: a float input, an int one, a bool one, one
+    whose header claims more than memory holds, and one whose header claims more than follows."""
+    np = pytest.importorskip("numpy")
+    (tmp_path / "mlp.dl").write_text(MAIN)
+    np.save(tmp_path / "f64.npy", np.ones((2, 4)))
+    np.save(tmp_path / "i64.npy", np.ones((2, 4), np.int64))
+    np.save(tmp_path / "bool.npy", np.ones((2, 4), bool))
+    good = (tmp_path / "f64.npy").read_bytes()
+    (tmp_path / "huge.npy").write_bytes(good.replace(b"(2, 4)", b"(400000000000, 4)"))
+    (tmp_path / "lie.npy").write_bytes(good.replace(b"(2, 4)", b"(9, 4)"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name, why", [
+    ("i64", "is i64, declared f32: dslc casts within a kind only; save the array cast "
+            "(`x.astype(np.float32)`)"),
+    ("bool", "is bool, declared f32"), ("huge", "over the"),
+    ("lie", "truncated: its header declares [9, 4] float64, 288 bytes, and 64 follow it")])
+def test_run_refuses_an_input_of_another_kind_or_a_lying_header(capsys, arrays, name, why):
+    code, _, err = cli(capsys, "run", arrays / "mlp.dl", "--input", f"x={arrays / name}.npy")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and why in err
+
+
+def test_run_casts_an_input_of_the_same_kind(capsys, arrays):
+    code, out, err = cli(capsys, "run", arrays / "mlp.dl", "--input", f"x={arrays / 'f64.npy'}")
+    assert code == 0 and "input  x: float32[2, 4]" in out, err
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["--dim", "N=99999999999999999999"], "a size from 1 to 2**63 - 1"),
+    (["--dim", "N=" + "9" * 5000], "a size from 1 to 2**63 - 1"),
+    (["--dim", "N=100000000000"], "need 5.82 TiB, over the"),
+    (["--seed", "-1"], "a seed is an integer from 0 to 2**64 - 1")])
+def test_run_validates_dims_and_seeds_in_one_line(capsys, arrays, argv, why):
+    from dslc.cli.common import Usage
+    try:
+        code, _, err = cli(capsys, "run", arrays / "mlp.dl", *argv)
+    except Usage as e:                         # argparse's error, printed by main's caller
+        code, err = 2, str(e)
+    assert code == 2 and why in err
+
+
+@pytest.fixture
+def weights(tmp_path):
+    """dslc.dl's model (dense 4 -> 3) and its weights saved every way --weights takes."""
+    torch = pytest.importorskip("torch")
+    np = pytest.importorskip("numpy")
+    (tmp_path / "m.dl").write_text("model M {\n    input x: f32[N, 4]\n    output y = x -> dense(3)\n}\n")
+    state = check_text((tmp_path / "m.dl").read_text()).models["M"].to_torch().state_dict()
+    torch.save(state, tmp_path / "good.pt")
+    torch.save({**state, "dense_1.weight": state["dense_1.weight"].to_sparse()}, tmp_path / "sparse.pt")
+    torch.save({**state, "dense_1.weight": torch.empty(3, 4, device="meta")}, tmp_path / "meta.pt")
+    nan = {k: v.clone() for k, v in state.items()}
+    nan["dense_1.bias"][1] = float("inf")
+    torch.save(nan, tmp_path / "nan.pt")
+    np.savez(tmp_path / "nan.npz", **{k: v.numpy() for k, v in nan.items()})
+    np.savez(tmp_path / "good.npz", **{k: v.numpy() for k, v in state.items()})
+    good = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(good[: len(good) // 2])
+    return tmp_path
+
+
+@pytest.mark.parametrize("name, why", [
+    ("sparse.pt", "`dense_1.weight` is a sparse tensor (torch.sparse_coo); save `.to_dense()`"),
+    ("meta.pt", "`dense_1.weight` is a meta tensor, which holds no values"),
+    ("nan.pt", "NaN or inf in dense_1.bias (--allow-nonfinite takes them as they are)"),
+    ("nan.npz", "NaN or inf in dense_1.bias"), ("truncated.npz", "as an .npz of arrays: ")])
+def test_compile_refuses_unusable_weights_in_one_line(capsys, weights, name, why):
+    code, _, err = cli(capsys, "compile", weights / "m.dl", "--target", "onnx", "--weights",
+                       weights / name, "-o", weights / "m.onnx")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and why in err
+    assert not (weights / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("name", ["good.pt", "good.npz"])
+def test_compile_takes_good_weights_and_nonfinite_ones_when_allowed(capsys, weights, name):
+    for given in (name, "nan." + name.split(".")[1]):
+        flags = ["--allow-nonfinite"] if given.startswith("nan") else []
+        code, out, err = cli(capsys, "compile", weights / "m.dl", "--target", "onnx", "--weights",
+                             weights / given, "-o", weights / "m.onnx", *flags)
+        assert code == 0 and out.startswith("wrote "), err

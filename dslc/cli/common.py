@@ -72,21 +72,6 @@ def read_bytes(path: str) -> bytes:
     return data
 
 
-def read_array(path: str):
-    """An --input array: a .npy file as np.save writes it, never unpickled (object arrays and
-    pickles are refused), a truncated one refused in one line."""
-    import io
-
-    import numpy as np
-    data = read_bytes(path)
-    if not data.startswith(b"\x93NUMPY"):
-        raise Usage(f"cannot read '{path}': not a .npy file (np.save writes one)")
-    try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, EOFError) as e:
-        raise Usage(f"cannot read '{path}' as a .npy array: {e}")
-
-
 def load(path: str):
     program = check_text(read(path), "<stdin>" if path == "-" else path)
     for d in program.diagnostics:
@@ -240,11 +225,25 @@ def max_memory_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e))
 
 
+def seed_arg(text: str) -> int:
+    """argparse type of --seed: an integer >= 0 (numpy's generators take no negative seed)."""
+    if not (text.isdigit() and len(text) <= 20 and int(text) < 2 ** 64):
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**64 - 1, got '{text}'")
+    return int(text)
+
+
+def weights_args(parser, help: str) -> None:
+    """--weights FILE and --allow-nonfinite, as compile and run take them."""
+    parser.add_argument("--weights", metavar="FILE", help=help)
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="with --weights: accept NaN and inf values (refused by default)")
+
+
 def parse_dims(items) -> dict[str, int]:
     dims = {}
     for item in items or ():
         name, _, value = item.partition("=")
-        if not name or not value.lstrip("-").isdigit() or int(value) < 1:
-            raise Usage(f"--dim wants NAME=SIZE with a positive size, got '{item}'")
+        if not name or not value.isdigit() or len(value) > 19 or not 1 <= int(value) < 2 ** 63:
+            raise Usage(f"--dim wants NAME=SIZE with a size from 1 to 2**63 - 1, got '{item}'")
         dims[name] = int(value)
     return dims
