@@ -285,3 +285,96 @@ def test_compile_takes_good_weights_and_nonfinite_ones_when_allowed(capsys, weig
         code, out, err = cli(capsys, "compile", weights / "m.dl", "--target", "onnx", "--weights",
                              weights / given, "-o", weights / "m.onnx", *flags)
         assert code == 0 and out.startswith("wrote "), err
+
+
+# ---- ONNX import: graphs validated before recognition ----
+def _graph(tmp_path, nodes, inits=(), name="g.onnx"):
+    """An .onnx file of `nodes` from x: f32[N, 4] to y."""
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "G", [x], [y], initializer=list(inits))
+    (tmp_path / name).write_bytes(helper.make_model(graph).SerializeToString())
+    return name
+
+
+def _external(tmp_path, location, length=64):
+    """A [4, 4] f32 initializer `w` whose data is at `location` (external data)."""
+    from onnx import TensorProto
+    w = _tensor("w", [4, 4])
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", "0"), ("length", str(length))):
+        w.external_data.add(key=k, value=v)
+    return w
+
+
+def _tensor(name, dims):
+    """An f32 TensorProto declaring `dims` and holding no data."""
+    from onnx import TensorProto
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT)
+    t.dims.extend(dims)
+    return t
+
+
+def _matmul(tmp_path, location, length=64):
+    from onnx import helper
+    return _graph(tmp_path, [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+                  [_external(tmp_path, location, length)])
+
+
+def _node(op, ins, outs, **attrs):
+    from onnx import helper
+    return helper.make_node(op, ins, outs, name=op.lower(), **attrs)
+
+
+@pytest.mark.parametrize("case, why", [
+    ("self", "node 'relu' (Relu) reads 'y', its own output"),
+    ("cycle", "node 'relu' (Relu) reads 'b', a value no node before it produces"),
+    ("concat", "node 'concat' (Concat) lacks its required attribute `axis`"),
+    ("cast", "node 'cast' (Cast) lacks its required attribute `to`"),
+    ("nan", "node 'leakyrelu' (LeakyRelu): attribute `alpha` is not finite"),
+    ("empty", "initializer 'w' declares [1000000, 1000000], 1,000,000,000,000 values; its data holds 0"),
+    ("passwd", "its external data '/etc/passwd' is not a file in the model's folder"),
+    ("up", "its external data '../../w.bin' is not a file in the model's folder"),
+    ("link", "its external data 'link.bin' is not a file in the model's folder"),
+    ("missing", "cannot read its external data 'gone.bin': No such file or directory"),
+    ("short", "'w.bin' holds no 64 bytes at offset 0 (length 64)")])
+def test_import_refuses_a_broken_or_hostile_graph_in_one_line(tmp_path, case, why):
+    import subprocess
+    import sys
+    (tmp_path / "w.bin").write_bytes(b"\0" * 32)
+    (tmp_path / "link.bin").symlink_to("/etc/hostname")
+    big = _tensor("w", [10 ** 6, 10 ** 6])
+    name = {
+        "self": lambda: _graph(tmp_path, [_node("Relu", ["y"], ["y"])]),
+        "cycle": lambda: _graph(tmp_path, [_node("Relu", ["b"], ["a"]), _node("Relu", ["a"], ["b"]),
+                                           _node("Identity", ["b"], ["y"])]),
+        "concat": lambda: _graph(tmp_path, [_node("Concat", ["x", "x"], ["y"])]),
+        "cast": lambda: _graph(tmp_path, [_node("Cast", ["x"], ["y"])]),
+        "nan": lambda: _graph(tmp_path, [_node("LeakyRelu", ["x"], ["y"], alpha=float("nan"))]),
+        "empty": lambda: _graph(tmp_path, [_node("MatMul", ["x", "w"], ["y"])], [big]),
+        "passwd": lambda: _matmul(tmp_path, "/etc/passwd"),
+        "up": lambda: _matmul(tmp_path, "../../w.bin"),
+        "link": lambda: _matmul(tmp_path, "link.bin"),
+        "missing": lambda: _matmul(tmp_path, "gone.bin"),
+        "short": lambda: _matmul(tmp_path, "w.bin"),
+    }[case]()
+    r = subprocess.run([sys.executable, "-m", "dslc", "import", name], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and why in r.stderr, r.stderr
+    assert not (tmp_path / "g.dl").exists()
+
+
+def test_import_reads_external_data_beside_the_model_from_any_folder(tmp_path):
+    import subprocess
+    import sys
+    np = pytest.importorskip("numpy")
+    (tmp_path / "m").mkdir()
+    w = np.arange(16, dtype=np.float32).reshape(4, 4)
+    (tmp_path / "m" / "w.bin").write_bytes(w.tobytes())
+    _matmul(tmp_path / "m", "w.bin")
+    r = subprocess.run([sys.executable, "-m", "dslc", "import", "m/g.onnx", "-o", "g.dl"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    (weights,) = np.load(tmp_path / "g.weights.npz").values()
+    assert sorted(weights.ravel().tolist()) == w.ravel().tolist()
