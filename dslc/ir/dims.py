@@ -104,8 +104,10 @@ class Dim:
 
     def largest(self) -> int:
         """The largest numerator or denominator among the coefficients (a bound on digits)."""
-        return max((abs(p) for c in self.terms.values()
-                    for p in (Fraction(c).numerator, Fraction(c).denominator)), default=0)
+        out = 0
+        for c in self.terms.values():
+            out = max(out, abs(c) if isinstance(c, int) else max(abs(c.numerator), c.denominator))
+        return out
 
     def symbols(self) -> set[str]:
         out: set[str] = set()
