@@ -32,6 +32,7 @@ def test_a_separator_inside_a_token_is_a_located_syntax_error(sep):
     assert d.code in ("E101", "E102") and d.span.line in (3, 4)
     shown = render(d, program.sources, False)
     assert f"{d.span.line} | " in shown
+    assert all(line.isprintable() for line in shown.split("\n"))
     if d.code == "E102":
         assert ascii(sep)[1:-1] in d.message
 
@@ -378,3 +379,14 @@ def test_import_reads_external_data_beside_the_model_from_any_folder(tmp_path):
     assert r.returncode == 0, r.stderr
     (weights,) = np.load(tmp_path / "g.weights.npz").values()
     assert sorted(weights.ravel().tolist()) == w.ravel().tolist()
+
+
+def test_what_dslc_prints_cannot_drive_the_terminal(capsys, tmp_path):
+    """A file name or spec text with a newline or an escape sequence prints as one printable
+    line (U+FFFD in their place)."""
+    name = str(tmp_path / "a\nb\x1b[2J.dl")
+    code, _, err = cli(capsys, "check", name)
+    assert code == 2 and err.count("\n") == 1 and err[:-1].isprintable() and "a\ufffdb\ufffd[2J" in err
+    program = check_text('model M {\n    input x: f32[N, 4]\n    output y = x -> pad("\x1b[2J")\n}\n')
+    shown = render(program.diagnostics[0], program.sources)
+    assert "\x1b" not in shown and "\ufffd[2J" in shown
