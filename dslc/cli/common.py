@@ -53,8 +53,9 @@ def read(path: str) -> str:
     files only); `-` is standard input, a pipe too (imports then resolve against the current
     directory)."""
     try:
-        if path == "-":
-            return spec_text(read_stream(sys.stdin.buffer, MAX_SPEC_BYTES, "-"), "-")
+        if path == "-":          # a text stream without bytes (a test's StringIO) as UTF-8
+            data = read_stream(getattr(sys.stdin, "buffer", sys.stdin), MAX_SPEC_BYTES, "-")
+            return spec_text(data.encode() if isinstance(data, str) else data, "-")
         return read_spec_file(path)
     except OSError as e:
         raise Usage(f"cannot read '{path}': {reason(e)}")
