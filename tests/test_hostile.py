@@ -188,10 +188,11 @@ def test_standard_input_is_read_from_a_pipe_and_bounded(hostile):
     ok = subprocess.run([sys.executable, "-m", "dslc", "check", "-"], input=MAIN, text=True,
                         capture_output=True, timeout=60)
     assert ok.returncode == 0 and ok.stdout.startswith("M: 0 parameters")
-    with open("/dev/zero", "rb") as zero:
-        endless = subprocess.run([sys.executable, "-m", "dslc", "check", "-"], stdin=zero,
-                                 capture_output=True, text=True, timeout=60)
-    assert endless.returncode == 2 and "larger than" in endless.stderr
+    for command in ("check", "fmt"):
+        with open("/dev/zero", "rb") as zero:
+            endless = subprocess.run([sys.executable, "-m", "dslc", command, "-"], stdin=zero,
+                                     capture_output=True, text=True, timeout=60)
+        assert endless.returncode == 2 and "larger than" in endless.stderr
 
 
 @pytest.mark.parametrize("argv", [["compile", "mlp.dl", "--target", "onnx", "-o", "a" * 300 + ".onnx"],
