@@ -125,8 +125,8 @@ class Elaborator(OperatorMixin, BlockMixin):
         if st.name in self.scope.vars:
             raise self.error("E206", f"`{st.name}` is already defined", st.span)
         ttype = self._tensor_type(st.type, bind_symbols=True)
-        for c in st.where:
-            self._constraint(c, ttype)
+        for c in st.where:          # a bad constraint is reported; the input stays defined
+            self._guard(lambda c=c: self._constraint(c, ttype))
         val = self.scope.vars[st.name] = TensorVal(st.name, ttype, st.span)
         self.graph.names[st.name] = st.span
         for d in ttype.shape:
@@ -196,6 +196,7 @@ class Elaborator(OperatorMixin, BlockMixin):
             entry["max"] = min(entry.get("max", v), v - (op == "<"))
         lo, hi = entry.get("min", 1), entry.get("max")
         if hi is not None and -(-lo // entry.get("mod", 1)) * entry.get("mod", 1) > hi:
+            del entry["max"]        # dropped, so the model's other errors are still found
             raise self.error("E205", f"no size of `{s}` satisfies its constraints", c.span)
 
     def _tensor_type(self, t: ast.TensorTypeExpr, bind_symbols: bool) -> TensorType:
