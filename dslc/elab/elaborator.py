@@ -379,8 +379,10 @@ class Elaborator(OperatorMixin, BlockMixin):
     def _apply_repeat(self, rep: RepeatVal, inputs, span):
         kw = {k: (v, s) for k, v, s in rep.layer.kwargs}
         base = kw.pop("name", (None, None))[0]
-        out = inputs
+        out, before = inputs, len(self.graph.nodes)
         for i in range(rep.times):
+            if i == 1:                  # the first copy's size tells whether all of them fit
+                self._repeat_fits(len(self.graph.nodes) - before, rep.times, before, span)
             named = base and f"{base}.{i}"
             kwargs = tuple((k, v, s) for k, (v, s) in kw.items()) + \
                 ((("name", named, span),) if named else ())
@@ -390,6 +392,17 @@ class Elaborator(OperatorMixin, BlockMixin):
                 return POISON
             out = list(res) if isinstance(res, tuple) else [res]
         return out[0] if len(out) == 1 else tuple(out)
+
+    def _repeat_fits(self, per: int, times: int, before: int, span: Span) -> None:
+        """E307 at a repeat whose copies (`per` layers each) would pass MAX_LAYERS, before
+        they are made."""
+        if before + per * times > MAX_LAYERS:
+            raise self._too_many(f"repeated {times:,} times, {per:,} layer(s) each, ", span)
+
+    def _too_many(self, why: str, span: Span):
+        return self.error("E307", f"{why}the model has more than {MAX_LAYERS:,} layers", span,
+                          expected=f"at most {MAX_LAYERS:,} layers in one model",
+                          help="repeats and block calls multiply: check the repeat counts")
 
     def apply(self, layer: LayerVal, inputs: list, span: Span):
         if any(v is POISON for v in inputs):
@@ -549,9 +562,7 @@ class Elaborator(OperatorMixin, BlockMixin):
     def emit(self, name: str, op: Op, inputs: list, outs, span: Span, **extra):
         """Add a node to the graph; its outputs become tensor values."""
         if len(self.graph.nodes) >= MAX_LAYERS:
-            raise self.error("E307", f"the model has more than {MAX_LAYERS:,} layers", span,
-                             expected=f"at most {MAX_LAYERS:,} layers in one model",
-                             help="repeats and block calls multiply: check the repeat counts")
+            raise self._too_many("", span)
         if any(Dim.of(d).largest() >= 10 ** MAX_DIGITS for t in outs for d in t.shape):
             raise self.error("E307", f"`{name}` makes a size of more than {MAX_DIGITS} digits", span,
                              expected=f"sizes of at most {MAX_DIGITS} digits")
