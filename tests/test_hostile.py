@@ -391,3 +391,18 @@ def test_what_dslc_prints_cannot_drive_the_terminal(capsys, tmp_path):
     program = check_text('model M {\n    input x: f32[N, 4]\n    output y = x -> pad("\x1b[2J")\n}\n')
     shown = render(program.diagnostics[0], program.sources)
     assert "\x1b" not in shown and "\ufffd[2J" in shown
+
+
+@pytest.mark.parametrize("index, bad", [([0, 4, 5], 5), ([0, -1, 4], -1)])
+def test_gather_and_index_select_indices_out_of_range_are_refused(index, bad):
+    torch = pytest.importorskip("torch")
+    from dslc.checks.guards import InputError
+    text = ("model G {\n    input x: f32[N, 5]\n    input i: i64[3]\n    input j: i64[N, 3]\n"
+            "    a = index_select(x, i, axis=1)\n    output y = gather(x, j, axis=-1)\n    output z = a\n}\n")
+    module = check_text(text).models["G"].to_torch()
+    x, good = torch.zeros(2, 5), torch.tensor([0, 4, 2])
+    with pytest.raises(InputError, match=f"`i` holds {bad}, outside 0..4 \\(the indices of index_select"):
+        module(x, torch.tensor(index), good.expand(2, 3))
+    with pytest.raises(InputError, match=f"`j` holds {bad}, outside 0..4 \\(the indices of gather"):
+        module(x, good, torch.tensor(index).expand(2, 3))
+    assert module(x, good, good.expand(2, 3))[0].shape == (2, 3)

@@ -35,7 +35,8 @@ class Slot:
 @dataclass(frozen=True)
 class Range:
     """The values an integer input may hold, because a layer indexes or counts with them: the
-    ids of an embedding (0 to num_embeddings - 1), the lengths of a recurrent layer (1 to T)."""
+    ids of an embedding (0 to num_embeddings - 1), the indices of gather and index_select (0
+    to the axis' size - 1), the lengths of a recurrent layer (1 to T)."""
     input: str
     low: Dim
     high: Dim
@@ -73,8 +74,9 @@ def signature(model) -> Signature:
 
 
 def value_ranges(model) -> tuple[Range, ...]:
-    """A Range for each model input read directly as embedding ids or recurrent lengths (torch
-    raises on the first, ONNX Gather wraps negative ids, a length of 0 or over T is garbage)."""
+    """A Range for each model input read directly as embedding ids, gather or index_select
+    indices, or recurrent lengths (torch raises on an index out of range, ONNX Gather wraps a
+    negative one, a length of 0 or over T is garbage)."""
     ports = {p.value: p.name for p in model.inputs}
     out = []
     for n in model.nodes:
@@ -92,6 +94,9 @@ def _indexed(n) -> list[tuple]:
         return [(0, 0, n.op.num_embeddings - 1, "the ids")]
     if n.op.kind in ("rnn", "gru", "lstm") and n.op.lengths:
         return [(1 + n.op.initial, 1, n.in_types[0].shape[1], "the lengths")]
+    if n.op.kind in ("gather", "index_select"):        # torch takes no negative index either
+        x = n.in_types[0]
+        return [(1, 0, x.shape[n.op.axis % x.rank] - 1, "the indices")]
     return []
 
 
