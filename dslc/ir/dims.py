@@ -260,13 +260,31 @@ def condition_for_equal(a: Dim, b: Dim, limit: int = 1024) -> str | None:
     """The weakest `S % m == 0` (one symbol, m a multiple of its known modulus) under which
     `a` and `b` become provably equal, rebuilt from their opaque divisions; None if none."""
     mods = _FACTS.get()
+    dens = _denominators(a) * _denominators(b)
     for s in sorted(a.symbols() | b.symbols()):
         base = mods.get(s, 1)
+        # only the part of m it shares with the divisions' denominators can make one exact, so
+        # the weakest m divides base * dens: the others need not be tried (issue 23: five
+        # nested `// 4` tried 511 moduli, 5 s)
         for m in range(base * 2, limit + 1, base):
+            if (base * dens) % m:
+                continue
             with facts({**mods, s: m}):
                 if a.resimplify() == b.resimplify():
                     return f"{s} % {m} == 0"
     return None
+
+
+def _denominators(d: Dim) -> int:
+    """The product of every denominator in `d`: its opaque divisions' (nested ones too) and
+    its rational coefficients'."""
+    out = 1
+    for m, c in d.terms.items():
+        out *= Fraction(c).denominator
+        for a in m:
+            if isinstance(a, _FloorDiv):
+                out *= a.den * _denominators(a.num)
+    return out
 
 
 def fmt_shape(shape) -> str:
