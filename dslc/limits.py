@@ -13,4 +13,5 @@ MAX_LAYERS = 50_000        # layers in one model, repeats and block bodies expan
 SIZE_SEARCH = 2 ** 62      # the largest size the domain check tries when it looks for one that fits
 MAX_EXPONENT = 64          # `a ** b` on numbers and sizes
 MAX_DIGITS = 100           # an integer literal, a number computed from them, a layer's output size
+TOO_LARGE = 10 ** MAX_DIGITS
 MAX_SPEC_BYTES = 1 << 20   # a spec file or import (the largest spec under specs/ is < 20 KB)

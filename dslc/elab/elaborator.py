@@ -19,7 +19,7 @@ from ..checks.domain import check_domain
 from ..passes.weights import INIT_FUNCS, check_init
 from .blocks import BlockMixin
 from .operators import OperatorMixin
-from ..limits import MAX_DIGITS, MAX_LAYERS
+from ..limits import MAX_DIGITS, MAX_LAYERS, TOO_LARGE
 from .values import POISON, Fail, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm, show
 
 LAYER_KWARGS = ("name", "init", "frozen", "tie")   # understood by every op, not hyperparameters
@@ -563,7 +563,7 @@ class Elaborator(OperatorMixin, BlockMixin):
         """Add a node to the graph; its outputs become tensor values."""
         if len(self.graph.nodes) >= MAX_LAYERS:
             raise self._too_many("", span)
-        if any(Dim.of(d).largest() >= 10 ** MAX_DIGITS for t in outs for d in t.shape):
+        if any(Dim.of(d).largest() >= TOO_LARGE for t in outs for d in t.shape):
             raise self.error("E307", f"`{name}` makes a size of more than {MAX_DIGITS} digits", span,
                              expected=f"sizes of at most {MAX_DIGITS} digits")
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}:{i}" for i in range(len(outs)))

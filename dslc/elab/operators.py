@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 
 from ..ir.dims import Dim
-from ..limits import MAX_DIGITS, MAX_EXPONENT, MAX_REPEAT
+from ..limits import MAX_DIGITS, MAX_EXPONENT, MAX_REPEAT, TOO_LARGE
 from ..ops import OPS
 from .values import POISON, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm
 
@@ -59,7 +59,7 @@ class OperatorMixin:
         """`v`, or E307 when it (or a coefficient of the size) has more than MAX_DIGITS digits:
         `(10 ** 64) ** 64` stops here, not in a conversion to text or float later."""
         if isinstance(v, (int, Dim)) and not isinstance(v, bool) \
-                and Dim.of(v).largest() >= 10 ** MAX_DIGITS:
+                and Dim.of(v).largest() >= TOO_LARGE:
             raise self.error("E307", f"a number of more than {MAX_DIGITS} digits", e.span,
                              expected=f"at most {MAX_DIGITS} digits")
         return v
