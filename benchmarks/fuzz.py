@@ -2,7 +2,12 @@
 worker process under a wall-clock limit, reporting crash signatures with minimised reproducers.
 
 Run: python benchmarks/fuzz.py [--cases N] [--seed S] [--jobs J] [--limit SEC] [--slow SEC]
-                               [--grammar FRACTION]
+                               [--grammar FRACTION] [--strategy mutate|derive|splice|semantic|numeric|all]
+
+The default strategy, `mutate`, is described below; `derive`, `splice`, `semantic` and `numeric`
+(benchmarks/strategies.py: grammar derivations, splices of two specs, replacements that keep a
+spec parsing, numbers at the edges) look where it does not. `--strategy all` runs --cases cases
+of each in turn and prints a table per strategy: crashes, hangs, cases over --slow, the slowest.
 
 A fraction of the cases (--grammar, 0.3 by default) are generated instead (specgen.py: well-
 formed specs calling every registered op with arguments of its fields' types).
@@ -33,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))     # fuzz this tree, whatever dslc is installed
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import specgen  # noqa: E402
+from strategies import STRATEGIES  # noqa: E402
 TOKEN = re.compile(r"\s+|#[^\n]*|\"[^\"\n]*\"|[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
                    r"|->|\*\*|==|!=|<=|>=|//|.", re.S)
 HUGE = ["0", "-1", "4611686018427387904", "1000000000000000000000000000000", "1e999", "nan",
@@ -146,18 +152,24 @@ def shrink(worker: Worker, text: str, signature: str, limit: float, budget: floa
     return "".join(toks)
 
 
-def _shard(args, index: int, queue) -> None:
+def _case(strategy: str, rng: random.Random, specs, grammar: float) -> tuple[str, str]:
+    """(where the case comes from, its text) by one strategy."""
+    if strategy in STRATEGIES:
+        return f"{strategy} (benchmarks/strategies.py)", STRATEGIES[strategy](rng, specs)
+    if rng.random() < grammar:
+        return "generated (benchmarks/specgen.py)", specgen.generate(rng)
+    source, text = rng.choice(specs)
+    return source, mutate(text, rng)
+
+
+def _shard(args, strategy: str, index: int, queue) -> None:
     rng = random.Random(args.seed * 1000 + index)
     specs = corpus()
     worker = Worker()
     found: dict[str, Finding] = {}
     slowest = 0.0
     for _ in range(index, args.cases, args.jobs):
-        if rng.random() < args.grammar:
-            source, case = "generated (benchmarks/specgen.py)", specgen.generate(rng)
-        else:
-            source, text = rng.choice(specs)
-            case = mutate(text, rng)
+        source, case = _case(strategy, rng, specs, args.grammar)
         sig, seconds = worker.run(case, args.limit)
         slowest = max(slowest, seconds)
         if sig is None and seconds > args.slow:
@@ -176,17 +188,43 @@ def _shard(args, index: int, queue) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", type=int, default=30_000)
+    ap.add_argument("--cases", type=int, default=30_000, help="cases per strategy")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--strategy", choices=("mutate", *STRATEGIES, "all"), default="mutate",
+                    help="mutate: token mutations and specgen's specs (--grammar); the others: "
+                         "benchmarks/strategies.py; all: each in turn, with a table")
     ap.add_argument("--grammar", type=float, default=0.3,
                     help="the fraction of cases generated from the op registry (specgen.py)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--limit", type=float, default=6.0, help="seconds before a case is a hang")
     ap.add_argument("--slow", type=float, default=2.0, help="seconds before a case is slow")
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
+    names = ["mutate", *STRATEGIES] if args.strategy == "all" else [args.strategy]
+    rows, merged = [], {}
+    for name in names:
+        t0 = time.perf_counter()
+        found, slowest = _run(args, name)
+        rows.append((name, found, slowest, time.perf_counter() - t0))
+        for f in found.values():
+            merged[f"{name}: {f.signature}"] = f
+    print(f"| strategy | cases | crashes | hangs | over {args.slow:g} s | slowest | time |")
+    print("|---|---|---|---|---|---|---|")
+    for name, found, slowest, seconds in rows:
+        count = lambda test: sum(f.count for f in found.values() if test(f.signature))  # noqa: E731
+        print(f"| {name} | {args.cases} | {count(lambda s: s not in ('hang',) and not s.startswith('slow'))} "
+              f"| {count(lambda s: s == 'hang')} | {count(lambda s: s.startswith('slow'))} "
+              f"| {slowest:.2f} s | {seconds:.0f} s |")
+    print(f"(seed {args.seed}, {args.jobs} jobs)")
+    for key, f in sorted(merged.items(), key=lambda kv: -kv[1].count):
+        print(f"\n## {key}: {f.count} case(s), first from {f.source} ({f.seconds:.2f} s)")
+        print("```\n" + f.text.strip() + "\n```")
+    return 1 if merged else 0
+
+
+def _run(args, strategy: str) -> tuple[dict[str, Finding], float]:
+    """The findings (by signature) and the slowest case of one strategy, over args.jobs shards."""
     queue = mp.Queue()
-    shards = [mp.Process(target=_shard, args=(args, i, queue)) for i in range(args.jobs)]
+    shards = [mp.Process(target=_shard, args=(args, strategy, i, queue)) for i in range(args.jobs)]
     for p in shards:
         p.start()
     merged: dict[str, Finding] = {}
@@ -201,13 +239,7 @@ def main(argv=None) -> int:
                 merged[f.signature] = f
     for p in shards:
         p.join()
-    failed = sum(f.count for f in merged.values())
-    print(f"{args.cases} cases (seed {args.seed}, {args.jobs} jobs) in {time.perf_counter() - t0:.0f} s: "
-          f"{failed} failed in {len(merged)} signatures; slowest case {slowest:.2f} s")
-    for f in sorted(merged.values(), key=lambda f: -f.count):
-        print(f"\n## {f.signature}: {f.count} case(s), first from {f.source} ({f.seconds:.2f} s)")
-        print("```\n" + f.text.strip() + "\n```")
-    return 1 if merged else 0
+    return merged, slowest
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ def _span_json(s: Span | None) -> dict:
     return dict.fromkeys(keys) if s is None else {k: getattr(s, k) for k in keys}
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of spec text as the parser numbers them: split at `\n` only (lark's count).
+    `str.splitlines` also splits at form feeds, U+2028 and other separators, which would put
+    every diagnostic after one on the wrong line."""
+    lines = text.split("\n")
+    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
+
+
 @dataclass
 class SourceMap:
     """File name -> text, so renders can quote the offending line."""
@@ -90,7 +98,7 @@ class SourceMap:
         text = self.texts.get(file)
         if text is None:
             return None
-        lines = text.splitlines()
+        lines = source_lines(text)
         return lines[line - 1] if 0 < line <= len(lines) else None
 
 
@@ -100,7 +108,7 @@ def _excerpt(span: Span, sources: SourceMap, marker: str) -> list[str]:
         return []
     width = max(1, (span.end_col - span.col) if span.end_line == span.line else len(text) - span.col + 1)
     gutter = " " * len(str(span.line))
-    return [f"{gutter} |", f"{span.line} | {text}",
+    return [f"{gutter} |", f"{span.line} | {visible(text)}",
             f"{gutter} | {' ' * (span.col - 1)}{marker * width}"]
 
 
@@ -115,6 +123,14 @@ def use_color(stream) -> bool:
             and os.environ.get("TERM") != "dumb")
 
 
+def visible(text: str) -> str:
+    """`text` safe to print: a control or invisible character (a form feed, U+2028, an escape
+    sequence's ESC) becomes U+FFFD, one column as it was, so carets stay aligned and a spec
+    cannot drive the terminal."""
+    return text if text.isprintable() else "".join(
+        c if c.isprintable() or c == "\t" else "\ufffd" for c in text)
+
+
 def render(d: Diagnostic, sources: SourceMap, color: bool = False) -> str:
     """The full render: short line, source excerpt with caret, expected/got, notes, help;
     `color`: ANSI colours (the text is otherwise the same)."""
@@ -124,7 +140,7 @@ def render(d: Diagnostic, sources: SourceMap, color: bool = False) -> str:
     def excerpt(span, marker, what):
         lines = _excerpt(span, sources, marker)
         return lines[:2] + [paint(lines[2], what)] if lines else []
-    head = d.short()
+    head = visible(d.short())
     if color:
         where, _, rest = head.rpartition(f"{d.severity}[{d.code}]: ")
         head = where + paint(f"{d.severity}[{d.code}]", d.severity) + paint(": " + rest, "bold")
@@ -132,15 +148,15 @@ def render(d: Diagnostic, sources: SourceMap, color: bool = False) -> str:
     if d.span:
         out += excerpt(d.span, "^", "caret" if d.severity == "error" else "warning")
     if d.expected is not None:
-        out.append(f"  expected: {d.expected}")
+        out.append(f"  expected: {visible(d.expected)}")
     if d.got is not None:
-        out.append(f"       got: {d.got}")
+        out.append(f"       got: {visible(d.got)}")
     for span, text in d.notes:
-        out.append(paint("note", "note") + (f": {span}: {text}" if span else f": {text}"))
+        out.append(paint("note", "note") + visible(f": {span}: {text}" if span else f": {text}"))
         if span:
             out += excerpt(span, "-", "note")
     if d.help:
-        out.append(paint("help", "help") + f": {d.help}")
+        out.append(paint("help", "help") + visible(f": {d.help}"))
     return "\n".join(out)
 
 

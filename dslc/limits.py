@@ -12,3 +12,6 @@ MAX_REPEAT = 10_000        # `Layer * n`, and the stacked layers of one rnn/gru/
 MAX_LAYERS = 50_000        # layers in one model, repeats and block bodies expanded
 SIZE_SEARCH = 2 ** 62      # the largest size the domain check tries when it looks for one that fits
 MAX_EXPONENT = 64          # `a ** b` on numbers and sizes
+MAX_DIGITS = 100           # an integer literal, a number computed from them, a layer's output size
+TOO_LARGE = 10 ** MAX_DIGITS
+MAX_SPEC_BYTES = 1 << 20   # a spec file or import (the largest spec under specs/ is < 20 KB)

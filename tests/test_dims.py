@@ -114,3 +114,31 @@ def test_fold_divides_a_rational_coefficient_exactly():
                  lambda a, k: calls.append(("floor", k)) or a // k,
                  lambda a, k: calls.append(("exact", k)) or a / k)
     assert got == 12 * 8 // 16 + 6 and {c[0] for c in calls} == {"exact"}
+
+
+def _brute_condition(a, b, limit=1024):
+    """condition_for_equal as it was: every multiple of the symbol's modulus, in order."""
+    from dslc.ir.dims import facts
+    for s in sorted(a.symbols() | b.symbols()):
+        for m in range(2, limit + 1):
+            with facts({s: m}):
+                if a.resimplify() == b.resimplify():
+                    return f"{s} % {m} == 0"
+    return None
+
+
+def _pairs():
+    s = Dim.of("S")
+    nested = lambda d, k, off: s if k == 0 else (nested(d, k - 1, off) + off) // d  # noqa: E731
+    return [(nested(4, 5, 1) * 1024, s), (nested(2, 3, 0) * 8, s), (nested(3, 2, 0) * 9, s),
+            ((s // 6) * 6, s), ((s // 4) * 2, s // 2), (nested(4, 3, 1) * 3, s * 3 // 64),
+            ((s + 3) // 4 * 4, s + 3), (nested(5, 2, 2) * 25, s)]
+
+
+@pytest.mark.parametrize("pair", range(8))
+def test_condition_for_equal_tries_only_divisors_and_finds_the_weakest(pair):
+    """The moduli tried are the divisors of the denominators' product (issue 23: five nested
+    `// 4` tried 511, 5 s); the answer is the one trying every modulus gives."""
+    from dslc.ir.dims import condition_for_equal
+    a, b = _pairs()[pair]
+    assert condition_for_equal(a, b) == _brute_condition(a, b)

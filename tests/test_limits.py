@@ -67,13 +67,24 @@ def test_parentheses_alone_are_not_nesting():
 
 
 def test_nested_repeats_stop_at_the_layer_limit():
+    """At the repeat that would pass it, once its first copy is made (issue 23: not after
+    MAX_LAYERS layers' work)."""
     text = ("block A(x: [N, C]) { return x -> relu * 5000 }\n"
             "block B(x: [N, C]) { return x -> A * 5000 }\n"
             "model M {\n    input x: f32[N, 4]\n    output y = x -> B\n}\n")
     errors = dslc.check_text(text, "r.dl").errors
-    assert [(d.code, d.span.line) for d in errors] == [("E307", 1)]
-    assert f"more than {MAX_LAYERS:,} layers" in errors[0].message
-    assert [n for _, n in errors[0].notes] == ["in the block called here"] * 2
+    assert [(d.code, d.span.line) for d in errors] == [("E307", 2)]
+    assert f"repeated 5,000 times, 5,000 layer(s) each, the model has more than {MAX_LAYERS:,} " \
+           "layers" in errors[0].message
+    assert [n for _, n in errors[0].notes] == ["in the block called here"]
+
+
+def test_a_repeat_past_the_layer_limit_is_refused_after_its_first_copy():
+    times = MAX_LAYERS // 6 + 1
+    text = ("block Six(x: [N, C]) {\n    return x -> dense(C) -> relu -> dense(C) -> relu -> dense(C)"
+            f" -> relu\n}}\nmodel M {{\n    input x: f32[N, 8]\n    output y = x -> Six * {times}\n}}\n")
+    (d,) = dslc.check_text(text, "r.dl").errors
+    assert (d.code, d.span.line) == ("E307", 6) and f"repeated {times:,} times, 6 layer(s)" in d.message
 
 
 def test_recursion_notes_show_both_ends_of_the_chain():

@@ -59,10 +59,13 @@ def minimum_sizes(model, constraints: dict[str, dict]) -> dict[str, int | None]:
 def check_domain(model, constraints: dict[str, dict]) -> list[Diagnostic]:
     env = {s: smallest(constraints.get(s, {})) for s in model.symbols()}
     whole = None          # minimum_sizes, computed at the first failure only
-    out, reported = [], set()
+    out, reported, seen = [], set(), set()
     for node in model.nodes:
         for t in node.out_types:
             for d in t.shape:
+                if id(d) in seen:       # layers pass their sizes on: each Dim object once
+                    continue
+                seen.add(id(d))
                 if d.is_const() or not d.symbols() - reported or d.evaluate(env) >= 1:
                     continue
                 reported |= d.symbols()

@@ -33,10 +33,22 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values an integer input may hold, because a layer indexes or counts with them: the
+    ids of an embedding (0 to num_embeddings - 1), the indices of gather and index_select (0
+    to the axis' size - 1), the lengths of a recurrent layer (1 to T)."""
+    input: str
+    low: Dim
+    high: Dim
+    what: str
+
+
+@dataclass(frozen=True)
 class Signature:
     model: str
     slots: tuple[Slot, ...]
     constraints: dict = field(default_factory=dict)    # symbol -> {"mod", "min", "max"}
+    ranges: tuple[Range, ...] = ()
 
     def sources(self) -> dict[str, tuple[int, int]]:
         """symbol -> (input index, axis) of the first axis that is exactly that symbol."""
@@ -54,9 +66,68 @@ class Signature:
 
 
 def signature(model) -> Signature:
-    """The boundary of an IR model: its input ports' types and its `where` constraints."""
+    """The boundary of an IR model: its input ports' types, its `where` constraints and the
+    value ranges of the inputs that layers index or count with."""
     return Signature(model.name, tuple(Slot(p.name, p.type.dtype, tuple(p.type.shape))
-                                       for p in model.inputs), dict(model.constraints))
+                                       for p in model.inputs), dict(model.constraints),
+                     value_ranges(model))
+
+
+def value_ranges(model) -> tuple[Range, ...]:
+    """A Range for each model input read directly as embedding ids, gather or index_select
+    indices, or recurrent lengths (torch raises on an index out of range, ONNX Gather wraps a
+    negative one, a length of 0 or over T is garbage)."""
+    ports = {p.value: p.name for p in model.inputs}
+    out = []
+    for n in model.nodes:
+        for index, low, high, what in _indexed(n):
+            if n.inputs[index] in ports:
+                out.append(Range(ports[n.inputs[index]], Dim.of(low), Dim.of(high),
+                                 f"{what} of {n.op.kind} `{n.name}`"))
+    return tuple(out)
+
+
+def _indexed(n) -> list[tuple]:
+    """(input index, lowest, highest, what the values are) of a node's integer inputs that
+    must lie in a range."""
+    if n.op.kind == "embedding":
+        return [(0, 0, n.op.num_embeddings - 1, "the ids")]
+    if n.op.kind in ("rnn", "gru", "lstm") and n.op.lengths:
+        return [(1 + n.op.initial, 1, n.in_types[0].shape[1], "the lengths")]
+    if n.op.kind in ("gather", "index_select"):        # torch takes no negative index either
+        x = n.in_types[0]
+        return [(1, 0, x.shape[n.op.axis % x.rank] - 1, "the indices")]
+    return []
+
+
+def check_values(sig: Signature, arrays: dict, env: dict[str, int]) -> None:
+    """InputError if an input given in `arrays` (numpy or torch, by name) holds a value outside
+    its Range under the symbols' values `env`."""
+    problems = []
+    for r in sig.ranges:
+        x = arrays.get(r.input)
+        if x is None or not _size(x):
+            continue
+        low, high = r.low.evaluate(env), r.high.evaluate(env)
+        least, most = int(x.min()), int(x.max())
+        if least < low or most > high:
+            bad = least if least < low else most
+            problems.append(f"input `{r.input}` holds {bad}, outside {low}..{high} ({r.what})")
+    if problems:
+        raise InputError(sig.model, problems)
+
+
+def bounds(sig: Signature, env: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """input name -> (lowest, highest) allowed value under `env`, every Range of it applied."""
+    out: dict[str, tuple[int, int]] = {}
+    for r in sig.ranges:
+        low, high = out.get(r.input, (r.low.evaluate(env), r.high.evaluate(env)))
+        out[r.input] = (max(low, r.low.evaluate(env)), min(high, r.high.evaluate(env)))
+    return out
+
+
+def _size(x) -> int:
+    return x.numel() if hasattr(x, "numel") else x.size
 
 
 def describe(symbol: str, c: dict) -> str:

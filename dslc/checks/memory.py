@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from decimal import Decimal
 from math import prod
 
 MAX_TENSOR_ELEMENTS = 2 ** 40
@@ -36,7 +37,7 @@ def fmt_bytes(n: int) -> str:
     i = 0
     while n >= 1024 ** (i + 1) and i + 1 < len(_UNITS):
         i += 1
-    return f"{n:,} B" if i == 0 else f"{n / 1024 ** i:.3g} {_UNITS[i]}"
+    return f"{n:,} B" if i == 0 else f"{Decimal(n) / 1024 ** i:.3g} {_UNITS[i]}"  # no float overflow
 
 
 def parse_size(text: str) -> int:
@@ -95,19 +96,32 @@ def _largest(tensors, k: int = 3) -> str:
                      for name, shape, dt, node in top)
 
 
-def check_memory(model, limit: int | None = None, copies: int = 0, what: str = "",
-                 streamed: bool = False) -> None:
-    """TooLarge when a tensor is over MAX_TENSOR_ELEMENTS or the peak (see the module) is
-    over `limit` (None: the available memory). `what`: the build, for the message."""
+def check_representable(model, what: str = "") -> list:
+    """weight_tensors(model); TooLarge when one is over MAX_TENSOR_ELEMENTS or a layer's known
+    output size is over int64 (what torch and ONNX hold)."""
+    for node in model.nodes:
+        big = next((d for t in node.out_types for d in t.shape
+                    if d.is_const() and d.value >= 2 ** 63), None)
+        if big is not None:
+            raise TooLarge(f"model {model.name} cannot be built{what}: `{node.name}` has a size of "
+                           f"{big.value:,}, over int64 ({node.span})")
     tensors = weight_tensors(model)
-    if not tensors:
-        return
     for name, shape, dt, node in tensors:
         if prod(shape) > MAX_TENSOR_ELEMENTS:
             raise TooLarge(f"model {model.name} cannot be built{what}: {name} {list(shape)} has "
                            f"{prod(shape):,} elements ({fmt_bytes(prod(shape) * _ITEMSIZE[dt])} "
                            f"in {dt}), over the 2**40 ({MAX_TENSOR_ELEMENTS:,}) one tensor may "
                            f"have ({node.span})")
+    return tensors
+
+
+def check_memory(model, limit: int | None = None, copies: int = 0, what: str = "",
+                 streamed: bool = False) -> None:
+    """TooLarge when a tensor is over MAX_TENSOR_ELEMENTS or the peak (see the module) is
+    over `limit` (None: the available memory). `what`: the build, for the message."""
+    tensors = check_representable(model, what)
+    if not tensors:
+        return
     how = "the limit given (--max-memory)"
     if limit is None:
         limit, how = available_memory()

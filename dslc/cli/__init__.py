@@ -12,7 +12,7 @@ import os
 import sys
 
 from .. import __version__
-from ..diagnostics import SpecError, render, use_color
+from ..diagnostics import SpecError, render, use_color, visible
 from .common import Parser, Usage, failure_json
 
 COMMANDS = ("check", "summary", "compile", "run", "import_", "fmt", "ops", "diff", "graph")   # modules; import_ adds `import`
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     except Usage as e:         # under --json, stdout still gets a JSON document
         if "--json" in argv:
             print(json.dumps(failure_json(f"{e.prefix}: {e}"), indent=2))
-        print(f"{e.usage}{e.prefix}: {e}", file=sys.stderr)
+        print(f"{e.usage}{e.prefix}: {visible(str(e))}", file=sys.stderr)   # one line, printable
         return 2
     except SpecError as e:     # a backend that cannot express a node (E401)
         for d in e.diagnostics:

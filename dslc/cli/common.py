@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..api import check_text
 from ..diagnostics import render, use_color
-from ..files import read_spec_file
+from ..files import not_regular, read_regular, read_spec_file, read_stream, spec_text
+from ..limits import MAX_SPEC_BYTES
 
 DTYPE_CHOICES = ("f16", "bf16", "f64")
 
@@ -48,37 +49,28 @@ def reason(e: Exception) -> str:
 
 
 def read(path: str) -> str:
-    """A spec's text (dslc.files: BOM and CRLF dropped, binary and non-UTF-8 refused); `-` is
-    standard input (imports then resolve against the current directory)."""
+    """A spec's text (dslc.files: BOM and CRLF dropped, binary and non-UTF-8 refused, regular
+    files only); `-` is standard input, a pipe too (imports then resolve against the current
+    directory)."""
     try:
-        return read_spec_file("/dev/stdin" if path == "-" else path)
+        if path == "-":          # a text stream without bytes (a test's StringIO) as UTF-8
+            data = read_stream(getattr(sys.stdin, "buffer", sys.stdin), MAX_SPEC_BYTES, "-")
+            return spec_text(data.encode() if isinstance(data, str) else data, "-")
+        return read_spec_file(path)
     except OSError as e:
         raise Usage(f"cannot read '{path}': {reason(e)}")
 
 
 def read_bytes(path: str) -> bytes:
+    """A regular file's bytes (an .onnx, --weights, --input), at most the memory available."""
+    from ..checks.memory import available_memory
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path, available_memory()[0])
     except OSError as e:
         raise Usage(f"cannot read '{path}': {reason(e)}")
     if not data:
         raise Usage(f"cannot read '{path}': the file is empty")
     return data
-
-
-def read_array(path: str):
-    """An --input array: a .npy file as np.save writes it, never unpickled (object arrays and
-    pickles are refused), a truncated one refused in one line."""
-    import io
-
-    import numpy as np
-    data = read_bytes(path)
-    if not data.startswith(b"\x93NUMPY"):
-        raise Usage(f"cannot read '{path}': not a .npy file (np.save writes one)")
-    try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, EOFError) as e:
-        raise Usage(f"cannot read '{path}' as a .npy array: {e}")
 
 
 def load(path: str):
@@ -106,11 +98,10 @@ def atomic_write(path: Path, write) -> None:
     (the signals then exit 128 + their number). SIGKILL cannot be caught: its temporary file
     stays, hidden as `.NAME.PID.*.tmp`, until the next write to the same target removes those
     of processes that are gone."""
-    if path.is_dir():
-        raise Usage(f"cannot write '{path}': Is a directory")
     with _signals_exit():
         tmp = None
         try:
+            _writable(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             _sweep(path)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
@@ -124,6 +115,18 @@ def atomic_write(path: Path, write) -> None:
         finally:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _writable(path: Path) -> None:
+    """Usage unless `path` is new or a regular file (through symlinks): a directory, a device,
+    a FIFO or a socket is refused, never replaced by the rename."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    why = not_regular(mode)
+    if why:
+        raise Usage(f"cannot write '{path}': {why}")
 
 
 @contextlib.contextmanager
@@ -223,11 +226,25 @@ def max_memory_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e))
 
 
+def seed_arg(text: str) -> int:
+    """argparse type of --seed: an integer >= 0 (numpy's generators take no negative seed)."""
+    if not (text.isdigit() and len(text) <= 20 and int(text) < 2 ** 64):
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**64 - 1, got '{text}'")
+    return int(text)
+
+
+def weights_args(parser, help: str) -> None:
+    """--weights FILE and --allow-nonfinite, as compile and run take them."""
+    parser.add_argument("--weights", metavar="FILE", help=help)
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="with --weights: accept NaN and inf values (refused by default)")
+
+
 def parse_dims(items) -> dict[str, int]:
     dims = {}
     for item in items or ():
         name, _, value = item.partition("=")
-        if not name or not value.lstrip("-").isdigit() or int(value) < 1:
-            raise Usage(f"--dim wants NAME=SIZE with a positive size, got '{item}'")
+        if not name or not value.isdigit() or len(value) > 19 or not 1 <= int(value) < 2 ** 63:
+            raise Usage(f"--dim wants NAME=SIZE with a size from 1 to 2**63 - 1, got '{item}'")
         dims[name] = int(value)
     return dims

@@ -4,39 +4,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .arrays import read_weights
 from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need, pick,
-                     read_bytes, reporting)
+                     reporting, seed_arg, weights_args)
 
 # the copies of the weights a torch build holds beside the draw (passes.memory.check_memory);
 # an ONNX build streams them to the file, one tensor at a time
 _COPIES = {"torch": 1, "torch-state": 1}
-
-
-def read_weights(path: str) -> dict:
-    """--weights FILE: an .npz (np.savez(path, **weights), never unpickled) or a torch
-    state_dict (.pt/.pth, read with weights_only=True), by dotted name."""
-    import io
-    data = read_bytes(path)
-    if data.startswith(b"PK") and not path.endswith((".pt", ".pth")):
-        import numpy as np
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError) as e:
-            raise Usage(f"cannot read '{path}' as an .npz of arrays: {e}")
-    if path.endswith((".pt", ".pth")):
-        torch = need("torch", "torch")
-        try:
-            state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-        except Exception as e:
-            raise Usage(f"cannot read '{path}' as a torch state_dict: "
-                        + " ".join(str(e).split())[:300])
-        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-            raise Usage(f"cannot read '{path}': a state_dict (a dict of tensors by name) was "
-                        f"expected, found a {type(state).__name__}")
-        return dict(state)
-    raise Usage(f"cannot read '{path}': --weights takes an .npz (np.savez) or a torch "
-                "state_dict (.pt, .pth)")
 
 
 def _weights(model, args):
@@ -48,7 +22,7 @@ def _weights(model, args):
     if args.target == "onnx":
         check_onnx_size(m)
     if args.weights:
-        return read_weights(args.weights)
+        return read_weights(args.weights, args.allow_nonfinite)
     if args.target == "onnx":      # each drawn as the graph takes it and written at once
         check_memory(m, args.max_memory, streamed=True, what=" as ONNX")
         return reporting(Drawn(m, args.seed))
@@ -76,7 +50,7 @@ def _compile_external(model, args, out: Path):
     data = out.with_name(out.name + ".data")
     m = model.with_dtype(args.dtype) if args.dtype else model
     if args.weights:
-        weights = read_weights(args.weights)
+        weights = read_weights(args.weights, args.allow_nonfinite)
     else:
         check_memory(m, args.max_memory, streamed=True, what=" as ONNX with external data")
         weights = reporting(Drawn(m, args.seed))
@@ -116,10 +90,12 @@ def run(args) -> int:
 
 
 def _compile(model, program, args) -> int:
+    from ..checks.memory import check_representable
     suffix = {"onnx": ".onnx", "torch-src": ".py"}.get(args.target, ".pt")
     stem = Path(args.spec).stem + (f".{model.name}" if len(program.models) > 1 else "")
     out = Path(args.output) if args.output else Path(stem + suffix)
     proto = None
+    check_representable(model, f" as {args.target}")
     if args.no_weights:
         need("onnx", "onnx")
         proto = model.to_onnx(dtype=args.dtype, guards=args.guards, weightless=True,
@@ -173,15 +149,14 @@ def register(sub) -> None:
                         "torch-src: Python source of the module (imports torch only)")
     k.add_argument("-o", "--output")
     k.add_argument("--model")
-    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--seed", type=seed_arg, default=0)
     k.add_argument("--dtype", choices=DTYPE_CHOICES,
                    help="compile an f32 spec in this precision (precise ops stay f32)")
     k.add_argument("--max-memory", type=max_memory_arg, metavar="SIZE",
                    help="refuse a model whose weights need more memory than this to build "
                         "(512M, 64G, 1.5T; default: the memory available)")
-    k.add_argument("--weights", metavar="FILE",
-                   help="build with these weights (.npz by dotted name, or a torch state_dict "
-                        ".pt), checked against the spec: every name and shape")
+    weights_args(k, "build with these weights (.npz by dotted name, or a torch state_dict "
+                    ".pt), checked against the spec: every name and shape")
     k.add_argument("--external-data", action="store_true",
                    help="--target onnx: write the parameters to OUT.data beside the graph as "
                         "they are drawn (one tensor in memory at a time); automatic over 2 GiB")

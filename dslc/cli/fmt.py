@@ -19,7 +19,7 @@ def run(args) -> int:
     failed = changed = False
     rewrite = not args.check and not args.diff
     for path in args.files:
-        text = sys.stdin.read() if path == "-" else read(path)
+        text = read(path)          # `-`: standard input, bounded as a file is
         name = "<stdin>" if path == "-" else path
         out, diags = format_text(text, name)
         if out is None:

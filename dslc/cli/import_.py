@@ -13,10 +13,13 @@ def run(args) -> int:
     import numpy as np
 
     from ..onnx_import import ImportFailure, import_onnx, load_onnx
+    from ..onnx_import.validate import validate
     data = read_bytes(args.model)
     out = Path(args.output) if args.output else Path(Path(args.model).stem + ".dl")
     try:
-        imported = import_onnx(load_onnx(data, args.model), Path(args.model).name)
+        proto = load_onnx(data, args.model)
+        validate(proto, Path(args.model).parent)
+        imported = import_onnx(proto, Path(args.model).name)
     except ImportFailure as e:
         raise Usage(str(e))
     weights = out.with_name(out.name[: -len(out.suffix)] + ".weights.npz" if out.suffix else

@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need,
-                     parse_dims, pick, read_array, read_bytes)
+                     parse_dims, pick, read_bytes, seed_arg, weights_args)
+from .arrays import read_array, read_weights
 
 
 def _given(sess, args) -> dict:
@@ -23,10 +24,27 @@ def _given(sess, args) -> dict:
             raise Usage(f"--input names an unknown input `{name}` (inputs: {', '.join(metas)})")
         x = read_array(file)
         want = NUMPY_DTYPES.get(metas[name].type)
-        if want is not None and x.dtype != want and _same_kind(x.dtype, np.dtype(want)):
-            x = x.astype(want)          # np.save of Python floats gives float64 for an f32 input
+        if want is not None and x.dtype != want:
+            x = _cast(name, x, np.dtype(want))
         given[name] = x
     return given
+
+
+def _cast(name: str, x, want):
+    """`x` in the input's dtype `want` when only its precision differs (np.save of Python
+    floats gives float64 for an f32 input) and its values fit; InputUsage naming the cast to
+    write when the kind differs (int for float, bool for int) or an integer does not fit."""
+    import numpy as np
+    from ..backends.onnx.ort import ir_dtype
+    if not _same_kind(x.dtype, want):
+        raise InputUsage(f"input `{name}` is {ir_dtype(x.dtype)}, declared {ir_dtype(want)}: dslc "
+                         f"casts within a kind only; save the array cast (`x.astype(np.{want.name})`)")
+    if want.kind in "iu" and x.size:
+        info = np.iinfo(want)
+        if x.min() < info.min or x.max() > info.max:
+            raise InputUsage(f"input `{name}` holds {x.min()}..{x.max()}, outside {want.name}'s "
+                             f"{info.min}..{info.max}")
+    return x.astype(want)
 
 
 def _dims(sess, args, spec) -> dict[str, int]:
@@ -55,11 +73,11 @@ def _feeds(sess, args, spec=None):
 
 
 def _same_kind(have, want) -> bool:
-    """An --input array of another precision of the same kind (float64 for an f16 input)."""
-    import numpy as np
+    """An --input array of another precision of the same kind (float64 for an f16 input,
+    int32 for int64; not int for float, bool for int, signed for unsigned)."""
     if want.name == "bfloat16" or have.name == "bfloat16":
         return have.kind in "fV" and want.kind in "fV"
-    return bool(np.can_cast(have, want, "same_kind"))
+    return have.kind == want.kind
 
 
 class NoKernelUsage(Usage):
@@ -117,8 +135,7 @@ def build(spec, args) -> bytes:
     from ..passes.weights import Drawn
     check_onnx_size(spec)
     if args.weights:                     # trained weights, checked against the spec by name
-        from .compile import read_weights
-        weights = read_weights(args.weights)
+        weights = read_weights(args.weights, args.allow_nonfinite)
     else:
         check_memory(spec, args.max_memory, copies=2, what=" as ONNX")
         weights = Drawn(spec, args.seed)      # each drawn as the graph takes it
@@ -211,7 +228,7 @@ def register(sub) -> None:
     r.add_argument("model_file", metavar="SPEC|MODEL.onnx")
     r.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
     r.add_argument("--model")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=seed_arg, default=0)
     r.add_argument("--dim", action="append", metavar="NAME=SIZE", help="size of a symbolic dim")
     r.add_argument("--input", action="append", metavar="NAME=FILE.npy",
                    help="an input's values (its batch and other symbols are read from it)")
@@ -225,8 +242,7 @@ def register(sub) -> None:
                    help="compile the spec with its input checks in the graph (as compile --guards)")
     r.add_argument("--fuse", action="store_true",
                    help="compile the spec with onnxruntime's fused operators (as compile --fuse)")
-    r.add_argument("--weights", metavar="FILE",
-                   help="run a spec with these weights (.npz or a torch state_dict, as compile's)")
+    weights_args(r, "run a spec with these weights (.npz or a torch state_dict, as compile's)")
     r.add_argument("--print", action="store_true", help="print the outputs' values")
     r.add_argument("--print-limit", type=int, default=100, metavar="K",
                    help="with --print: summarise arrays of more than K elements (default 100)")

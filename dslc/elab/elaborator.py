@@ -19,7 +19,7 @@ from ..checks.domain import check_domain
 from ..passes.weights import INIT_FUNCS, check_init
 from .blocks import BlockMixin
 from .operators import OperatorMixin
-from ..limits import MAX_LAYERS
+from ..limits import MAX_DIGITS, MAX_LAYERS, TOO_LARGE
 from .values import POISON, Fail, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm, show
 
 LAYER_KWARGS = ("name", "init", "frozen", "tie")   # understood by every op, not hyperparameters
@@ -125,8 +125,8 @@ class Elaborator(OperatorMixin, BlockMixin):
         if st.name in self.scope.vars:
             raise self.error("E206", f"`{st.name}` is already defined", st.span)
         ttype = self._tensor_type(st.type, bind_symbols=True)
-        for c in st.where:
-            self._constraint(c, ttype)
+        for c in st.where:          # a bad constraint is reported; the input stays defined
+            self._guard(lambda c=c: self._constraint(c, ttype))
         val = self.scope.vars[st.name] = TensorVal(st.name, ttype, st.span)
         self.graph.names[st.name] = st.span
         for d in ttype.shape:
@@ -196,6 +196,7 @@ class Elaborator(OperatorMixin, BlockMixin):
             entry["max"] = min(entry.get("max", v), v - (op == "<"))
         lo, hi = entry.get("min", 1), entry.get("max")
         if hi is not None and -(-lo // entry.get("mod", 1)) * entry.get("mod", 1) > hi:
+            del entry["max"]        # dropped, so the model's other errors are still found
             raise self.error("E205", f"no size of `{s}` satisfies its constraints", c.span)
 
     def _tensor_type(self, t: ast.TensorTypeExpr, bind_symbols: bool) -> TensorType:
@@ -378,8 +379,10 @@ class Elaborator(OperatorMixin, BlockMixin):
     def _apply_repeat(self, rep: RepeatVal, inputs, span):
         kw = {k: (v, s) for k, v, s in rep.layer.kwargs}
         base = kw.pop("name", (None, None))[0]
-        out = inputs
+        out, before = inputs, len(self.graph.nodes)
         for i in range(rep.times):
+            if i == 1:                  # the first copy's size tells whether all of them fit
+                self._repeat_fits(len(self.graph.nodes) - before, rep.times, before, span)
             named = base and f"{base}.{i}"
             kwargs = tuple((k, v, s) for k, (v, s) in kw.items()) + \
                 ((("name", named, span),) if named else ())
@@ -389,6 +392,17 @@ class Elaborator(OperatorMixin, BlockMixin):
                 return POISON
             out = list(res) if isinstance(res, tuple) else [res]
         return out[0] if len(out) == 1 else tuple(out)
+
+    def _repeat_fits(self, per: int, times: int, before: int, span: Span) -> None:
+        """E307 at a repeat whose copies (`per` layers each) would pass MAX_LAYERS, before
+        they are made."""
+        if before + per * times > MAX_LAYERS:
+            raise self._too_many(f"repeated {times:,} times, {per:,} layer(s) each, ", span)
+
+    def _too_many(self, why: str, span: Span):
+        return self.error("E307", f"{why}the model has more than {MAX_LAYERS:,} layers", span,
+                          expected=f"at most {MAX_LAYERS:,} layers in one model",
+                          help="repeats and block calls multiply: check the repeat counts")
 
     def apply(self, layer: LayerVal, inputs: list, span: Span):
         if any(v is POISON for v in inputs):
@@ -551,9 +565,10 @@ class Elaborator(OperatorMixin, BlockMixin):
     def emit(self, name: str, op: Op, inputs: list, outs, span: Span, **extra):
         """Add a node to the graph; its outputs become tensor values."""
         if len(self.graph.nodes) >= MAX_LAYERS:
-            raise self.error("E307", f"the model has more than {MAX_LAYERS:,} layers", span,
-                             expected=f"at most {MAX_LAYERS:,} layers in one model",
-                             help="repeats and block calls multiply: check the repeat counts")
+            raise self._too_many("", span)
+        if any(Dim.of(d).largest() >= TOO_LARGE for t in outs for d in t.shape):
+            raise self.error("E307", f"`{name}` makes a size of more than {MAX_DIGITS} digits", span,
+                             expected=f"sizes of at most {MAX_DIGITS} digits")
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}:{i}" for i in range(len(outs)))
         node = Node(name=name, op=op, inputs=tuple(v.value for v in inputs), outputs=out_names,
                     in_types=tuple(v.type for v in inputs), out_types=tuple(outs), span=span,

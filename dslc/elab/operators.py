@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 
 from ..ir.dims import Dim
-from ..limits import MAX_EXPONENT, MAX_REPEAT
+from ..limits import MAX_DIGITS, MAX_EXPONENT, MAX_REPEAT, TOO_LARGE
 from ..ops import OPS
 from .values import POISON, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm
 
@@ -53,7 +53,16 @@ class OperatorMixin:
             return self._tensor_binop(e, a, b)
         if isinstance(a, (LayerVal, RepeatVal)) and e.op == "*":
             return self._repeat(e, a, b)
-        return self._scalar_binop(e, a, b)
+        return self._bounded(e, self._scalar_binop(e, a, b))
+
+    def _bounded(self, e, v):
+        """`v`, or E307 when it (or a coefficient of the size) has more than MAX_DIGITS digits:
+        `(10 ** 64) ** 64` stops here, not in a conversion to text or float later."""
+        if isinstance(v, (int, Dim)) and not isinstance(v, bool) \
+                and Dim.of(v).largest() >= TOO_LARGE:
+            raise self.error("E307", f"a number of more than {MAX_DIGITS} digits", e.span,
+                             expected=f"at most {MAX_DIGITS} digits")
+        return v
 
     _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
               "/": operator.truediv, "%": operator.mod, "**": operator.pow}
@@ -82,6 +91,8 @@ class OperatorMixin:
         if e.op in ("+", "-", "*") and not isinstance(a, float) and not isinstance(b, float):
             return _norm(self._ARITH[e.op](Dim.of(a), Dim.of(b)))
         if e.op in ("//", "/") and isinstance(b, int) and isinstance(a, Dim):
+            if b == 0:
+                raise self.error("E205", "division by zero", e.span)
             if e.op == "/" and (a // b) * b != a:
                 raise self.error("E305", f"`{a}` is not known to divide by {b}", e.span,
                                  help="use `//` for floor division")

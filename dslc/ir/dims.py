@@ -105,6 +105,13 @@ class Dim:
     def is_atom(self) -> bool:
         return len(self.terms) <= 1 and all(len(m) <= 1 and c == 1 for m, c in self.terms.items())
 
+    def largest(self) -> int:
+        """The largest numerator or denominator among the coefficients (a bound on digits)."""
+        out = 0
+        for c in self.terms.values():
+            out = max(out, abs(c) if isinstance(c, int) else max(abs(c.numerator), c.denominator))
+        return out
+
     def symbols(self) -> set[str]:
         out: set[str] = set()
         for m in self.terms:
@@ -288,13 +295,31 @@ def condition_for_equal(a: Dim, b: Dim, limit: int = 1024) -> Requirement | None
     """The weakest `S % m == 0` (one symbol, m a multiple of its known modulus) under which
     `a` and `b` become provably equal, rebuilt from their opaque divisions; None if none."""
     mods = _FACTS.get()
+    dens = _denominators(a) * _denominators(b)
     for s in sorted(a.symbols() | b.symbols()):
         base = mods.get(s, 1)
+        # only the part of m it shares with the divisions' denominators can make one exact, so
+        # the weakest m divides base * dens: the others need not be tried (issue 23: five
+        # nested `// 4` tried 511 moduli, 5 s)
         for m in range(base * 2, limit + 1, base):
+            if (base * dens) % m:
+                continue
             with facts({**mods, s: m}):
                 if a.resimplify() == b.resimplify():
                     return Requirement(s, "mod", m)
     return None
+
+
+def _denominators(d: Dim) -> int:
+    """The product of every denominator in `d`: its opaque divisions' (nested ones too) and
+    its rational coefficients'."""
+    out = 1
+    for m, c in d.terms.items():
+        out *= Fraction(c).denominator
+        for a in m:
+            if isinstance(a, _FloorDiv):
+                out *= a.den * _denominators(a.num)
+    return out
 
 
 def fmt_shape(shape) -> str:

@@ -35,11 +35,10 @@ def resolve(tree: ast.File, file: str, sources: SourceMap,
             stack.pop()
             continue
         where = Path(name).parent if name != "<spec>" else Path(".")
-        path, problem = _target(imp, where)
+        path, target, problem = _target(imp, where)
         if problem:
             diags.append(problem)
             continue
-        target = path.resolve()
         chain = [entry[1] for entry in stack]
         if target in chain:
             diags.append(_cycle(imp, stack[chain.index(target):], Path(file).parent))
@@ -69,18 +68,29 @@ def _dir(where: Path) -> str:
     return "the current directory" if str(where) == "." else f"{where}/"
 
 
-def _target(imp: ast.Import, where: Path) -> tuple[Path, Diagnostic | None]:
-    """The path an import names, or E105 if it is absolute or not a `.dl` file."""
+def _target(imp: ast.Import, where: Path) -> tuple[Path, Path | None, Diagnostic | None]:
+    """(the path an import names, that path resolved, None), or a diagnostic in place of the
+    resolved path: E105 if it is absolute, holds a NUL or is not a `.dl` file, E100 if its
+    symlinks loop."""
     path = Path(imp.path)
+    if "\0" in imp.path:
+        return path, None, Diagnostic("E105", "an import names a file, got a path with a NUL "
+                                      "character", imp.span, got=ascii(imp.path))
     if path.is_absolute():
-        return path, Diagnostic("E105", f"an import names a relative path, got the absolute '{imp.path}'",
-                                imp.span, help=f"write the path relative to {_dir(where)}")
+        return path, None, Diagnostic("E105", f"an import names a relative path, got the absolute "
+                                      f"'{imp.path}'", imp.span,
+                                      help=f"write the path relative to {_dir(where)}")
     path = where / path
-    if path.suffix != ".dl" or path.resolve().suffix != ".dl":
-        return path, Diagnostic("E105", f"an import names a .dl spec file, got '{imp.path}'"
-                                + ("" if path.suffix != ".dl" else f" (a link to '{path.resolve()}')"),
-                                imp.span, expected="a path ending in .dl", got=repr(imp.path))
-    return path, None
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as e:   # RuntimeError: a symlink loop before Python 3.13
+        why = e.strerror if isinstance(e, OSError) and e.strerror else "its symlinks loop"
+        return path, None, Diagnostic("E100", f"cannot import '{imp.path}': {why}", imp.span)
+    if path.suffix != ".dl" or target.suffix != ".dl":
+        return path, None, Diagnostic("E105", f"an import names a .dl spec file, got '{imp.path}'"
+                                      + ("" if path.suffix != ".dl" else f" (a link to '{target}')"),
+                                      imp.span, expected="a path ending in .dl", got=repr(imp.path))
+    return path, target, None
 
 
 def _cycle(imp: ast.Import, chain: list, base: Path) -> Diagnostic:

@@ -9,8 +9,8 @@ from lark import Token, v_args
 from lark.visitors import Transformer_NonRecursive
 
 from . import ast
-from ..diagnostics import Diagnostic, Span
-from ..limits import MAX_NESTING
+from ..diagnostics import Diagnostic, Span, source_lines
+from ..limits import MAX_DIGITS, MAX_NESTING
 
 _TOKEN_WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
@@ -53,6 +53,7 @@ class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a dee
     def __init__(self, file: str):
         super().__init__(visit_tokens=False)
         self.file = file
+        self.problems: list[Diagnostic] = []
 
     def _span(self, meta) -> Span:
         if getattr(meta, "empty", False):
@@ -66,7 +67,12 @@ class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a dee
 
     @v_args(meta=True)
     def int_lit(self, meta, c):
-        return ast.Literal(self._span(meta), int(str(c[0]).replace("_", "")))
+        digits = str(c[0]).replace("_", "")
+        if len(digits) <= MAX_DIGITS:         # bounded before conversion, which is quadratic
+            return ast.Literal(self._span(meta), int(digits))
+        self.problems.append(Diagnostic("E307", f"an integer literal of {len(digits):,} digits",
+                                        self._span(meta), expected=f"at most {MAX_DIGITS} digits"))
+        return ast.Literal(self._span(meta), 0)
 
     @v_args(meta=True)
     def float_lit(self, meta, c):
@@ -210,7 +216,10 @@ def parse(text: str, file: str = "<spec>") -> tuple[ast.File | None, list[Diagno
         tree = p.parse(text)
     except lark.exceptions.UnexpectedInput as e:
         return None, [_syntax_diagnostic(e, text, file, p)]
-    file_ast = _ToAst(file).transform(tree)
+    to_ast = _ToAst(file)
+    file_ast = to_ast.transform(tree)
+    if to_ast.problems:
+        return None, to_ast.problems
     deep = _too_deep(file_ast)
     return (None, [deep]) if deep else (file_ast, [])
 
@@ -244,7 +253,7 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, text: str, file: str,
     exp = ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "") if expected else None
     if isinstance(e, lark.exceptions.UnexpectedEOF) or (
             isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"):
-        lines = text.splitlines() or [""]
+        lines = source_lines(text)
         line, col = len(lines), len(lines[-1]) + 1
         notes = tuple((s, f"this `{c}` is never closed") for c, s in _open_brackets(text, file, (line + 1, 1)))
         return Diagnostic("E103", "unexpected end of file", Span(file, line, col, line, col + 1),
@@ -258,9 +267,14 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, text: str, file: str,
         return Diagnostic("E101", f"unexpected `{tok}`", span, expected=exp, got=f"`{tok}`",
                           notes=notes[-1:])
     line, col = e.line, e.column
-    char = text.splitlines()[line - 1][col - 1] if line >= 1 else "?"
+    char = _visible(source_lines(text)[line - 1][col - 1])
     return Diagnostic("E102", f"unexpected character `{char}`", Span(file, line, col, line, col + 1),
                       expected=exp, got=f"`{char}`")
+
+
+def _visible(char: str) -> str:
+    """A character as a diagnostic shows it: escaped when it is invisible (`\\x0c`, `\\u2028`)."""
+    return char if char.isprintable() else ascii(char)[1:-1]
 
 
 _PAIRS = {")": "(", "]": "[", "}": "{"}
@@ -270,7 +284,7 @@ def _open_brackets(text: str, file: str, upto: tuple[int, int]) -> list[tuple[st
     """Brackets still open before the offending token (strings and comments skipped)."""
     stack: list[tuple[str, Span]] = []
     quote = None
-    for ln, line in enumerate(text.splitlines(), start=1):
+    for ln, line in enumerate(source_lines(text), start=1):
         for col, ch in enumerate(line, start=1):
             if (ln, col) >= upto:
                 return stack

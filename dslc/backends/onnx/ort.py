@@ -2,6 +2,7 @@
 missing kernels (bf16 on the CPU provider, f64 for several ops) mapped back to spec lines."""
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import time
@@ -215,22 +216,40 @@ def input_feeds(sess, given: dict, dims: dict | None = None, seed: int = 0, spec
     """`given` (input name -> array) checked by dslc.checks.guards' rule, symbols read from them and
     from `dims`, and random arrays for the other inputs (a batch symbol nobody gives takes its
     smallest allowed value). dslc.checks.guards.InputError lists what does not fit."""
-    from ...checks.guards import bind, complete
+    from ...checks.guards import bind, bounds, check_values, complete
     sig = input_signature(sess, spec)
     env = bind(sig, {k: np.shape(v) for k, v in given.items()},
                {k: ir_dtype(np.asarray(v).dtype) for k, v in given.items()}, dims, given_by)
     rest = [i for i in sess.get_inputs() if i.name not in given]
     shapes = complete(sig, env, {i.name for i in rest})
+    env = bind(sig, {**{k: np.shape(v) for k, v in given.items()}, **shapes}, None, dims, given_by)
+    check_values(sig, given, env)
+    ranges = bounds(sig, env)
+    _fits(sig, [shapes[i.name] for i in rest])
     rng = np.random.default_rng(seed)
     feeds = {}
     for inp in rest:
         dtype, shape = NUMPY_DTYPES.get(inp.type, np.float32), shapes[inp.name]
         if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
-            feeds[inp.name] = rng.integers(0, 2, size=shape).astype(dtype)
+            low, high = ranges.get(inp.name, (0, 1))      # ids and lengths in their range
+            feeds[inp.name] = rng.integers(low, high + 1, size=shape).astype(dtype)
         else:
             feeds[inp.name] = rng.standard_normal(shape).astype(dtype)
     return {i.name: given[i.name] if i.name in given else feeds[i.name]
             for i in sess.get_inputs()}
+
+
+def _fits(sig, shapes) -> None:
+    """InputError when drawing random inputs of these shapes (a float64 draw and its cast,
+    16 bytes an element) would not fit in the memory available."""
+    from ...checks.guards import InputError
+    from ...checks.memory import available_memory, fmt_bytes
+    size = 16 * sum(math.prod(s) for s in shapes)
+    free = available_memory()[0]
+    if size > free:
+        raise InputError(sig.model, [f"random inputs of shapes {', '.join(map(str, map(list, shapes)))} "
+                                     f"need {fmt_bytes(size)}, over the {fmt_bytes(free)} available; "
+                                     "give smaller sizes (--dim) or the inputs (--input)"])
 
 
 def _bf16_out(v) -> np.ndarray:

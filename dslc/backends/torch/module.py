@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...checks.guards import InputError, bind, signature
+from ...checks.guards import InputError, bind, check_values, signature
 from ...ir.core import FLOAT_DTYPES, frozen_param_names
 from ...passes.weights import check_weights
 from ...ops.base import Unsupported
@@ -113,8 +113,9 @@ class DslcModule(nn.Module):
                        for n, x in zip(self.input_names, args) if not isinstance(x, torch.Tensor)]
         if not_tensors:
             raise InputError(self.spec_name, not_tensors)
-        bind(self._signature, {n: tuple(x.shape) for n, x in zip(self.input_names, args)},
-             {n: _IR_DTYPES.get(x.dtype, str(x.dtype)) for n, x in zip(self.input_names, args)})
+        env = bind(self._signature, {n: tuple(x.shape) for n, x in zip(self.input_names, args)},
+                   {n: _IR_DTYPES.get(x.dtype, str(x.dtype)) for n, x in zip(self.input_names, args)})
+        check_values(self._signature, dict(zip(self.input_names, args)), env)
 
 
 _IR_DTYPES = {torch_dtype(k): k for k in _TORCH_DTYPES}

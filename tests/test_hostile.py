@@ -1,0 +1,408 @@
+"""Issue 23: what an independent fuzzer and a hostile command line found. Each case answers with
+a located diagnostic or one line and exit 1/2: never a traceback, a hang, or a file replaced."""
+from __future__ import annotations
+
+import pytest
+
+from dslc.api import check_text
+from dslc.diagnostics import render
+from support import cli
+
+# Separators that Python's str.splitlines splits at and lark does not.
+SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS, ids=ascii)
+def test_a_separator_in_a_comment_leaves_later_lines_where_they_are(sep):
+    text = (f"# a comment{sep}with a separator\n"
+            "model M {\n"
+            "    input x: f32[N, 4]\n"
+            "    output y = x -> conv2d(2, 3)\n"
+            "}\n")
+    (d,) = check_text(text).diagnostics
+    assert d.span.line == 4
+    assert "output y = x -> conv2d(2, 3)" in render(d, check_text(text).sources, False)
+
+
+@pytest.mark.parametrize("sep", SEPARATORS, ids=ascii)
+def test_a_separator_inside_a_token_is_a_located_syntax_error(sep):
+    text = f"model M {{\n    input x: f32[N, 4]\n    output y = x -> re{sep}lu\n}}\n"
+    program = check_text(text)
+    (d,) = program.diagnostics
+    assert d.code in ("E101", "E102") and d.span.line in (3, 4)
+    shown = render(d, program.sources, False)
+    assert f"{d.span.line} | " in shown
+    assert all(line.isprintable() for line in shown.split("\n"))
+    if d.code == "E102":
+        assert ascii(sep)[1:-1] in d.message
+
+
+# ---- imports ----
+MAIN = "model M {\n    input x: f32[N, 4]\n    output y = x -> relu\n}\n"
+
+
+def test_an_import_with_a_nul_byte_is_e105():
+    (d,) = check_text('import "\x00.dl"\n' + MAIN, "main.dl").diagnostics
+    assert (d.code, d.span.line) == ("E105", 1) and "NUL" in d.message
+
+
+def test_an_import_whose_symlinks_loop_is_e100(tmp_path):
+    (tmp_path / "a.dl").symlink_to("b.dl")
+    (tmp_path / "b.dl").symlink_to("a.dl")
+    main = tmp_path / "main.dl"
+    (d,) = check_text('import "a.dl"\n' + MAIN, str(main)).diagnostics
+    assert (d.code, d.span.line) == ("E100", 1) and "loop" in d.message
+
+
+# ---- numbers at the edges ----
+@pytest.mark.parametrize("digits", [101, 4_400, 100_000])
+def test_an_integer_literal_over_100_digits_is_e307_before_conversion(digits):
+    text = f"model M {{\n    input x: f32[N, 4]\n    output y = x -> dense({'9' * digits})\n}}\n"
+    (d,) = check_text(text).diagnostics
+    assert (d.code, d.span.line) == ("E307", 3) and f"{digits:,} digits" in d.message
+
+
+def test_a_100_digit_literal_is_a_size():
+    text = f"model M {{\n    input x: f32[N, 4]\n    output y = x -> dense({'9' * 100})\n}}\n"
+    assert check_text(text).models["M"].outputs
+
+
+@pytest.mark.parametrize("target", ["onnx", "torch", "torch-src"])
+def test_a_size_over_int64_is_one_line_not_a_backend_traceback(capsys, tmp_path, target):
+    spec = tmp_path / "wide.dl"
+    spec.write_text("model M {\n    input x: f32[N, 4]\n"
+                    f"    output y = x -> dense({10 ** 30})\n}}\n")
+    code, out, err = cli(capsys, "compile", spec, "--target", target, "-o", tmp_path / "out")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "over int64" in err
+    assert not (tmp_path / "out").exists()
+
+
+# ---- values an input may hold: recurrent lengths, embedding ids ----
+SEQ = ("model S {\n    input ids: i64[N, T]\n    input lengths: i64[N]\n"
+       "    output y = ids -> embedding(10, 4) -> lstm(3, lengths=lengths)\n}\n")
+
+
+@pytest.mark.parametrize("lengths, ids, bad", [([0, 5], 1, 0), ([1, 6], 1, 6), ([-2, 5], 1, -2),
+                                               ([1, 5], -1, -1), ([1, 5], 10, 10)])
+def test_the_torch_module_refuses_lengths_and_ids_out_of_range(lengths, ids, bad):
+    torch = pytest.importorskip("torch")
+    from dslc.checks.guards import InputError
+    module = check_text(SEQ).models["S"].to_torch()
+    with pytest.raises(InputError, match=f"holds {bad}, outside"):
+        module(torch.full((2, 5), ids), torch.tensor(lengths))
+    assert module(torch.full((2, 5), 9), torch.tensor([1, 5])).shape == (2, 5, 3)
+
+
+@pytest.mark.parametrize("lengths, bad", [([0, 5], 0), ([1, 6], 6), ([-2, 5], -2)])
+def test_run_refuses_lengths_out_of_range_in_one_line(capsys, tmp_path, lengths, bad):
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("onnxruntime")
+    spec, given = tmp_path / "s.dl", tmp_path / "lengths.npy"
+    spec.write_text(SEQ)
+    np.save(given, np.array(lengths, dtype=np.int64))
+    code, out, err = cli(capsys, "run", spec, "--dim", "T=5", "--input", f"lengths={given}")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"`lengths` holds {bad}, outside 1..5 (the lengths of lstm" in err
+
+
+def test_run_draws_random_lengths_and_ids_in_their_ranges(capsys, tmp_path):
+    pytest.importorskip("onnxruntime")
+    spec, saved = tmp_path / "s.dl", tmp_path / "out.npz"
+    spec.write_text(SEQ)
+    code, _, err = cli(capsys, "run", spec, "--dim", "T=7", "--dim", "N=64", "--save", saved)
+    import numpy as np
+    arrays = np.load(saved)
+    assert code == 0, err
+    assert arrays["input.lengths"].min() >= 1 and arrays["input.lengths"].max() <= 7
+    assert arrays["input.ids"].min() >= 0 and arrays["input.ids"].max() <= 9
+    assert arrays["input.lengths"].max() > 1 and arrays["input.ids"].max() > 1
+
+
+# ---- files: regular files only, bounded reads, targets never replaced ----
+def dslc_line(tmp_path, *argv) -> tuple[int, str]:
+    """(exit code, stderr) of `dslc ARGV` in a process of its own: a read that blocks on a FIFO
+    fails the test by its timeout instead of hanging it."""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "dslc", *map(str, argv)], cwd=tmp_path, timeout=60,
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stderr
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """A folder with a spec, a FIFO and a link to a character device under every name dslc reads."""
+    import os
+    (tmp_path / "mlp.dl").write_text(MAIN)
+    for name in ("fifo.dl", "fifo.npz", "fifo.npy", "fifo.onnx"):
+        os.mkfifo(tmp_path / name)
+    for name in ("zero.dl", "zero.npz", "zero.onnx"):
+        (tmp_path / name).symlink_to("/dev/zero")
+    (tmp_path / "imports.dl").write_text('import "fifo.dl"\n' + MAIN)
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["check", "fifo.dl"], "a FIFO"), (["check", "zero.dl"], "a character device"),
+    (["compile", "mlp.dl", "--target", "onnx", "--weights", "fifo.npz", "-o", "m.onnx"], "a FIFO"),
+    (["compile", "mlp.dl", "--target", "onnx", "--weights", "zero.npz", "-o", "m.onnx"],
+     "a character device"),
+    (["run", "mlp.dl", "--input", "x=fifo.npy"], "a FIFO"), (["run", "fifo.onnx"], "a FIFO"),
+    (["run", "zero.onnx"], "a character device"), (["import", "fifo.onnx"], "a FIFO")])
+def test_a_fifo_or_device_is_refused_in_one_line_never_read(hostile, argv, why):
+    code, err = dslc_line(hostile, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and f"{why}, not a regular file" in err
+
+
+def test_an_import_of_a_fifo_is_e100(hostile):
+    code, err = dslc_line(hostile, "check", "imports.dl")
+    assert code == 1 and "error[E100]: cannot import 'fifo.dl': a FIFO, not a regular file" in err
+
+
+@pytest.mark.parametrize("target, why", [("out.fifo", "a FIFO, not a regular file"),
+                                         ("null.onnx", "a character device, not a regular file"),
+                                         (".", "Is a directory")])
+def test_an_output_that_is_no_regular_file_is_refused_and_left_as_it_was(hostile, target, why):
+    import os
+    import stat
+    os.mkfifo(hostile / "out.fifo")
+    (hostile / "null.onnx").symlink_to("/dev/null")
+    before = os.lstat(hostile / target)
+    code, err = dslc_line(hostile, "compile", "mlp.dl", "--target", "onnx", "-o", target)
+    assert code == 2 and err.strip() == f"dslc: cannot write '{target}': {why}"
+    after = os.lstat(hostile / target)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert not stat.S_ISREG(os.stat(hostile / target).st_mode)
+
+
+def test_a_spec_over_the_bound_is_refused_before_it_is_parsed(hostile):
+    from dslc.limits import MAX_SPEC_BYTES
+    (hostile / "big.dl").write_text("# " + "x" * MAX_SPEC_BYTES + "\n" + MAIN)
+    code, err = dslc_line(hostile, "check", "big.dl")
+    assert code == 2 and f"larger than {MAX_SPEC_BYTES:,} bytes" in err
+
+
+def test_standard_input_is_read_from_a_pipe_and_bounded(hostile):
+    import subprocess
+    import sys
+    ok = subprocess.run([sys.executable, "-m", "dslc", "check", "-"], input=MAIN, text=True,
+                        capture_output=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("M: 0 parameters")
+    for command in ("check", "fmt"):
+        with open("/dev/zero", "rb") as zero:
+            endless = subprocess.run([sys.executable, "-m", "dslc", command, "-"], stdin=zero,
+                                     capture_output=True, text=True, timeout=60)
+        assert endless.returncode == 2 and "larger than" in endless.stderr
+
+
+@pytest.mark.parametrize("argv", [["compile", "mlp.dl", "--target", "onnx", "-o", "a" * 300 + ".onnx"],
+                                  ["check", "a" * 300 + ".dl"],
+                                  ["run", "mlp.dl", "--input", "x=" + "a" * 300 + ".npy"]])
+def test_a_300_character_file_name_is_one_line(hostile, argv):
+    code, err = dslc_line(hostile, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "File name too long" in err
+
+
+# ---- weights and inputs ----
+@pytest.fixture
+def arrays(tmp_path):
+    """mlp.dl (x: f32[N, 4] -> relu) beside .npy files: a float input, an int one, a bool one, one
+    whose header claims more than memory holds, and one whose header claims more than follows."""
+    np = pytest.importorskip("numpy")
+    (tmp_path / "mlp.dl").write_text(MAIN)
+    np.save(tmp_path / "f64.npy", np.ones((2, 4)))
+    np.save(tmp_path / "i64.npy", np.ones((2, 4), np.int64))
+    np.save(tmp_path / "bool.npy", np.ones((2, 4), bool))
+    good = (tmp_path / "f64.npy").read_bytes()
+    (tmp_path / "huge.npy").write_bytes(good.replace(b"(2, 4)", b"(400000000000, 4)"))
+    (tmp_path / "lie.npy").write_bytes(good.replace(b"(2, 4)", b"(9, 4)"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name, why", [
+    ("i64", "is i64, declared f32: dslc casts within a kind only; save the array cast "
+            "(`x.astype(np.float32)`)"),
+    ("bool", "is bool, declared f32"), ("huge", "over the"),
+    ("lie", "truncated: its header declares [9, 4] float64, 288 bytes, and 64 follow it")])
+def test_run_refuses_an_input_of_another_kind_or_a_lying_header(capsys, arrays, name, why):
+    code, _, err = cli(capsys, "run", arrays / "mlp.dl", "--input", f"x={arrays / name}.npy")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and why in err
+
+
+def test_run_casts_an_input_of_the_same_kind(capsys, arrays):
+    code, out, err = cli(capsys, "run", arrays / "mlp.dl", "--input", f"x={arrays / 'f64.npy'}")
+    assert code == 0 and "input  x: float32[2, 4]" in out, err
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["--dim", "N=99999999999999999999"], "a size from 1 to 2**63 - 1"),
+    (["--dim", "N=" + "9" * 5000], "a size from 1 to 2**63 - 1"),
+    (["--dim", "N=100000000000"], "need 5.82 TiB, over the"),
+    (["--seed", "-1"], "a seed is an integer from 0 to 2**64 - 1")])
+def test_run_validates_dims_and_seeds_in_one_line(capsys, arrays, argv, why):
+    from dslc.cli.common import Usage
+    try:
+        code, _, err = cli(capsys, "run", arrays / "mlp.dl", *argv)
+    except Usage as e:                         # argparse's error, printed by main's caller
+        code, err = 2, str(e)
+    assert code == 2 and why in err
+
+
+@pytest.fixture
+def weights(tmp_path):
+    """dslc.dl's model (dense 4 -> 3) and its weights saved every way --weights takes."""
+    torch = pytest.importorskip("torch")
+    np = pytest.importorskip("numpy")
+    (tmp_path / "m.dl").write_text("model M {\n    input x: f32[N, 4]\n    output y = x -> dense(3)\n}\n")
+    state = check_text((tmp_path / "m.dl").read_text()).models["M"].to_torch().state_dict()
+    torch.save(state, tmp_path / "good.pt")
+    torch.save({**state, "dense_1.weight": state["dense_1.weight"].to_sparse()}, tmp_path / "sparse.pt")
+    torch.save({**state, "dense_1.weight": torch.empty(3, 4, device="meta")}, tmp_path / "meta.pt")
+    nan = {k: v.clone() for k, v in state.items()}
+    nan["dense_1.bias"][1] = float("inf")
+    torch.save(nan, tmp_path / "nan.pt")
+    np.savez(tmp_path / "nan.npz", **{k: v.numpy() for k, v in nan.items()})
+    np.savez(tmp_path / "good.npz", **{k: v.numpy() for k, v in state.items()})
+    good = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(good[: len(good) // 2])
+    return tmp_path
+
+
+@pytest.mark.parametrize("name, why", [
+    ("sparse.pt", "`dense_1.weight` is a sparse tensor (torch.sparse_coo); save `.to_dense()`"),
+    ("meta.pt", "`dense_1.weight` is a meta tensor, which holds no values"),
+    ("nan.pt", "NaN or inf in dense_1.bias (--allow-nonfinite takes them as they are)"),
+    ("nan.npz", "NaN or inf in dense_1.bias"), ("truncated.npz", "as an .npz of arrays: ")])
+def test_compile_refuses_unusable_weights_in_one_line(capsys, weights, name, why):
+    code, _, err = cli(capsys, "compile", weights / "m.dl", "--target", "onnx", "--weights",
+                       weights / name, "-o", weights / "m.onnx")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and why in err
+    assert not (weights / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("name", ["good.pt", "good.npz"])
+def test_compile_takes_good_weights_and_nonfinite_ones_when_allowed(capsys, weights, name):
+    for given in (name, "nan." + name.split(".")[1]):
+        flags = ["--allow-nonfinite"] if given.startswith("nan") else []
+        code, out, err = cli(capsys, "compile", weights / "m.dl", "--target", "onnx", "--weights",
+                             weights / given, "-o", weights / "m.onnx", *flags)
+        assert code == 0 and out.startswith("wrote "), err
+
+
+# ---- ONNX import: graphs validated before recognition ----
+def _graph(tmp_path, nodes, inits=(), name="g.onnx"):
+    """An .onnx file of `nodes` from x: f32[N, 4] to y."""
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "G", [x], [y], initializer=list(inits))
+    (tmp_path / name).write_bytes(helper.make_model(graph).SerializeToString())
+    return name
+
+
+def _external(tmp_path, location, length=64):
+    """A [4, 4] f32 initializer `w` whose data is at `location` (external data)."""
+    from onnx import TensorProto
+    w = _tensor("w", [4, 4])
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", "0"), ("length", str(length))):
+        w.external_data.add(key=k, value=v)
+    return w
+
+
+def _tensor(name, dims):
+    """An f32 TensorProto declaring `dims` and holding no data."""
+    from onnx import TensorProto
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT)
+    t.dims.extend(dims)
+    return t
+
+
+def _matmul(tmp_path, location, length=64):
+    from onnx import helper
+    return _graph(tmp_path, [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+                  [_external(tmp_path, location, length)])
+
+
+def _node(op, ins, outs, **attrs):
+    from onnx import helper
+    return helper.make_node(op, ins, outs, name=op.lower(), **attrs)
+
+
+@pytest.mark.parametrize("case, why", [
+    ("self", "node 'relu' (Relu) reads 'y', its own output"),
+    ("cycle", "node 'relu' (Relu) reads 'b', a value no node before it produces"),
+    ("concat", "node 'concat' (Concat) lacks its required attribute `axis`"),
+    ("cast", "node 'cast' (Cast) lacks its required attribute `to`"),
+    ("nan", "node 'leakyrelu' (LeakyRelu): attribute `alpha` is not finite"),
+    ("empty", "initializer 'w' declares [1000000, 1000000], 1,000,000,000,000 values; its data holds 0"),
+    ("passwd", "its external data '/etc/passwd' is not a file in the model's folder"),
+    ("up", "its external data '../../w.bin' is not a file in the model's folder"),
+    ("link", "its external data 'link.bin' is not a file in the model's folder"),
+    ("missing", "cannot read its external data 'gone.bin': No such file or directory"),
+    ("short", "'w.bin' holds no 64 bytes at offset 0 (length 64)")])
+def test_import_refuses_a_broken_or_hostile_graph_in_one_line(tmp_path, case, why):
+    import subprocess
+    import sys
+    (tmp_path / "w.bin").write_bytes(b"\0" * 32)
+    (tmp_path / "link.bin").symlink_to("/etc/hostname")
+    big = _tensor("w", [10 ** 6, 10 ** 6])
+    name = {
+        "self": lambda: _graph(tmp_path, [_node("Relu", ["y"], ["y"])]),
+        "cycle": lambda: _graph(tmp_path, [_node("Relu", ["b"], ["a"]), _node("Relu", ["a"], ["b"]),
+                                           _node("Identity", ["b"], ["y"])]),
+        "concat": lambda: _graph(tmp_path, [_node("Concat", ["x", "x"], ["y"])]),
+        "cast": lambda: _graph(tmp_path, [_node("Cast", ["x"], ["y"])]),
+        "nan": lambda: _graph(tmp_path, [_node("LeakyRelu", ["x"], ["y"], alpha=float("nan"))]),
+        "empty": lambda: _graph(tmp_path, [_node("MatMul", ["x", "w"], ["y"])], [big]),
+        "passwd": lambda: _matmul(tmp_path, "/etc/passwd"),
+        "up": lambda: _matmul(tmp_path, "../../w.bin"),
+        "link": lambda: _matmul(tmp_path, "link.bin"),
+        "missing": lambda: _matmul(tmp_path, "gone.bin"),
+        "short": lambda: _matmul(tmp_path, "w.bin"),
+    }[case]()
+    r = subprocess.run([sys.executable, "-m", "dslc", "import", name], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and why in r.stderr, r.stderr
+    assert not (tmp_path / "g.dl").exists()
+
+
+def test_import_reads_external_data_beside_the_model_from_any_folder(tmp_path):
+    import subprocess
+    import sys
+    np = pytest.importorskip("numpy")
+    (tmp_path / "m").mkdir()
+    w = np.arange(16, dtype=np.float32).reshape(4, 4)
+    (tmp_path / "m" / "w.bin").write_bytes(w.tobytes())
+    _matmul(tmp_path / "m", "w.bin")
+    r = subprocess.run([sys.executable, "-m", "dslc", "import", "m/g.onnx", "-o", "g.dl"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    (weights,) = np.load(tmp_path / "g.weights.npz").values()
+    assert sorted(weights.ravel().tolist()) == w.ravel().tolist()
+
+
+def test_what_dslc_prints_cannot_drive_the_terminal(capsys, tmp_path):
+    """A file name or spec text with a newline or an escape sequence prints as one printable
+    line (U+FFFD in their place)."""
+    name = str(tmp_path / "a\nb\x1b[2J.dl")
+    code, _, err = cli(capsys, "check", name)
+    assert code == 2 and err.count("\n") == 1 and err[:-1].isprintable() and "a\ufffdb\ufffd[2J" in err
+    program = check_text('model M {\n    input x: f32[N, 4]\n    output y = x -> pad("\x1b[2J")\n}\n')
+    shown = render(program.diagnostics[0], program.sources)
+    assert "\x1b" not in shown and "\ufffd[2J" in shown
+
+
+@pytest.mark.parametrize("index, bad", [([0, 4, 5], 5), ([0, -1, 4], -1)])
+def test_gather_and_index_select_indices_out_of_range_are_refused(index, bad):
+    torch = pytest.importorskip("torch")
+    from dslc.checks.guards import InputError
+    text = ("model G {\n    input x: f32[N, 5]\n    input i: i64[3]\n    input j: i64[N, 3]\n"
+            "    a = index_select(x, i, axis=1)\n    output y = gather(x, j, axis=-1)\n    output z = a\n}\n")
+    module = check_text(text).models["G"].to_torch()
+    x, good = torch.zeros(2, 5), torch.tensor([0, 4, 2])
+    with pytest.raises(InputError, match=f"`i` holds {bad}, outside 0..4 \\(the indices of index_select"):
+        module(x, torch.tensor(index), good.expand(2, 3))
+    with pytest.raises(InputError, match=f"`j` holds {bad}, outside 0..4 \\(the indices of gather"):
+        module(x, good, torch.tensor(index).expand(2, 3))
+    assert module(x, good, good.expand(2, 3))[0].shape == (2, 3)
