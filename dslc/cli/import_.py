@@ -16,7 +16,8 @@ def run(args) -> int:
     data = read_bytes(args.model)
     out = Path(args.output) if args.output else Path(Path(args.model).stem + ".dl")
     try:
-        imported = import_onnx(load_onnx(data, args.model), Path(args.model).name)
+        imported = import_onnx(load_onnx(data, args.model, Path(args.model).parent),
+                               Path(args.model).name)
     except ImportFailure as e:
         raise Usage(str(e))
     weights = out.with_name(out.name[: -len(out.suffix)] + ".weights.npz" if out.suffix else

@@ -157,10 +157,15 @@ def is_param(node) -> bool:
 
 
 def _dim(d):
-    """A dim as an int, a symbol's name, or None when neither is known."""
+    """A dim as an int, a symbol's name, or None when neither is known (shape inference's
+    `unk__0` names a size it could not compute: no symbol of the model)."""
     if d.HasField("dim_value"):
         return int(d.dim_value)
-    return d.dim_param if d.dim_param.isidentifier() else None
+    return d.dim_param if d.dim_param.isidentifier() and not UNKNOWN.fullmatch(d.dim_param) \
+        else None
+
+
+UNKNOWN = re.compile(r"unk__\d+")
 
 
 def attrs(node) -> dict:

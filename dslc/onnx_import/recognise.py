@@ -30,6 +30,24 @@ def importable() -> str:
     return ", ".join(sorted(MATCHERS))
 
 
+# ONNX ops dslc has a layer for, which the importer reads only in the subgraphs named here
+READ_AS = {"Softplus": "softplus (beta and threshold: Mul, Softplus, Div, Greater, Where)",
+           **{t: f"{t.lower()} (dslc's form: the time-major Transpose and gate reordering "
+                 f"Gathers around the node)" for t in ("RNN", "GRU", "LSTM")}}
+
+
+def _unread(node) -> ImportFailure:
+    where = f"cannot import node '{node.name or node.output[0]}'"
+    if node.domain not in ("", "ai.onnx"):
+        return ImportFailure(f"{where}: op {node.op_type} of domain '{node.domain}' is no "
+                             f"standard ONNX op, and dslc reads only those")
+    if node.op_type in READ_AS:
+        return ImportFailure(f"{where}: dslc has this ONNX {node.op_type}, but reads it only as "
+                             f"{READ_AS[node.op_type]}, which this node's form is not")
+    return ImportFailure(f"{where}: ONNX op {node.op_type} has no dslc form (dslc imports "
+                         f"{importable()})")
+
+
 def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
     """(the layers in graph order, {graph output: the value it names}) or ImportFailure."""
     layers, aliases, done, waiting, owners = [], {}, set(), {}, {}
@@ -46,8 +64,7 @@ def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
         if node.domain in ("", "ai.onnx"):
             found = next((r for p in PATTERNS.get(node.op_type, ()) if (r := p(g, node))), None)
         if found is None and (node.domain not in ("", "ai.onnx") or node.op_type not in MATCHERS):
-            raise ImportFailure(f"cannot import node '{node.name or node.output[0]}': ONNX op "
-                                f"{node.op_type} has no dslc form (dslc imports {importable()})")
+            raise _unread(node)
         layer, used = found or MATCHERS[node.op_type](g, node)
         claim(g, node, layer, owners)       # a weight an earlier layer read: tie=
         for i in layer.inputs:
