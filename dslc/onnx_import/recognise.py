@@ -31,8 +31,7 @@ def importable() -> str:
 
 
 # ONNX ops dslc has a layer for, which the importer reads only in the subgraphs named here
-READ_AS = {"Softplus": "softplus (beta and threshold: Mul, Softplus, Div, Greater, Where)",
-           **{t: f"{t.lower()} (dslc's form: the time-major Transpose and gate reordering "
+READ_AS = {**{t: f"{t.lower()} (dslc's form: the time-major Transpose and gate reordering "
                  f"Gathers around the node)" for t in ("RNN", "GRU", "LSTM")}}
 
 
