@@ -75,6 +75,19 @@ def _randomise_bn(m):
             mod.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
 
 
+def _perturb(m):
+    """Every floating parameter and buffer moved off its initial value (norm scales of ones,
+    biases of zeros): trained weights, which torch's TorchScript exporter does not merge into
+    one initializer as it merges equal ones."""
+    torch, _ = _torch()
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for t in [*m.parameters(), *m.buffers()]:
+            if t.is_floating_point():
+                t.add_(torch.randn(t.shape, generator=g) * 0.05)
+    return m
+
+
 def _basic_block(cin, cout, stride):
     torch, nn = _torch()
 
@@ -142,7 +155,7 @@ def gru_classifier():
 def transformer_encoder():
     torch, nn = _torch()
     layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True)
-    m = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    m = _perturb(nn.TransformerEncoder(layer, 2, enable_nested_tensor=False))
     return m, (torch.randn(2, 5, 16),)
 
 
@@ -186,7 +199,7 @@ class _Hidden:
 
             def forward(self, x):
                 return self.model(x)[key]
-        return Wrapped()
+        return _perturb(Wrapped())
 
 
 def _ids(vocab=64, shape=(2, 8)):

@@ -47,3 +47,18 @@ def test_plain_softplus():
                    [_f32("x", ["N", 4])], [_f32("y", ["N", 4])])
     x = np.linspace(-30, 30, 24, dtype=np.float32).reshape(6, 4)
     _same(proto, {"x": x}, ["softplus"])
+
+
+def test_equal_initializers_are_not_ties():
+    """Two layers whose biases happen to be equal (untrained zeros) keep one bias each: the
+    normalisation does not merge equal initializers into a shared weight."""
+    torch = pytest.importorskip("torch")
+    import io
+    m = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4))
+    for layer in (m[0], m[2]):
+        torch.nn.init.zeros_(layer.bias)
+    f = io.BytesIO()
+    torch.onnx.export(m.eval(), torch.randn(2, 4), f, dynamo=False, opset_version=17,
+                      input_names=["x"], output_names=["y"])
+    imported = import_onnx(onnx.load_from_string(f.getvalue()), "m.onnx")
+    assert imported.model.params == sum(p.numel() for p in m.parameters())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .emit import Scope, ident
 from .fold import fold
 from .graph import DTYPES, Graph, ImportFailure
+from .normalise import normalise
 from .recognise import importable, recognise
 
 __all__ = ["Imported", "ImportFailure", "import_onnx", "importable", "load_onnx"]
@@ -75,6 +76,7 @@ def _external_data(proto, what: str, folder) -> None:
 
 
 def import_onnx(proto, source: str = "model.onnx") -> Imported:
+    proto = normalise(proto)
     g = Graph(proto)
     if not g.inputs:
         raise ImportFailure(f"'{source}': the graph has no inputs (dslc models read at least one)")

@@ -1,0 +1,134 @@
+"""One canonical form before recognition, for graphs dslc did not write (issue 22, item 1):
+onnxscript's constant folding and onnx_ir's passes (a Shape of known sizes folded, identity and
+dead-code removal, Constant nodes as initializers), then every node that still computes on
+constants alone (ConstantOfShape, Range, Expand, GatherElements of constants, which the
+optimizer leaves) evaluated by onnx's reference evaluator into an initializer named as the
+value it computed, and the nodes and initializers nobody reads dropped. Nodes that remain keep
+their names, the provenance the spec's layer names come from. dslc's own graphs are read as
+written: their subgraphs are what the matchers know (a recurrent layer's weight Gathers, a
+dropout's Identity)."""
+from __future__ import annotations
+
+import numpy as np
+
+# evaluated into a constant only below this many elements (a folded ConstantOfShape of a
+# large mask would otherwise be stored in the spec's weights)
+FOLD_LIMIT = 1 << 20
+RANDOM = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+          "Bernoulli", "Dropout"}
+
+
+def normalise(proto):
+    """The graph to recognise: `proto` itself when dslc wrote it, else a normalised copy."""
+    if proto.producer_name == "dslc":
+        return proto
+    import onnx
+    work = onnx.ModelProto()
+    work.CopyFrom(proto)
+    try:
+        work = _optimise(work)
+    except Exception:           # noqa: BLE001 - an optimiser failure leaves the graph as it is
+        work.CopyFrom(proto)
+    fold(work.graph)
+    return work
+
+
+def _optimise(proto):
+    """onnxscript's constant folding (with its shape inference: a Shape of known sizes is a
+    constant), identity and dead-code removal, constants as initializers. Not its rewrite
+    rules (they fuse a batchnorm into the dense before it, a layer the spec would lose), nor
+    its initializer deduplication (equal untrained biases are no tied weights), nor its
+    renaming of nodes (the names are the layers' provenance)."""
+    import onnx_ir as ir
+    from onnx_ir.passes import common
+    from onnxscript.optimizer._constant_folding import FoldConstantsPass
+    kept = [n for n in proto.graph.node if n.op_type in KEEP and n.domain in ("", "ai.onnx")]
+    for n in kept:            # out of the folder's sight: it makes a Dropout an Identity
+        n.domain = HIDDEN
+    proto.opset_import.add(domain=HIDDEN, version=1)
+    model = ir.serde.deserialize_model(proto)
+    ir.passes.Sequential(
+        common.InlinePass(),
+        ir.passes.PassManager([FoldConstantsPass(shape_inference=True, input_size_limit=FOLD_LIMIT,
+                                                 output_size_limit=FOLD_LIMIT),
+                               common.IdentityEliminationPass(),
+                               common.RemoveUnusedNodesPass()], steps=2, early_stop=True),
+        common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0),
+        common.RemoveInitializersFromInputsPass(),
+    )(model)
+    out = ir.serde.serialize_model(model)
+    for n in out.graph.node:
+        if n.domain == HIDDEN:
+            n.domain = ""
+    ops = [o for o in out.opset_import if o.domain != HIDDEN]
+    del out.opset_import[:]
+    out.opset_import.extend(ops)
+    return out
+
+
+# nodes the folder must not rewrite: a Dropout's ratio is its layer's p
+KEEP = {"Dropout"}
+HIDDEN = "dslc.import.kept"
+
+
+def fold(graph) -> None:
+    """Evaluate the nodes of `graph` that read constants only (in order, so chains fold), then
+    drop what nothing reads."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+    consts = {t.name: None for t in graph.initializer}
+    arrays: dict[str, np.ndarray] = {}
+
+    def value(name):
+        if name not in arrays:
+            t = next(t for t in graph.initializer if t.name == name)
+            arrays[name] = numpy_helper.to_array(t)
+        return arrays[name]
+    keep, added = [], []
+    for node in graph.node:
+        ins = [i for i in node.input if i]
+        foldable = node.domain in ("", "ai.onnx") and node.op_type not in RANDOM and \
+            all(i in consts for i in ins) and not any(a.g.node or a.graphs for a in node.attribute) \
+            and node.output and all(node.output)
+        if foldable and (ins or node.op_type == "Constant"):
+            try:
+                outs = ReferenceEvaluator(node).run(None, {i: value(i) for i in ins})
+            except Exception:   # noqa: BLE001 - the node stays for the matchers to judge
+                outs = None
+            if outs is not None and all(isinstance(o, np.ndarray) and o.size <= FOLD_LIMIT
+                                        for o in outs):
+                for name, o in zip(node.output, outs):
+                    consts[name] = None
+                    arrays[name] = o
+                    added.append(numpy_helper.from_array(o, name))
+                continue
+        keep.append(node)
+    graph.initializer.extend(added)
+    # dead code: nodes whose outputs nobody reads, initializers nobody reads
+    needed = {o.name for o in graph.output}
+    live = []
+    for node in reversed(keep):
+        if any(o in needed for o in node.output):
+            live.append(node)
+            needed.update(i for i in node.input if i)
+            needed.update(_subgraph_reads(node))
+    del graph.node[:]
+    graph.node.extend(reversed(live))
+    inits = [t for t in graph.initializer if t.name in needed]
+    gone = {t.name for t in graph.initializer} - needed
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    inputs = [v for v in graph.input if v.name not in gone]    # initializers listed as inputs
+    del graph.input[:]
+    graph.input.extend(inputs)
+
+
+def _subgraph_reads(node) -> set[str]:
+    """Names a node's subgraphs (Scan's, If's bodies) read from the outer graph."""
+    out = set()
+    for a in node.attribute:
+        for g in ([a.g] if a.g.node else []) + list(a.graphs):
+            for n in g.node:
+                out.update(i for i in n.input if i)
+                out.update(_subgraph_reads(n))
+    return out
