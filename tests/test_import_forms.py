@@ -49,6 +49,48 @@ def test_plain_softplus():
     _same(proto, {"x": x}, ["softplus"])
 
 
+def test_constant_operands_become_params():
+    """A layer scale (Mul by a constant vector), a position table (Add of a constant
+    [1, T, F]) and a class token (Concat with a constant): each a `param([...])` carrying the
+    constant's values, read by the op as a tensor."""
+    rng = np.random.default_rng(0)
+    scale = rng.standard_normal(4).astype(np.float32)
+    table = rng.standard_normal((1, 3, 4)).astype(np.float32)
+    token = rng.standard_normal((2, 1, 4)).astype(np.float32)
+    proto = _graph([helper.make_node("Mul", ["x", "gamma"], ["a"], name="scale"),
+                    helper.make_node("Add", ["a", "pos"], ["b"], name="pos_add"),
+                    helper.make_node("Concat", ["cls", "b"], ["y"], name="cat", axis=1)],
+                   {"gamma": scale, "pos": table, "cls": token},
+                   [_f32("x", [2, 3, 4])], [_f32("y", [2, 4, 4])])
+    imported = _same(proto, {"x": rng.standard_normal((2, 3, 4)).astype(np.float32)},
+                     ["param", "mul", "param", "add", "param", "concat"])
+    assert imported.model.params == 4 + 12 + 8
+    assert "param([1, 3, 4]" in imported.text
+
+
+def test_constant_subgraphs_fold_before_recognition():
+    """A foreign graph's computations on constants alone (ConstantOfShape, Range, Expand,
+    GatherElements: what BERT's exports build position and type ids with) are evaluated
+    first; what is left is an embedding lookup by constant ids, a param."""
+    rng = np.random.default_rng(1)
+    table = rng.standard_normal((8, 4)).astype(np.float32)
+    nodes = [helper.make_node("Range", ["zero", "five", "one"], ["r"], name="range"),
+             helper.make_node("Unsqueeze", ["r", "ax0"], ["ids"], name="unsq"),
+             helper.make_node("Gather", ["table", "ids"], ["pos"], name="lookup"),
+             helper.make_node("ConstantOfShape", ["shape"], ["z"], name="zeros"),
+             helper.make_node("Add", ["pos", "z"], ["pz"], name="plus_zeros"),
+             helper.make_node("Add", ["x", "pz"], ["y"], name="add")]
+    i64 = lambda v: np.array(v, np.int64)
+    proto = _graph(nodes, {"table": table, "zero": i64(0), "five": i64(5), "one": i64(1),
+                           "ax0": i64([0]), "shape": i64([1, 5, 4])},
+                   [_f32("x", [2, 5, 4])], [_f32("y", [2, 5, 4])])
+    proto.graph.node[3].attribute.append(
+        helper.make_attribute("value", numpy_helper.from_array(np.zeros(1, np.float32))))
+    imported = _same(proto, {"x": rng.standard_normal((2, 5, 4)).astype(np.float32)},
+                     ["param", "add"])
+    assert imported.model.params == 20
+
+
 def test_equal_initializers_are_not_ties():
     """Two layers whose biases happen to be equal (untrained zeros) keep one bias each: the
     normalisation does not merge equal initializers into a shared weight."""

@@ -47,6 +47,28 @@ def _unread(node) -> ImportFailure:
                          f"{importable()})")
 
 
+# ops whose constant tensor operands (a layer scale, a position table, a class token, a norm's
+# weight written as a Mul) become free tensors, `param([...])`, when no pattern took the node
+LIFT = {"Add", "Sub", "Mul", "Div", "Pow", "Concat", "Where", "Max", "Min"}
+
+
+def _lift(g: Graph, node) -> list[Layer]:
+    """A param layer for each float constant operand of `node` of more than one element (any,
+    for a Concat) that only such ops read; the constant is a tensor from then on."""
+    out = []
+    for i in dict.fromkeys(node.input):
+        c = g.const(i)
+        if c is None or c.dtype.kind != "f" or c.size == 1 and node.op_type != "Concat" or \
+                any(u.op_type not in LIFT for u in g.consumers.get(i, [])):
+            continue
+        name = i[: -len(".weight")] if i.endswith(".weight") else i
+        out.append(Layer("param", [], [i], name, args=([int(s) for s in c.shape],),
+                         weights={"weight": c}))
+        del g.consts[i]
+        g.static.discard(i)
+    return out
+
+
 def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
     """(the layers in graph order, {graph output: the value it names}) or ImportFailure."""
     layers, aliases, done, waiting, owners = [], {}, set(), {}, {}
@@ -64,6 +86,8 @@ def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
             found = next((r for p in PATTERNS.get(node.op_type, ()) if (r := p(g, node))), None)
         if found is None and (node.domain not in ("", "ai.onnx") or node.op_type not in MATCHERS):
             raise _unread(node)
+        if found is None and node.op_type in LIFT:
+            layers += _lift(g, node)
         layer, used = found or MATCHERS[node.op_type](g, node)
         claim(g, node, layer, owners)       # a weight an earlier layer read: tie=
         for i in layer.inputs:
