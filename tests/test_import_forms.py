@@ -104,3 +104,36 @@ def test_equal_initializers_are_not_ties():
                       input_names=["x"], output_names=["y"])
     imported = import_onnx(onnx.load_from_string(f.getvalue()), "m.onnx")
     assert imported.model.params == sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.parametrize("cell,layers,bidirectional", [
+    ("LSTM", 1, False), ("LSTM", 2, True), ("GRU", 2, False), ("GRU", 1, True),
+    ("RNN", 2, False)])
+def test_torch_recurrent_exports(cell, layers, bidirectional):
+    """torch's own LSTM/GRU/RNN export (TorchScript exporter, batch-first, zero initial state):
+    ONNX-layout weights put back into torch's gate order, stacked and bidirectional layers,
+    the whole sequence out; the numbers are torch's module's."""
+    torch = pytest.importorskip("torch")
+    import io
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, cell)(3, 5, num_layers=layers, bidirectional=bidirectional,
+                                  batch_first=True).eval()
+
+    class Seq(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+    x = torch.randn(2, 6, 3)
+    f = io.BytesIO()
+    torch.onnx.export(Seq().eval(), x, f, dynamo=False, opset_version=17, input_names=["x"],
+                      output_names=["y"])
+    imported = import_onnx(onnx.load_from_string(f.getvalue()), "rnn.onnx")
+    assert [n.kind for n in imported.model.nodes] == [cell.lower()], imported.text
+    assert imported.model.params == sum(p.numel() for p in rnn.parameters())
+    got = _run(imported.model.to_onnx(weights=imported.weights), {"x": x.numpy()})["y"]
+    with torch.no_grad():
+        want = rnn(x)[0].numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
