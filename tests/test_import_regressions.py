@@ -1,6 +1,7 @@
 """dslc import's wrong results (issue 22), each pinned: a LayerNorm whose scale is all ones
 kept with its bias, dropout's rate, LayerNormalization's extra outputs refused, external data
-found beside the model (a missing file one line, exit 2), a dslc U-Net whose sizes ONNX shape
+found beside the model (a missing file one line, exit 2), Softmax before opset 13 (over all
+the dims from its axis on), a dslc U-Net whose sizes ONNX shape
 inference leaves unknown (`unk__0`) never written into a spec, messages naming the real
 reason. The oracles are torch's module outputs and onnxruntime runs of the original graph."""
 from __future__ import annotations
@@ -194,3 +195,15 @@ def test_a_recurrent_form_dslc_does_not_read_says_so(op):
         import_onnx(proto, "r.onnx")
     assert "has no dslc form" not in str(e.value)
     assert f"dslc has this ONNX {op}" in str(e.value) and "'rec'" in str(e.value)
+
+
+def test_softmax_before_opset_13_normalises_from_its_axis_on():
+    """Opset 11's Softmax(axis=1) on [N, 4, 2] normalises over the 8 values of each example
+    (the dims from the axis on, flattened); it was read as a softmax over the last axis."""
+    proto = _graph([helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=1)], {},
+                   [_f32("x", ["N", 4, 2])], [_f32("y", ["N", 4, 2])])
+    proto.opset_import[0].version = 11
+    x = np.random.default_rng(4).standard_normal((3, 4, 2)).astype(np.float32)
+    imported = import_onnx(proto, "sm.onnx")
+    np.testing.assert_allclose(_run(_recompiled(imported), {"x": x})["y"],
+                               _run(proto, {"x": x})["y"], rtol=1e-5, atol=1e-6)

@@ -1,5 +1,6 @@
 """One canonical form before recognition, for graphs dslc did not write (issue 22, item 1):
-onnxscript's constant folding and onnx_ir's passes (a Shape of known sizes folded, identity and
+onnx's version converter to dslc's opset (Softmax before opset 13 normalised over all the
+dims from its axis on; axes that were attributes are inputs), onnxscript's constant folding and onnx_ir's passes (a Shape of known sizes folded, identity and
 dead-code removal, Constant nodes as initializers), then every node that still computes on
 constants alone (ConstantOfShape, Range, Expand, GatherElements of constants, which the
 optimizer leaves) evaluated by onnx's reference evaluator into an initializer named as the
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# evaluated into a constant only below this many elements (a folded ConstantOfShape of a
-# large mask would otherwise be stored in the spec's weights)
-FOLD_LIMIT = 1 << 20
+# evaluated into a constant only up to this many elements (ResNet-50's largest weight, which
+# the model-zoo graphs build with ConstantOfShape, has 2.4M; a mask far larger stays computed)
+FOLD_LIMIT = 1 << 24
 RANDOM = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
           "Bernoulli", "Dropout"}
 
@@ -25,12 +26,28 @@ def normalise(proto):
     import onnx
     work = onnx.ModelProto()
     work.CopyFrom(proto)
+    if opset(work) < OPSET:
+        try:            # one form of each op: Softmax's axis, Unsqueeze's axes as an input, ...
+            from onnx import version_converter
+            work = version_converter.convert_version(work, OPSET)
+        except Exception:       # noqa: BLE001 - the matchers then read the graph's own opset
+            work.CopyFrom(proto)
+    before = onnx.ModelProto()
+    before.CopyFrom(work)
     try:
         work = _optimise(work)
     except Exception:           # noqa: BLE001 - an optimiser failure leaves the graph as it is
-        work.CopyFrom(proto)
-    fold(work.graph)
+        work = before
+    fold(work.graph, work.opset_import)
     return work
+
+
+OPSET = 21          # dslc's own graphs' opset (backends/onnx/builder.py)
+
+
+def opset(proto) -> int:
+    """The graph's version of the default ONNX domain."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 
 def _optimise(proto):
@@ -71,11 +88,18 @@ KEEP = {"Dropout"}
 HIDDEN = "dslc.import.kept"
 
 
-def fold(graph) -> None:
-    """Evaluate the nodes of `graph` that read constants only (in order, so chains fold), then
-    drop what nothing reads."""
-    from onnx import numpy_helper
+def fold(graph, opsets=()) -> None:
+    """Evaluate the nodes of `graph` that read constants only (in order, so chains fold) at the
+    graph's opsets, then drop what nothing reads."""
+    from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
+
+    def evaluate(node, feeds):
+        g = helper.make_graph([node], "fold", [helper.make_value_info(i, helper.TypeProto())
+                                               for i in feeds],
+                              [helper.make_value_info(o, helper.TypeProto()) for o in node.output])
+        model = helper.make_model(g, opset_imports=list(opsets) or None)
+        return ReferenceEvaluator(model).run(None, feeds)
     consts = {t.name: None for t in graph.initializer}
     arrays: dict[str, np.ndarray] = {}
 
@@ -92,7 +116,7 @@ def fold(graph) -> None:
             and node.output and all(node.output)
         if foldable and (ins or node.op_type == "Constant"):
             try:
-                outs = ReferenceEvaluator(node).run(None, {i: value(i) for i in ins})
+                outs = evaluate(node, {i: value(i) for i in ins})
             except Exception:   # noqa: BLE001 - the node stays for the matchers to judge
                 outs = None
             if outs is not None and all(isinstance(o, np.ndarray) and o.size <= FOLD_LIMIT
