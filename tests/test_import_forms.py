@@ -137,3 +137,35 @@ def test_torch_recurrent_exports(cell, layers, bidirectional):
     with torch.no_grad():
         want = rnn(x)[0].numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_sum_of_two_and_dropout_with_unread_mask():
+    """Caffe2's residual join (Sum of two tensors) is `a + b`; a Dropout whose mask nobody
+    reads is dropout with its ratio."""
+    proto = _graph([helper.make_node("Sum", ["x", "z"], ["s"], name="join"),
+                    helper.make_node("Dropout", ["s"], ["y", "mask"], name="drop")], {},
+                   [_f32("x", ["N", 4]), _f32("z", ["N", 4])], [_f32("y", ["N", 4])], opset=11)
+    proto.graph.node[1].attribute.append(helper.make_attribute("ratio", 0.25))
+    rng = np.random.default_rng(2)
+    feeds = {k: rng.standard_normal((3, 4)).astype(np.float32) for k in ("x", "z")}
+    imported = _same(proto, feeds, ["add", "dropout"])
+    assert imported.model.nodes[1].op.p == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("size,stride,end,refused", [(14, 2, 1, False), (13, 2, 1, False),
+                                                     (9, 1, 2, True)])
+def test_maxpool_padded_at_the_end(size, stride, end, refused):
+    """Caffe's MaxPool padded at the ends only (Inception v2): ceil_mode where both give the
+    same sizes (3x3 stride 2 with one end pad), else (stride 1, two end pads: 9 rows against
+    ceil_mode's 7) refused in one line."""
+    from dslc.onnx_import import ImportFailure
+    pool = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3, 3],
+                            strides=[stride] * 2, pads=[0, 0, end, end])
+    proto = _graph([pool], {}, [_f32("x", [1, 2, size, size])], [_f32("y", None)])
+    if refused:
+        with pytest.raises(ImportFailure, match=r"'pool' \(MaxPool\): its padding differs"):
+            import_onnx(proto, "p.onnx")
+        return
+    x = np.random.default_rng(3).standard_normal((1, 2, size, size)).astype(np.float32)
+    imported = _same(proto, {"x": x}, ["maxpool2d"])
+    assert imported.model.nodes[0].op.ceil_mode

@@ -81,8 +81,8 @@ def layernorm(g, node):
 def dropout(g, node):
     kw: dict = {}
     if node.op_type == "Dropout":
-        if len(node.output) > 1 and node.output[1]:
-            raise fail(node, "a Dropout with a mask output has no dslc form")
+        if len(node.output) > 1 and node.output[1] and g.uses(node.output[1]):
+            raise fail(node, "its mask output is read, and dslc's dropout has none")
         ratio = g.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None
         p = float(np.float32(ratio.item() if ratio is not None else attrs(node).get("ratio", 0.5)))
         if p != 0.5:

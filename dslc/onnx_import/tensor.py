@@ -1,4 +1,4 @@
-"""Tensor operators: binary arithmetic and comparisons (`a + b`; a one-element constant is the
+"""Tensor operators: binary arithmetic and comparisons (`a + b`, ONNX's Sum of two tensors too; a one-element constant is the
 op's number, `x * 0.5`, `1 - z`; Mul of a tensor by itself is square), Cast, Where (its second
 operand may be a number), Concat, Flatten, Transpose (transpose when it swaps two axes, else
 permute), Reshape to a constant shape or one built from the input's sizes (Shape, Gather,
@@ -36,6 +36,15 @@ def binary(g, node):
     kw = {"scalar": value, **({"reverse": True} if ca is not None else {})}
     return Layer(kind, [a if ca is None else b], [node.output[0]], name, kwargs=kw,
                  infix=symbol), []
+
+
+def sum_(g, node):
+    """ONNX's Sum of two tensors (a residual's join in Caffe2's exports): `a + b`."""
+    if len(node.input) != 2 or any(g.const(i) is not None for i in node.input):
+        raise fail(node, f"a Sum of {len(node.input)} operands, or of a constant, has no dslc "
+                         f"form (two tensors are `a + b`)")
+    return Layer("add", list(node.input), [node.output[0]], layer_name(node, None),
+                 infix="+"), []
 
 
 def where(g, node):
@@ -123,5 +132,5 @@ def cast(g, node):
 
 
 PATTERNS = {"Reshape": [channel_shuffle]}
-MATCHERS = {"Cast": cast, **{t: binary for t in BINARY}, "Where": where, "Concat": concat,
+MATCHERS = {"Cast": cast, **{t: binary for t in BINARY}, "Sum": sum_, "Where": where, "Concat": concat,
             "Flatten": flatten, "Transpose": transpose, "Reshape": reshape, "Gather": gather}
