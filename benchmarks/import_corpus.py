@@ -29,6 +29,7 @@ if not os.environ.get("PYTHONPATH"):        # this checkout's dslc, unless one i
 
 TOL = 1e-5
 EXPORTERS = ("ts", "dynamo")
+DYNAMIC = ("ts-dyn", "dynamo-dyn")     # the batch a symbol (N): --dynamic
 
 
 # ---- the models: each a function returning (module, inputs as a tuple of tensors) ----------
@@ -189,7 +190,7 @@ def unet():
 class _Hidden:
     """A module returning the model's last hidden state (or logits) as a plain tensor."""
 
-    def __new__(cls, model, key="last_hidden_state"):
+    def __new__(cls, model, key="last_hidden_state", trained=True):
         torch, nn = _torch()
 
         class Wrapped(nn.Module):
@@ -199,7 +200,7 @@ class _Hidden:
 
             def forward(self, x):
                 return self.model(x)[key]
-        return _perturb(Wrapped())
+        return _perturb(Wrapped()) if trained else Wrapped()
 
 
 def _ids(vocab=64, shape=(2, 8)):
@@ -249,12 +250,19 @@ def hf_vit():
         (torch.randn(2, 3, 16, 16),)
 
 
-def hf_convnext():
+def hf_convnext(trained=True):
     import transformers
     torch, _ = _torch()
     cfg = _hf("ConvNext", num_channels=3, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2,
               image_size=32)
-    return _Hidden(transformers.ConvNextModel(cfg)), (torch.randn(2, 3, 32, 32),)
+    return _Hidden(transformers.ConvNextModel(cfg), trained=trained), \
+        (torch.randn(2, 3, 32, 32),)
+
+
+def hf_convnext_untrained():
+    """ConvNeXt at its initial weights: norm scales of ones and biases of zeros, which the
+    TorchScript exporter stores once for all the layers that have them."""
+    return hf_convnext(trained=False)
 
 
 def hf_resnet():
@@ -267,7 +275,11 @@ def hf_resnet():
     return _Hidden(m), (torch.randn(2, 3, 32, 32),)
 
 
-def hf_whisper_encoder():
+def hf_whisper_encoder_untrained():
+    return hf_whisper_encoder(trained=False)
+
+
+def hf_whisper_encoder(trained=True):
     import transformers
     torch, _ = _torch()
     cfg = _hf("Whisper", vocab_size=64, d_model=16, encoder_layers=2, encoder_attention_heads=2,
@@ -277,13 +289,14 @@ def hf_whisper_encoder():
               decoder_start_token_id=1)
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
     enc = WhisperEncoder(cfg)
-    return _Hidden(enc), (torch.randn(2, 8, 16),)
+    return _Hidden(enc, trained=trained), (torch.randn(2, 8, 16),)
 
 
 MODELS = {f.__name__: f for f in (
     mlp, mlp_norms, cnn_bn, resnet_blocks, depthwise_separable, lstm_classifier, gru_classifier,
     transformer_encoder, unet, hf_bert, hf_distilbert, hf_gpt2, hf_t5_encoder, hf_vit,
-    hf_convnext, hf_resnet, hf_whisper_encoder)}
+    hf_convnext, hf_resnet, hf_whisper_encoder, hf_convnext_untrained,
+    hf_whisper_encoder_untrained)}
 # the model-zoo graphs that ship in the onnx package's test data (opset 9, Caffe2 exports; each
 # weight a ConstantOfShape of 0.02: their structure is real, their numbers are not). vgg19 is
 # left out: its 102M-element fc6 weight is more than the corpus should allocate.
@@ -291,7 +304,7 @@ ZOO = ("light_bvlc_alexnet", "light_densenet121", "light_inception_v1", "light_i
        "light_resnet50", "light_shufflenet", "light_squeezenet", "light_zfnet512")
 # the CI subset (tests/test_import_corpus.py): TorchScript exports of small plain models
 FAST = [("mlp", "ts"), ("mlp_norms", "ts"), ("cnn_bn", "ts"), ("resnet_blocks", "ts"),
-        ("depthwise_separable", "ts"), ("unet", "ts")]
+        ("depthwise_separable", "ts"), ("unet", "ts"), ("hf_convnext_untrained", "ts")]
 
 
 # ---- export, import, compare ----------------------------------------------------------------
@@ -319,12 +332,15 @@ def export(module, inputs, exporter: str):
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        if exporter == "ts":
+        if exporter.startswith("ts"):
+            axes = {n: {0: "N"} for n in [*names, "y"]} if exporter.endswith("-dyn") else None
             torch.onnx.export(module, inputs, f, dynamo=False, opset_version=17,
-                              input_names=names, output_names=["y"])
+                              input_names=names, output_names=["y"], dynamic_axes=axes)
         else:
+            shapes = tuple({0: torch.export.Dim("N", min=2)} for _ in inputs) \
+                if exporter.endswith("-dyn") else None
             prog = torch.onnx.export(module, inputs, dynamo=True, input_names=names,
-                                     output_names=["y"], verbose=False)
+                                     output_names=["y"], verbose=False, dynamic_shapes=shapes)
             return prog.model_proto
     return onnx.load_from_string(f.getvalue())
 
@@ -434,7 +450,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="the CI subset")
     ap.add_argument("--only", help="comma-separated model names")
-    ap.add_argument("--exporter", choices=(*EXPORTERS, "zoo"))
+    ap.add_argument("--exporter", choices=(*EXPORTERS, *DYNAMIC, "zoo"))
+    ap.add_argument("--dynamic", action="store_true",
+                    help="also export each model with a symbolic batch size")
     ap.add_argument("--quiet", action="store_true", help="the table only, at the end")
     args = ap.parse_args(argv)
     if args.fast:
@@ -446,7 +464,9 @@ def main(argv=None) -> int:
             print(f"unknown model {unknown[0]} (models: {', '.join([*MODELS, *ZOO])})",
                   file=sys.stderr)
             return 2
-        cases = [(n, e) for n in names if n in MODELS for e in EXPORTERS] + \
+        exporters = (*EXPORTERS, *DYNAMIC) if args.dynamic or args.exporter in DYNAMIC else \
+            EXPORTERS
+        cases = [(n, e) for n in names if n in MODELS for e in exporters] + \
             [(n, "zoo") for n in names if n in ZOO]
     if args.exporter:
         cases = [(n, e) for n, e in cases if e == args.exporter]
