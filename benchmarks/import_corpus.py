@@ -304,7 +304,8 @@ ZOO = ("light_bvlc_alexnet", "light_densenet121", "light_inception_v1", "light_i
        "light_resnet50", "light_shufflenet", "light_squeezenet", "light_zfnet512")
 # the CI subset (tests/test_import_corpus.py): TorchScript exports of small plain models
 FAST = [("mlp", "ts"), ("mlp_norms", "ts"), ("cnn_bn", "ts"), ("resnet_blocks", "ts"),
-        ("depthwise_separable", "ts"), ("unet", "ts"), ("hf_convnext_untrained", "ts")]
+        ("depthwise_separable", "ts"), ("unet", "ts"), ("hf_convnext_untrained", "ts"),
+        ("cnn_bn", "ts-dyn"), ("lstm_classifier", "ts-dyn")]
 
 
 # ---- export, import, compare ----------------------------------------------------------------

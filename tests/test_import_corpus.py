@@ -3,9 +3,10 @@ models (an MLP, an MLP with LayerNorm/Softplus/Dropout, a CNN with batchnorm, Re
 blocks, depthwise-separable convolutions, a U-Net; an untrained Hugging Face ConvNeXt, whose
 equal norm scales and biases the exporter stores once, Identities of one initializer, which
 must come back as separate parameters, not ties) exported by torch.onnx.export's TorchScript
-exporter at opset 17, imported, compiled again with the imported weights, and run on
-onnxruntime beside the exported graph: every one agrees within 1e-5 relative. The whole
-corpus (both exporters, Hugging Face models) is the benchmark's, not CI's."""
+exporter at opset 17 (a CNN and an LSTM classifier also with a symbolic batch: the LSTM's
+zero state is then sized by a Shape of the input), imported, compiled again with the imported
+weights, and run on onnxruntime beside the exported graph: every one agrees within 1e-5
+relative. The whole corpus (both exporters, Hugging Face models) is the benchmark's."""
 from __future__ import annotations
 
 import importlib.util

@@ -169,3 +169,31 @@ def test_maxpool_padded_at_the_end(size, stride, end, refused):
     x = np.random.default_rng(3).standard_normal((1, 2, size, size)).astype(np.float32)
     imported = _same(proto, {"x": x}, ["maxpool2d"])
     assert imported.model.nodes[0].op.ceil_mode
+
+
+@pytest.mark.parametrize("target", ["heads", "flat"])
+def test_reshape_to_sizes_computed_from_a_symbolic_batch(target):
+    """A Reshape whose target is computed from the input's Shape with a symbolic batch N: a
+    Slice of the Shape (`N`), the known sizes a Gather picks (folded to constants), and
+    arithmetic on them (`N * 6`, written as the spec's size expression)."""
+    i64 = lambda v: np.array(v, np.int64)
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("Slice", ["s", "zero", "one"], ["n"], name="batch"),
+             helper.make_node("Gather", ["s", "one"], ["t"], name="time", axis=0)]
+    if target == "heads":       # [N, 6, 4] -> [N, 6 / 2, 8]
+        nodes += [helper.make_node("Div", ["t", "two"], ["half"], name="half"),
+                  helper.make_node("Concat", ["n", "half", "eight"], ["shape_out"], name="cat",
+                                   axis=0)]
+        out = [2, 3, 8]
+    else:                       # [N, 6, 4] -> [N * 6, 4]
+        nodes += [helper.make_node("Mul", ["n", "t"], ["nt"], name="rows"),
+                  helper.make_node("Concat", ["nt", "four"], ["shape_out"], name="cat", axis=0)]
+        out = [12, 4]
+    nodes.append(helper.make_node("Reshape", ["x", "shape_out"], ["y"], name="reshape"))
+    proto = _graph(nodes, {"zero": i64([0]), "one": i64([1]), "two": i64([2]),
+                           "eight": i64([8]), "four": i64([4])},
+                   [_f32("x", ["N", 6, 4])], [_f32("y", None)])
+    x = np.random.default_rng(5).standard_normal((2, 6, 4)).astype(np.float32)
+    imported = _same(proto, {"x": x}, ["reshape"])
+    assert list(_run(proto, {"x": x})["y"].shape) == out
+    assert ("reshape(N, 3, 8" if target == "heads" else "reshape((N * 6), 4") in imported.text

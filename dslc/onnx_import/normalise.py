@@ -38,8 +38,21 @@ def normalise(proto):
         work = _optimise(work)
     except Exception:           # noqa: BLE001 - an optimiser failure leaves the graph as it is
         work = before
-    fold(work.graph, work.opset_import)
+    fold(work.graph, work.opset_import, _known_dims(work))
     return work
+
+
+def _known_dims(proto) -> dict:
+    """{value: its dims, each an int or None} from onnx's shape inference (nothing where it
+    fails): a Shape of a tensor whose read dims are all known is a constant."""
+    from onnx import shape_inference
+    try:
+        g = shape_inference.infer_shapes(proto, data_prop=True).graph
+    except Exception:           # noqa: BLE001
+        return {}
+    return {v.name: [d.dim_value if d.HasField("dim_value") else None
+                     for d in v.type.tensor_type.shape.dim]
+            for v in [*g.value_info, *g.input, *g.output] if v.type.tensor_type.HasField("shape")}
 
 
 OPSET = 21          # dslc's own graphs' opset (backends/onnx/builder.py)
@@ -88,9 +101,13 @@ KEEP = {"Dropout"}
 HIDDEN = "dslc.import.kept"
 
 
-def fold(graph, opsets=()) -> None:
+def fold(graph, opsets=(), dims=None) -> None:
     """Evaluate the nodes of `graph` that read constants only (in order, so chains fold) at the
-    graph's opsets, then drop what nothing reads."""
+    graph's opsets, then drop what nothing reads. A Shape whose dims `dims` knows is a
+    constant; where some are symbols (a batch N), the sizes a Gather or Slice picks from it are
+    constants when known (a sequence length, when only the batch is dynamic)."""
+    dims = dims or {}
+    partial: dict[str, list] = {}       # a Shape's output: its dims, None where unknown
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
 
@@ -109,8 +126,20 @@ def fold(graph, opsets=()) -> None:
             arrays[name] = numpy_helper.to_array(t)
         return arrays[name]
     keep, added = [], []
+
+    def constant(name, array):
+        consts[name] = None
+        arrays[name] = array
+        added.append(numpy_helper.from_array(array, name))
     for node in graph.node:
         ins = [i for i in node.input if i]
+        sizes = _sizes(node, partial, dims, consts, value)
+        if sizes is not None:
+            if None not in sizes:
+                constant(node.output[0], np.asarray(sizes, np.int64).reshape(
+                    () if node.op_type == "Gather" and value(node.input[1]).ndim == 0 else -1))
+                continue
+            partial[node.output[0]] = sizes
         foldable = node.domain in ("", "ai.onnx") and node.op_type not in RANDOM and \
             all(i in consts for i in ins) and not any(a.g.node or a.graphs for a in node.attribute) \
             and node.output and all(node.output)
@@ -122,9 +151,7 @@ def fold(graph, opsets=()) -> None:
             if outs is not None and all(isinstance(o, np.ndarray) and o.size <= FOLD_LIMIT
                                         for o in outs):
                 for name, o in zip(node.output, outs):
-                    consts[name] = None
-                    arrays[name] = o
-                    added.append(numpy_helper.from_array(o, name))
+                    constant(name, o)
                 continue
         keep.append(node)
     graph.initializer.extend(added)
@@ -145,6 +172,29 @@ def fold(graph, opsets=()) -> None:
     inputs = [v for v in graph.input if v.name not in gone]    # initializers listed as inputs
     del graph.input[:]
     graph.input.extend(inputs)
+
+
+def _sizes(node, partial: dict, dims: dict, consts: dict, value):
+    """The sizes a Shape (or a Gather or Slice along axis 0 of one, with constant indices)
+    holds, None for each unknown one; None when `node` is none of these."""
+    t, ins = node.op_type, list(node.input)
+    a = {x.name: x for x in node.attribute}
+    if t == "Shape" and ins[0] in dims:
+        d = dims[ins[0]]
+        start = a["start"].i if "start" in a else 0
+        end = a["end"].i if "end" in a else len(d)
+        return list(d[start:end])
+    if not ins or ins[0] not in partial:
+        return None
+    src = partial[ins[0]]
+    if t == "Gather" and ("axis" not in a or a["axis"].i == 0) and ins[1] in consts:
+        return [src[int(i)] for i in value(ins[1]).reshape(-1)]
+    if t == "Slice" and all(i in consts for i in ins[1:] if i) and len(ins) >= 3:
+        lim = [int(value(i).reshape(-1)[0]) if i else None for i in (ins + [""] * 5)[1:5]]
+        if lim[2] not in (None, 0):
+            return None
+        return src[slice(lim[0], lim[1], lim[3])]
+    return None
 
 
 def _subgraph_reads(node) -> set[str]:

@@ -61,6 +61,25 @@ def _torch_layout(kind: str, slot: int, array, dirs: int) -> list:
     return out
 
 
+def _zeros(g, value) -> bool:
+    """Whether `value` is all zeros: a constant, or an Expand of a zero constant or a
+    ConstantOfShape of zero to sizes read from the inputs (a symbolic batch)."""
+    import numpy as np
+    c = g.const(value)
+    if c is not None:
+        return not c.any()
+    n = g.producer.get(value)
+    if n is None or value not in g.static:
+        return False
+    if n.op_type == "Expand":
+        c = g.const(n.input[0])
+        return c is not None and not c.any()
+    if n.op_type == "ConstantOfShape":
+        v = attrs(n).get("value")
+        return v is None or not np.asarray(__import__("onnx").numpy_helper.to_array(v)).any()
+    return False
+
+
 def _axes(g, node):
     """A Squeeze's axes (its attribute, or its constant second input)."""
     if len(node.input) > 1 and node.input[1]:
@@ -110,9 +129,8 @@ def _layer(g, first):
         lens = cast.input[0]
     initial = []
     for s in ins[5:5 + (2 if kind == "lstm" else 1)]:
-        zeros = g.const(s) if s else None
-        if zeros is not None and not zeros.any():
-            continue            # torch's zero state, a constant after normalise.py
+        if s and _zeros(g, s):
+            continue            # torch's zero state: a constant, or zeros sized by the batch
         if s:
             sl = g.producer.get(s)
             if sl is None or sl.op_type != "Slice":
