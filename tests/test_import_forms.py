@@ -197,3 +197,33 @@ def test_reshape_to_sizes_computed_from_a_symbolic_batch(target):
     imported = _same(proto, {"x": x}, ["reshape"])
     assert list(_run(proto, {"x": x})["y"].shape) == out
     assert ("reshape(N, 3, 8" if target == "heads" else "reshape((N * 6), 4") in imported.text
+
+
+def test_zero_state_sized_by_the_batch_is_no_state():
+    """The dynamo exporter's LSTM with a symbolic batch: its initial states are a Slice of an
+    Expand of 0 to [1, N, H] (N read by a Shape), and a Shape of its merged Y sizes the
+    Reshape after it; it imports as an lstm without initial states, with the graph's numbers."""
+    rng = np.random.default_rng(6)
+    i64 = lambda v: np.array(v, np.int64)
+    H, F = 3, 2
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], name="tm", perm=[1, 0, 2]),
+             helper.make_node("Shape", ["x"], ["n"], name="batch", start=0, end=1),
+             helper.make_node("Concat", ["one", "n", "h"], ["zshape"], name="zs", axis=0),
+             helper.make_node("Expand", ["zero", "zshape"], ["zeros"], name="zeros"),
+             helper.make_node("Slice", ["zeros", "z0", "one", "z0"], ["h0"], name="h0"),
+             helper.make_node("LSTM", ["xt", "W", "R", "B", "", "h0", "h0"], ["y"],
+                              name="lstm", hidden_size=H),
+             helper.make_node("Transpose", ["y"], ["yt"], name="merge", perm=[0, 2, 1, 3]),
+             helper.make_node("Shape", ["yt"], ["ys"], name="ys"),
+             helper.make_node("Slice", ["ys", "z0", "two"], ["tn"], name="tn"),
+             helper.make_node("Concat", ["tn", "h"], ["flat"], name="fs", axis=0),
+             helper.make_node("Reshape", ["yt", "flat"], ["yf"], name="flat"),
+             helper.make_node("Transpose", ["yf"], ["out"], name="bf", perm=[1, 0, 2])]
+    inits = {"one": i64([1]), "h": i64([H]), "zero": np.array(0, np.float32), "z0": i64([0]),
+             "two": i64([2]),
+             "W": rng.standard_normal((1, 4 * H, F)).astype(np.float32),
+             "R": rng.standard_normal((1, 4 * H, H)).astype(np.float32),
+             "B": rng.standard_normal((1, 8 * H)).astype(np.float32)}
+    proto = _graph(nodes, inits, [_f32("x", ["N", 5, F])], [_f32("out", None)])
+    imported = _same(proto, {"x": rng.standard_normal((2, 5, F)).astype(np.float32)}, ["lstm"])
+    assert "initial" not in imported.text

@@ -39,7 +39,36 @@ def normalise(proto):
     except Exception:           # noqa: BLE001 - an optimiser failure leaves the graph as it is
         work = before
     fold(work.graph, work.opset_import, _known_dims(work))
+    _zero_states(work.graph)
+    fold(work.graph, work.opset_import)         # the zeros nothing reads now go
     return work
+
+
+def _zero_states(graph) -> None:
+    """A recurrent node's initial state of zeros (torch's, built by an Expand or a
+    ConstantOfShape sized by the batch) is ONNX's default: the input is left empty."""
+    from onnx import numpy_helper
+    inits = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+
+    def zeros(value) -> bool:
+        if value in inits:
+            return not numpy_helper.to_array(inits[value]).any()
+        n = producer.get(value)
+        if n is None or n.domain not in ("", "ai.onnx"):
+            return False
+        if n.op_type in ("Expand", "Slice", "Reshape", "Squeeze", "Unsqueeze", "Identity",
+                         "Cast", "Transpose"):            # zeros rearranged are zeros
+            return zeros(n.input[0])
+        if n.op_type == "ConstantOfShape":
+            v = next((a.t for a in n.attribute if a.name == "value"), None)
+            return v is None or not numpy_helper.to_array(v).any()
+        return False
+    for n in graph.node:
+        if n.op_type in ("RNN", "GRU", "LSTM") and n.domain in ("", "ai.onnx"):
+            for k in (5, 6):
+                if len(n.input) > k and n.input[k] and zeros(n.input[k]):
+                    n.input[k] = ""
 
 
 def _known_dims(proto) -> dict:

@@ -18,7 +18,9 @@ KINDS = {"RNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
 
 
 def _only(g, value, op_type, perm=None):
-    users = g.consumers.get(value, [])
+    # a Shape of the value (the dynamo exporter's sizes for the Reshape after it) is static,
+    # claimed with the Reshape that reads it
+    users = [u for u in g.consumers.get(value, []) if u.op_type != "Shape"]
     if len(users) != 1 or users[0].op_type != op_type:
         return None
     if perm is not None and list(attrs(users[0]).get("perm", [])) != perm:
