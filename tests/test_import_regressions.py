@@ -207,3 +207,21 @@ def test_softmax_before_opset_13_normalises_from_its_axis_on():
     imported = import_onnx(proto, "sm.onnx")
     np.testing.assert_allclose(_run(_recompiled(imported), {"x": x})["y"],
                                _run(proto, {"x": x})["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_spec_that_does_not_check_names_its_text(monkeypatch):
+    """When the written spec does not check (an importer bug), the message quotes the spec's
+    line, not a line number of a file that is never written."""
+    import dslc.onnx_import as imp
+    real = imp.recognise
+
+    def broken(g):
+        layers, aliases = real(g)
+        layers[0].kwargs["negative_slope"] = "oops"
+        return layers, aliases
+    monkeypatch.setattr(imp, "recognise", broken)
+    proto = _graph([helper.make_node("Relu", ["x"], ["y"], name="r")], {},
+                   [_f32("x", ["N", 4])], [_f32("y", ["N", 4])])
+    with pytest.raises(ImportFailure, match=r"does not check \(E\d+ .*at `output y = x -> "
+                                            r"relu\(negative_slope=oops"):
+        import_onnx(proto, "r.onnx")
