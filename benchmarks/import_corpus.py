@@ -185,6 +185,15 @@ def unet():
     return m, (torch.randn(2, 3, 16, 16),)
 
 
+def upsampling():
+    """torch's bilinear (align_corners=False: half-pixel coordinates) and nearest upsampling."""
+    torch, nn = _torch()
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Upsample(scale_factor=2, mode="bilinear"),
+                      nn.Conv2d(4, 4, 3, padding=1), nn.Upsample(scale_factor=2),
+                      nn.Conv2d(4, 2, 1))
+    return m, (torch.randn(2, 3, 5, 6),)
+
+
 # ---- Hugging Face transformers, small configs, random weights -------------------------------
 
 class _Hidden:
@@ -294,7 +303,7 @@ def hf_whisper_encoder(trained=True):
 
 MODELS = {f.__name__: f for f in (
     mlp, mlp_norms, cnn_bn, resnet_blocks, depthwise_separable, lstm_classifier, gru_classifier,
-    transformer_encoder, unet, hf_bert, hf_distilbert, hf_gpt2, hf_t5_encoder, hf_vit,
+    transformer_encoder, unet, upsampling, hf_bert, hf_distilbert, hf_gpt2, hf_t5_encoder, hf_vit,
     hf_convnext, hf_resnet, hf_whisper_encoder, hf_convnext_untrained,
     hf_whisper_encoder_untrained)}
 # the model-zoo graphs that ship in the onnx package's test data (opset 9, Caffe2 exports; each

@@ -227,3 +227,21 @@ def test_zero_state_sized_by_the_batch_is_no_state():
     proto = _graph(nodes, inits, [_f32("x", ["N", 5, F])], [_f32("out", None)])
     imported = _same(proto, {"x": rng.standard_normal((2, 5, F)).astype(np.float32)}, ["lstm"])
     assert "initial" not in imported.text
+
+
+@pytest.mark.parametrize("scale,refused", [(2.0, False), (1.5, True)])
+def test_resize_linear_half_pixel(scale, refused):
+    """ONNX's half_pixel linear Resize (torch's bilinear as the exporters now write it) is
+    torch's bilinear upsample where every output size exceeds 1 (scale 2); a scale of 1.5 on
+    sizes the graph does not know could give a size of 1, where the two differ: refused."""
+    from dslc.onnx_import import ImportFailure
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="linear",
+                            coordinate_transformation_mode="half_pixel")
+    proto = _graph([node], {"scales": np.array([1, 1, scale, scale], np.float32)},
+                   [_f32("x", ["N", 2, "H", "W"])], [_f32("y", None)], opset=19)
+    if refused:
+        with pytest.raises(ImportFailure, match=r"'up' \(Resize\): linear half_pixel"):
+            import_onnx(proto, "r.onnx")
+        return
+    x = np.random.default_rng(7).standard_normal((2, 2, 3, 5)).astype(np.float32)
+    _same(proto, {"x": x}, ["upsample"])
