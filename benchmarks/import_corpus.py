@@ -194,6 +194,33 @@ def upsampling():
     return m, (torch.randn(2, 3, 5, 6),)
 
 
+def conv_variants():
+    """A reflect-padded convolution, a replication pad, Hardsigmoid, SELU, Mish and a 1-d
+    convolution over the flattened map."""
+    torch, nn = _torch()
+
+    class Variants(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect")
+            self.pad = nn.ReplicationPad2d(1)
+            self.conv2 = nn.Conv2d(8, 2, 3)
+            self.seq = nn.Conv1d(2, 4, 3, padding=1)
+
+        def forward(self, x):
+            h = nn.functional.hardsigmoid(self.conv(x))
+            h = nn.functional.mish(nn.functional.selu(self.conv2(self.pad(h))))
+            return self.seq(h.flatten(2))
+    return Variants(), (torch.randn(2, 3, 6, 6),)
+
+
+def pixel_shuffle():
+    """A sub-pixel convolution (ESPCN): PixelShuffle is ONNX's DepthToSpace."""
+    torch, nn = _torch()
+    return nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2)), \
+        (torch.randn(2, 3, 6, 6),)
+
+
 # ---- Hugging Face transformers, small configs, random weights -------------------------------
 
 class _Hidden:
@@ -303,7 +330,7 @@ def hf_whisper_encoder(trained=True):
 
 MODELS = {f.__name__: f for f in (
     mlp, mlp_norms, cnn_bn, resnet_blocks, depthwise_separable, lstm_classifier, gru_classifier,
-    transformer_encoder, unet, upsampling, hf_bert, hf_distilbert, hf_gpt2, hf_t5_encoder, hf_vit,
+    transformer_encoder, unet, upsampling, conv_variants, pixel_shuffle, hf_bert, hf_distilbert, hf_gpt2, hf_t5_encoder, hf_vit,
     hf_convnext, hf_resnet, hf_whisper_encoder, hf_convnext_untrained,
     hf_whisper_encoder_untrained)}
 # the model-zoo graphs that ship in the onnx package's test data (opset 9, Caffe2 exports; each
