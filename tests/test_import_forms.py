@@ -245,3 +245,22 @@ def test_resize_linear_half_pixel(scale, refused):
         return
     x = np.random.default_rng(7).standard_normal((2, 2, 3, 5)).astype(np.float32)
     _same(proto, {"x": x}, ["upsample"])
+
+
+@pytest.mark.parametrize("mode", ["CRD", "DCR", "symbolic"])
+def test_depth_to_space(mode):
+    """DepthToSpace (torch's PixelShuffle is CRD) with a symbolic batch: a reshape, a permute
+    and a reshape to [N, C / 4, H * 2, W * 2], with the graph's numbers; with symbolic H and W
+    too, refused in one line (the ONNX backend computes one size of a reshape at most)."""
+    from dslc.onnx_import import ImportFailure
+    node = helper.make_node("DepthToSpace", ["x"], ["y"], name="d2s", blocksize=2,
+                            mode="CRD" if mode == "symbolic" else mode)
+    spatial = ["H", "W"] if mode == "symbolic" else [3, 5]
+    proto = _graph([node], {}, [_f32("x", ["N", 8, *spatial])], [_f32("y", None)])
+    if mode == "symbolic":
+        with pytest.raises(ImportFailure, match=r"'d2s' \(DepthToSpace\): its height and width"):
+            import_onnx(proto, "d.onnx")
+        return
+    x = np.random.default_rng(8).standard_normal((2, 8, 3, 5)).astype(np.float32)
+    imported = _same(proto, {"x": x}, ["reshape", "permute", "reshape"])
+    assert "reshape(N, 2, 6, 10" in imported.text

@@ -89,17 +89,19 @@ def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
         if found is None and node.op_type in LIFT:
             layers += _lift(g, node)
         layer, used = found or MATCHERS[node.op_type](g, node)
-        claim(g, node, layer, owners)       # a weight an earlier layer read: tie=
-        for i in layer.inputs:
-            if i in g.static:           # a tensor computed from weights or shapes alone
-                raise fail((g.upstream(i) or [node])[0], "it computes on constants only and feeds "
-                           "no layer that takes it in")
+        run = layer if isinstance(layer, list) else [layer]     # a node that is several layers
+        for layer in run:
+            claim(g, node, layer, owners)       # a weight an earlier layer read: tie=
+            for i in layer.inputs:
+                if i in g.static:           # a tensor computed from weights or shapes alone
+                    raise fail((g.upstream(i) or [node])[0], "it computes on constants only and "
+                               "feeds no layer that takes it in")
         for n in [node, *used]:       # the shapes, axes and weight reorderings they read
             used += [u for i in n.input if i in g.static for u in g.upstream(i)]
         for u in used:
             done.add(id(u))
             waiting.pop(id(u), None)
-        layers.append(layer)
+        layers += run
     for node in waiting.values():
         raise fail(node, "it computes on constants only and feeds no layer that takes it in")
     for out in g.outputs:
