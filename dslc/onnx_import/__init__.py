@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .emit import Scope, ident
 from .fold import fold
 from .graph import DTYPES, Graph, ImportFailure
+from .normalise import normalise
 from .recognise import importable, recognise
 
 __all__ = ["Imported", "ImportFailure", "import_onnx", "importable", "load_onnx"]
@@ -24,8 +25,10 @@ class Imported:
     weights: dict      # dslc parameter and buffer name -> numpy array
 
 
-def load_onnx(data: bytes, what: str):
-    """An onnx.ModelProto from a file's bytes, or ImportFailure saying why not."""
+def load_onnx(data: bytes, what: str, folder=None):
+    """An onnx.ModelProto from a file's bytes, or ImportFailure saying why not. Tensors stored
+    as external data are read from their files, found relative to `folder` (the model file's
+    folder); a file that is missing, outside that folder or too short is an ImportFailure."""
     import onnx
     from google.protobuf.message import DecodeError
     try:
@@ -34,10 +37,46 @@ def load_onnx(data: bytes, what: str):
         raise ImportFailure(f"'{what}' is not an ONNX model ({type(e).__name__})")
     if not proto.graph.node and not proto.graph.input:
         raise ImportFailure(f"'{what}' is not an ONNX model (it holds no graph)")
+    _external_data(proto, what, folder)
     return proto
 
 
+def _external_data(proto, what: str, folder) -> None:
+    from pathlib import Path
+
+    from onnx.external_data_helper import (ExternalDataInfo, _get_all_tensors,
+                                           load_external_data_for_tensor, uses_external_data)
+    tensors = [t for t in _get_all_tensors(proto) if uses_external_data(t)]
+    if not tensors:
+        return
+    if folder is None:
+        raise ImportFailure(f"'{what}' keeps tensors in external data files, and no folder to "
+                            f"find them in was given")
+    base = Path(folder).resolve()
+    for t in tensors:
+        info = ExternalDataInfo(t)
+        path = (base / info.location).resolve()
+        if not path.is_relative_to(base):
+            raise ImportFailure(f"'{what}': tensor '{t.name}' keeps its data in "
+                                f"'{info.location}', outside the model's folder")
+        if not path.is_file():
+            raise ImportFailure(f"'{what}': tensor '{t.name}' keeps its data in "
+                                f"'{info.location}', which is missing (looked in {base})")
+        need = (info.offset or 0) + (info.length or 0)
+        if need > path.stat().st_size:
+            raise ImportFailure(f"'{what}': tensor '{t.name}' wants bytes up to {need} of "
+                                f"'{info.location}', which holds {path.stat().st_size}")
+        try:
+            load_external_data_for_tensor(t, str(base))
+        except (OSError, ValueError) as e:
+            raise ImportFailure(f"'{what}': tensor '{t.name}': its external data cannot be "
+                                f"read ({type(e).__name__})")
+        del t.external_data[:]
+        t.data_location = 0
+
+
 def import_onnx(proto, source: str = "model.onnx") -> Imported:
+    proto = normalise(proto)
     g = Graph(proto)
     if not g.inputs:
         raise ImportFailure(f"'{source}': the graph has no inputs (dslc models read at least one)")
@@ -128,8 +167,10 @@ def _check(text, layers, source: str) -> Imported:
                 lcm(rule.get("mod", 1), r.value)
     if program.errors:
         d = program.errors[0]
-        raise ImportFailure(f"the spec written from '{source}' does not check: line {d.span.line}: "
-                            f"{d.code} {d.message}")
+        line = spec.splitlines()[d.span.line - 1].strip() if 0 < d.span.line <= \
+            len(spec.splitlines()) else ""
+        raise ImportFailure(f"'{source}': the spec dslc wrote from it does not check ({d.code} "
+                            f"{d.message}, at `{line}`): an importer bug, please report it")
     model = next(iter(program.models.values()))
     if [n.kind for n in model.nodes] != [l.kind for l in layers]:
         raise ImportFailure(f"'{source}': the written spec's layers differ from the graph's")

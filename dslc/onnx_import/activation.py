@@ -2,7 +2,8 @@
 with attributes (LeakyRelu, Elu, Gelu, Softmax, HardSigmoid with torch's constants), Clip with
 constant bounds (relu6 for [0, 6], hardtanh; clamp where a bound is missing or an integer, or
 the bounds are named as dslc names clamp's), Sigmoid followed by a Mul with its input (silu),
-PRelu with constant slopes, GreaterOrEqual(x, 0) -> Cast (step) and dslc's softplus (Mul, Softplus, Div, Greater, Where)."""
+PRelu with constant slopes, GreaterOrEqual(x, 0) -> Cast (step), dslc's softplus (Mul,
+Softplus, Div, Greater, Where) and ONNX's plain Softplus (softplus)."""
 from __future__ import annotations
 
 import numpy as np
@@ -124,7 +125,13 @@ def softplus(g, node):
         [users["Softplus"], div, big, where]
 
 
+def plain_softplus(g, node):
+    """ONNX's Softplus, log(1 + exp(x)): torch's softplus (beta 1), whose threshold (x above
+    20 passes through) differs from it by less than exp(-20), below f32's resolution there."""
+    return _layer(node, "softplus"), []
+
+
 PATTERNS = {"GreaterOrEqual": [step], "Mul": [softplus]}
-MATCHERS = {**{t: unary for t in UNARY}, "Clip": clip, "PRelu": prelu,
+MATCHERS = {**{t: unary for t in UNARY}, "Clip": clip, "PRelu": prelu, "Softplus": plain_softplus,
             **{t: with_attrs for t in ("LeakyRelu", "Elu", "Gelu", "HardSigmoid", "Softmax",
                                        "LogSoftmax")}}

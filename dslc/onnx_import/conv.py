@@ -85,6 +85,8 @@ def pool(g, node):
         kw.pop("padding", None)
         if set(begins) != {0}:
             kw["padding"] = short(begins)
+    if isinstance(kw.get("padding"), tuple) and isinstance(kw["padding"][0], tuple):
+        _ceil_for_end_pads(g, node, kw, ks, list(a.get("strides", [1] * n)))
     if node.op_type == "AveragePool":
         if not a.get("count_include_pad", 0) and "padding" in kw:   # else no pad is counted
             kw["count_include_pad"] = False
@@ -95,6 +97,24 @@ def pool(g, node):
         kind = f"maxpool{n}d"
     return Layer(kind, [node.input[0]], [node.output[0]], layer_name(node, None),
                  args=(short(ks),), kwargs=kw), []
+
+
+def _ceil_for_end_pads(g, node, kw: dict, ks, strides) -> None:
+    """A MaxPool padded at the ends only (Caffe's way of rounding the output size up) is
+    `ceil_mode=true` when, at the input's known sizes, both give the same output sizes and no
+    window lies in the padding alone; else dslc's pools (one padding per dim) cannot say it."""
+    pads = kw["padding"]
+    dims = (g.dims.get(node.input[0]) or [])[2:]
+    ok = node.op_type == "MaxPool" and not kw.get("ceil_mode") and len(dims) == len(ks) and \
+        all(isinstance(d, int) for d in dims) and all(b == 0 for b, _ in pads)
+    for d, (_, e), k, st in zip(dims, pads, ks, strides) if ok else ():
+        ok = ok and e < k and (d + e - k) // st + 1 == -(-(d - k) // st) + 1
+    if not ok:
+        raise fail(node, "its padding differs between the start and the end of a dim, which "
+                         "dslc's pools do not take (a MaxPool padded at the ends only is "
+                         "ceil_mode where the sizes agree)")
+    del kw["padding"]
+    kw["ceil_mode"] = True
 
 
 def global_pool(g, node):

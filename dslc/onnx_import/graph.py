@@ -122,6 +122,16 @@ class Graph:
                 return None
             start, end = a.get("start", 0), a.get("end", len(dims))
             return list(dims[start:end])
+        if n.op_type == "Slice":        # a run of a shape's sizes: constant bounds, axis 0
+            src = self.shape_of(n.input[0])
+            lim = [self.const(i) if i else None for i in (list(n.input) + [""] * 5)[1:5]]
+            if src is None or any(c is None for c in lim[:2]) or any(
+                    c is not None and c.size != 1 for c in lim) or \
+                    lim[2] is not None and int(lim[2].reshape(-1)[0]) != 0:
+                return None
+            start, end = (int(c.reshape(-1)[0]) for c in lim[:2])
+            step = int(lim[3].reshape(-1)[0]) if lim[3] is not None else 1
+            return src[start:end:step]
         parts = [self.shape_of(i) for i in n.input if i]
         if any(p is None for p in parts):
             return None
@@ -133,6 +143,8 @@ class Graph:
             return [parts[0][int(i)] for i in parts[1]]
         if n.op_type == "Mul" and [1] in parts and all(len(p) == 1 for p in parts):
             return parts[1] if parts[0] == [1] else parts[0]     # dslc's `1 * N` of a symbol
+        if n.op_type in ARITH and len(parts) == 2 and all(len(p) == 1 for p in parts):
+            return [_arith(n.op_type, *parts[0], *parts[1])]     # `N * 2` heads of a batch
         if n.op_type == "ReduceProd":
             out = 1
             for d in parts[0]:
@@ -151,6 +163,19 @@ class Graph:
         return users[0] if len(users) == 1 and value not in self.outputs else None
 
 
+ARITH = {"Mul": "*", "Div": "//", "Add": "+", "Sub": "-"}
+
+
+def _arith(op: str, a, b):
+    """A size computed from two: an int when both are, else the spec's expression (`N * 2`,
+    written as a size); None when either is unknown."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return {"Mul": a * b, "Div": int(a / b) if b else None, "Add": a + b, "Sub": a - b}[op]
+    return f"({a} {ARITH[op]} {b})"
+
+
 def is_param(node) -> bool:
     """dslc's free tensor (param): an Identity of the initializer `<value>.weight` onto `<value>`,
     a layer whose output is a tensor, not a constant."""
@@ -158,10 +183,15 @@ def is_param(node) -> bool:
 
 
 def _dim(d):
-    """A dim as an int, a symbol's name, or None when neither is known."""
+    """A dim as an int, a symbol's name, or None when neither is known (shape inference's
+    `unk__0` names a size it could not compute: no symbol of the model)."""
     if d.HasField("dim_value"):
         return int(d.dim_value)
-    return d.dim_param if d.dim_param.isidentifier() else None
+    return d.dim_param if d.dim_param.isidentifier() and not UNKNOWN.fullmatch(d.dim_param) \
+        else None
+
+
+UNKNOWN = re.compile(r"unk__\d+")
 
 
 def attrs(node) -> dict:

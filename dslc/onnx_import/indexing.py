@@ -51,10 +51,12 @@ def bound(g, value, x: str, axis: int):
         offset, n = scalar_of(g.const(n.input[1])), g.producer.get(n.input[0])
     a = attrs(n) if n is not None and n.op_type == "Shape" and n.input[0] == x else None
     dims = g.dims.get(x, [])
-    if a is None or (a.get("start", 0), a.get("end")) != (axis, axis + 1) or axis >= len(dims) \
-            or dims[axis] is None:
+    if a is None or (a.get("start", 0), a.get("end")) != (axis, axis + 1):
         return None
-    size = dims[axis]
+    size = dims[axis] if axis < len(dims) else None
+    if size is None:
+        # a size shape inference does not know: `size - k` is Python's bound -k
+        return offset if offset < 0 else None
     if isinstance(size, int):
         return size + offset
     return Name(size if offset == 0 else f"{size} {'-' if offset < 0 else '+'} {abs(offset)}")
@@ -75,7 +77,8 @@ def slice_(g, node):
     axis = axes[0] % rank if rank else axes[0]
     lo, hi = (bound(g, v, x, axis) for v in node.input[1:3])
     if lo is None or hi is None:
-        raise fail(node, "its bounds are neither constants nor the axis's size plus one")
+        raise fail(node, "its bounds are neither constants nor the axis's size plus a constant "
+                   "(a size ONNX shape inference leaves unknown is one only minus a constant)")
     step = steps[0] if steps else 1
     return Layer("slice", [x], [node.output[0]], layer_name(node, None), args=(lo, hi, axis),
                  kwargs={} if step == 1 else {"step": step}), []

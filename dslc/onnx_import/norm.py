@@ -37,8 +37,16 @@ def batchnorm(g, node):
                  weights=weights), []
 
 
+def _param_name(value: str) -> bool:
+    """Whether an initializer is named as a module's parameter (`weight`, `ln.weight`)."""
+    return value == "weight" or value.endswith(".weight")
+
+
 def layernorm(g, node):
     a = attrs(node)
+    if any(o and g.uses(o) for o in node.output[1:]):
+        raise fail(node, "its mean and inverse standard deviation outputs are used, and dslc's "
+                   "layernorm has only the normalised output")
     scale = g.const(node.input[1])
     bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
     if scale is None or (len(node.input) > 2 and node.input[2] and bias is None):
@@ -53,15 +61,17 @@ def layernorm(g, node):
     kw: dict = {}
     _eps(a, kw)
     weights = {}
-    named = node.input[1].endswith(".weight")
-    if not named and np.all(scale == 1):
+    named = _param_name(node.input[1])
+    if not named and np.all(scale == 1) and (bias is None or np.all(bias == 0)):
+        # dslc's elementwise_affine=false lowers to a constant scale of ones and no bias; a
+        # bias of zeros (torch's affine=False) adds nothing. A bias of other values is kept.
         kw["elementwise_affine"] = False
     else:
         weights["weight"] = scale
-    if bias is not None:
-        weights["bias"] = bias
-    elif "elementwise_affine" not in kw:
-        kw["bias"] = False
+        if bias is not None:
+            weights["bias"] = bias
+        else:
+            kw["bias"] = False
     args = () if scale.ndim == 1 else (tuple(scale.shape),)    # the last dim by default
     name = layer_name(node, node.input[1] if named else None)
     return Layer("layernorm", [node.input[0]], [node.output[0]], name, args=args, kwargs=kw,
@@ -71,8 +81,8 @@ def layernorm(g, node):
 def dropout(g, node):
     kw: dict = {}
     if node.op_type == "Dropout":
-        if len(node.output) > 1 and node.output[1]:
-            raise fail(node, "a Dropout with a mask output has no dslc form")
+        if len(node.output) > 1 and node.output[1] and g.uses(node.output[1]):
+            raise fail(node, "its mask output is read, and dslc's dropout has none")
         ratio = g.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None
         p = float(np.float32(ratio.item() if ratio is not None else attrs(node).get("ratio", 0.5)))
         if p != 0.5:

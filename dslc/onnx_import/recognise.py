@@ -30,6 +30,45 @@ def importable() -> str:
     return ", ".join(sorted(MATCHERS))
 
 
+# ONNX ops dslc has a layer for, which the importer reads only in the subgraphs named here
+READ_AS = {**{t: f"{t.lower()} (dslc's form: the time-major Transpose and gate reordering "
+                 f"Gathers around the node)" for t in ("RNN", "GRU", "LSTM")}}
+
+
+def _unread(node) -> ImportFailure:
+    where = f"cannot import node '{node.name or node.output[0]}'"
+    if node.domain not in ("", "ai.onnx"):
+        return ImportFailure(f"{where}: op {node.op_type} of domain '{node.domain}' is no "
+                             f"standard ONNX op, and dslc reads only those")
+    if node.op_type in READ_AS:
+        return ImportFailure(f"{where}: dslc has this ONNX {node.op_type}, but reads it only as "
+                             f"{READ_AS[node.op_type]}, which this node's form is not")
+    return ImportFailure(f"{where}: ONNX op {node.op_type} has no dslc form (dslc imports "
+                         f"{importable()})")
+
+
+# ops whose constant tensor operands (a layer scale, a position table, a class token, a norm's
+# weight written as a Mul) become free tensors, `param([...])`, when no pattern took the node
+LIFT = {"Add", "Sub", "Mul", "Div", "Pow", "Concat", "Where", "Max", "Min"}
+
+
+def _lift(g: Graph, node) -> list[Layer]:
+    """A param layer for each float constant operand of `node` of more than one element (any,
+    for a Concat) that only such ops read; the constant is a tensor from then on."""
+    out = []
+    for i in dict.fromkeys(node.input):
+        c = g.const(i)
+        if c is None or c.dtype.kind != "f" or c.size == 1 and node.op_type != "Concat" or \
+                any(u.op_type not in LIFT for u in g.consumers.get(i, [])):
+            continue
+        name = i[: -len(".weight")] if i.endswith(".weight") else i
+        out.append(Layer("param", [], [i], name, args=([int(s) for s in c.shape],),
+                         weights={"weight": c}))
+        del g.consts[i]
+        g.static.discard(i)
+    return out
+
+
 def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
     """(the layers in graph order, {graph output: the value it names}) or ImportFailure."""
     layers, aliases, done, waiting, owners = [], {}, set(), {}, {}
@@ -46,20 +85,23 @@ def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
         if node.domain in ("", "ai.onnx"):
             found = next((r for p in PATTERNS.get(node.op_type, ()) if (r := p(g, node))), None)
         if found is None and (node.domain not in ("", "ai.onnx") or node.op_type not in MATCHERS):
-            raise ImportFailure(f"cannot import node '{node.name or node.output[0]}': ONNX op "
-                                f"{node.op_type} has no dslc form (dslc imports {importable()})")
+            raise _unread(node)
+        if found is None and node.op_type in LIFT:
+            layers += _lift(g, node)
         layer, used = found or MATCHERS[node.op_type](g, node)
-        claim(g, node, layer, owners)       # a weight an earlier layer read: tie=
-        for i in layer.inputs:
-            if i in g.static:           # a tensor computed from weights or shapes alone
-                raise fail((g.upstream(i) or [node])[0], "it computes on constants only and feeds "
-                           "no layer that takes it in")
+        run = layer if isinstance(layer, list) else [layer]     # a node that is several layers
+        for layer in run:
+            claim(g, node, layer, owners)       # a weight an earlier layer read: tie=
+            for i in layer.inputs:
+                if i in g.static:           # a tensor computed from weights or shapes alone
+                    raise fail((g.upstream(i) or [node])[0], "it computes on constants only and "
+                               "feeds no layer that takes it in")
         for n in [node, *used]:       # the shapes, axes and weight reorderings they read
             used += [u for i in n.input if i in g.static for u in g.upstream(i)]
         for u in used:
             done.add(id(u))
             waiting.pop(id(u), None)
-        layers.append(layer)
+        layers += run
     for node in waiting.values():
         raise fail(node, "it computes on constants only and feeds no layer that takes it in")
     for out in g.outputs:

@@ -5,7 +5,10 @@ layer's Y merged back to [T, N, D*H] by a Transpose and a Reshape, then the batc
 Transpose (output=sequence) or the last layer's final states reshaped to [N, D*H]
 (output=last), Identities of the (concatenated) final states for state=true, Slices of the
 initial states per layer and a Cast of the lengths to int32. The weights are the torch-layout
-initializers the Gathers read, under dslc's names (weight_ih_l0, ..._reverse)."""
+initializers the Gathers read, under dslc's names (weight_ih_l0, ..._reverse).
+torch.onnx.export's form (both exporters) differs in three places: W, R and B are constants in
+ONNX's layout and gate order (put back into torch's here), the initial states are constant
+zeros, and one direction's Y is Squeezed to [T, N, H]."""
 from __future__ import annotations
 
 from .emit import Operands
@@ -15,7 +18,9 @@ KINDS = {"RNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
 
 
 def _only(g, value, op_type, perm=None):
-    users = g.consumers.get(value, [])
+    # a Shape of the value (the dynamo exporter's sizes for the Reshape after it) is static,
+    # claimed with the Reshape that reads it
+    users = [u for u in g.consumers.get(value, []) if u.op_type != "Shape"]
     if len(users) != 1 or users[0].op_type != op_type:
         return None
     if perm is not None and list(attrs(users[0]).get("perm", [])) != perm:
@@ -32,6 +37,57 @@ def _arrays(g, value) -> list[tuple[str, object]]:
             if c is not None and c.dtype.kind == "f" and all(i != k for k, _ in out):
                 out.append((i, c))
     return out
+
+
+# each gate's rows in ONNX's order, listed in torch's order (LSTM: ONNX i, o, f, c; torch i,
+# f, g, o. GRU: ONNX z, r, h; torch r, z, n)
+GATES = {"lstm": [0, 2, 3, 1], "gru": [1, 0, 2], "rnn": [0]}
+
+
+def _torch_layout(kind: str, slot: int, array, dirs: int) -> list:
+    """(local name, array) per direction of an ONNX W/R/B constant in torch's layout."""
+    import numpy as np
+    order = GATES[kind]
+    gates = len(order)
+
+    def reorder(rows):
+        h = rows.shape[0] // gates
+        return np.concatenate([rows[i * h:(i + 1) * h] for i in order])
+    out = []
+    for d in range(dirs):
+        if slot == 3:
+            half = array.shape[1] // 2
+            out += [("bias_ih", reorder(array[d, :half])), ("bias_hh", reorder(array[d, half:]))]
+        else:
+            out.append(("weight_ih" if slot == 1 else "weight_hh", reorder(array[d])))
+    return out
+
+
+def _zeros(g, value) -> bool:
+    """Whether `value` is all zeros: a constant, or an Expand of a zero constant or a
+    ConstantOfShape of zero to sizes read from the inputs (a symbolic batch)."""
+    import numpy as np
+    c = g.const(value)
+    if c is not None:
+        return not c.any()
+    n = g.producer.get(value)
+    if n is None or value not in g.static:
+        return False
+    if n.op_type == "Expand":
+        c = g.const(n.input[0])
+        return c is not None and not c.any()
+    if n.op_type == "ConstantOfShape":
+        v = attrs(n).get("value")
+        return v is None or not np.asarray(__import__("onnx").numpy_helper.to_array(v)).any()
+    return False
+
+
+def _axes(g, node):
+    """A Squeeze's axes (its attribute, or its constant second input)."""
+    if len(node.input) > 1 and node.input[1]:
+        c = g.const(node.input[1])
+        return None if c is None else [int(v) for v in c.reshape(-1)]
+    return list(attrs(node).get("axes", [])) or None
 
 
 def from_time_major(g, node):
@@ -75,10 +131,13 @@ def _layer(g, first):
         lens = cast.input[0]
     initial = []
     for s in ins[5:5 + (2 if kind == "lstm" else 1)]:
+        if s and _zeros(g, s):
+            continue            # torch's zero state: a constant, or zeros sized by the batch
         if s:
             sl = g.producer.get(s)
             if sl is None or sl.op_type != "Slice":
-                raise fail(first, "its initial state is not a Slice of the states input")
+                raise fail(first, "its initial state is neither zeros nor a Slice of the "
+                                  "states input")
             initial.append(sl.input[0])
     nodes, node, weights = [], first, {}
     sfx = ["", "_reverse"][:dirs]
@@ -91,8 +150,14 @@ def _layer(g, first):
             value = node.input[slot] if len(node.input) > slot else ""
             if not value:
                 continue
+            if g.const(value) is not None:          # ONNX's layout (torch.onnx.export)
+                if slot == 7:
+                    raise fail(node, "a peephole LSTM's constant P has no dslc form")
+                for k, (local, arr) in enumerate(_torch_layout(kind, slot, g.const(value), dirs)):
+                    weights[f"{local}_l{layer}{sfx[k // len(names)]}"] = (value, arr)
+                continue
             arrays = _arrays(g, value)
-            if g.const(value) is not None or len(arrays) != len(names) * dirs:
+            if len(arrays) != len(names) * dirs:
                 raise fail(node, "its weights are not dslc's Gathers of torch-layout weights")
             for k, (wname, arr) in enumerate(arrays):
                 weights[f"{names[k % len(names)]}_l{layer}{sfx[k // len(names)]}"] = (wname, arr)
@@ -101,9 +166,12 @@ def _layer(g, first):
                 used.append(g.producer[s])
         merge = _only(g, node.output[0], "Transpose", [0, 2, 1, 3])
         flat = merge and _only(g, merge.output[0], "Reshape")
+        squeeze = _only(g, node.output[0], "Squeeze") if dirs == 1 else None
+        if flat is None and squeeze is not None and _axes(g, squeeze) == [1]:
+            merge, flat = None, squeeze             # torch's one direction: Y squeezed
         if flat is None:
             raise fail(node, "its Y is not merged to [T, N, D*H]")
-        used += [node, merge, flat]
+        used += [n for n in (node, merge, flat) if n is not None]
         users = g.consumers.get(flat.output[0], [])
         if len(users) == 1 and users[0].op_type == first.op_type and \
                 users[0].input[0] == flat.output[0]:
@@ -125,6 +193,8 @@ def _layer(g, first):
         kw["output"] = "last"
     for k in range(1, 3 if kind == "lstm" else 2):
         finals = [n.output[k] for n in nodes if len(n.output) > k and n.output[k]]
+        if not finals:
+            break
         value = finals[0]
         if len(finals) > 1:
             cat = next((u for u in g.consumers.get(finals[0], []) if u.op_type == "Concat"), None)

@@ -1,6 +1,7 @@
 """Resampling: Pad of the spatial axes (pad: constant, reflect, edge, wrap as zeros, reflect,
 replicate, circular) and Resize by constant scales or to constant spatial sizes (upsample:
-nearest with asymmetric floor coordinates, linear with torch's half-pixel or aligned corners)."""
+nearest with asymmetric floor coordinates, linear with torch's half-pixel or aligned corners,
+or ONNX's half_pixel where every output size exceeds 1, which is torch's there)."""
 from __future__ import annotations
 
 from .conv import short
@@ -48,7 +49,7 @@ def resize(g, node):
     mode, coords = a.get("mode", "nearest"), a.get("coordinate_transformation_mode", "half_pixel")
     if mode == "nearest" and coords == "asymmetric" and a.get("nearest_mode") == "floor":
         pass
-    elif mode == "linear" and coords in ("pytorch_half_pixel", "align_corners"):
+    elif mode == "linear" and coords in ("pytorch_half_pixel", "align_corners", "half_pixel"):
         kw["mode"] = LINEAR[n]
         if coords == "align_corners":
             kw["align_corners"] = True
@@ -57,6 +58,10 @@ def resize(g, node):
     ins = list(node.input) + [""] * 4
     scales = g.const(ins[2]) if ins[2] else None
     sizes = g.shape_of(ins[3]) if ins[3] else None
+    if coords == "half_pixel" and not _all_above_one(g, node, scales, sizes):
+        # torch's pytorch_half_pixel differs from half_pixel where an output size is 1
+        raise fail(node, "linear half_pixel coordinates are torch's only where every output "
+                         "size exceeds 1, which this Resize does not show")
     if scales is not None and scales.size == rank and list(scales[:2]) == [1, 1]:
         args = (short_float([float(v) for v in scales[2:]]),)
     elif sizes is not None and len(sizes) == rank and all(isinstance(v, int) for v in sizes[2:]):
@@ -65,6 +70,18 @@ def resize(g, node):
         raise fail(node, "its scales or sizes are not constants of the spatial axes")
     return Layer("upsample", [node.input[0]], [node.output[0]], layer_name(node, None),
                  args=args, kwargs=kw), []
+
+
+def _all_above_one(g, node, scales, sizes) -> bool:
+    """Whether every spatial output size of a Resize exceeds 1: known sizes, or scales of 2
+    and more, or the input's known sizes times the scales."""
+    if sizes is not None:
+        return all(isinstance(v, int) and v > 1 for v in sizes[2:])
+    if scales is None:
+        return False
+    dims = (g.dims.get(node.input[0]) or [])[2:]
+    return all(s >= 2 or i < len(dims) and isinstance(dims[i], int) and int(dims[i] * s) > 1
+               for i, s in enumerate(float(v) for v in scales.reshape(-1)[2:]))
 
 
 def short_float(values):

@@ -1,4 +1,4 @@
-"""Tensor operators: binary arithmetic and comparisons (`a + b`; a one-element constant is the
+"""Tensor operators: binary arithmetic and comparisons (`a + b`, ONNX's Sum of two tensors too; a one-element constant is the
 op's number, `x * 0.5`, `1 - z`; Mul of a tensor by itself is square), Cast, Where (its second
 operand may be a number), Concat, Flatten, Transpose (transpose when it swaps two axes, else
 permute), Reshape to a constant shape or one built from the input's sizes (Shape, Gather,
@@ -36,6 +36,15 @@ def binary(g, node):
     kw = {"scalar": value, **({"reverse": True} if ca is not None else {})}
     return Layer(kind, [a if ca is None else b], [node.output[0]], name, kwargs=kw,
                  infix=symbol), []
+
+
+def sum_(g, node):
+    """ONNX's Sum of two tensors (a residual's join in Caffe2's exports): `a + b`."""
+    if len(node.input) != 2 or any(g.const(i) is not None for i in node.input):
+        raise fail(node, f"a Sum of {len(node.input)} operands, or of a constant, has no dslc "
+                         f"form (two tensors are `a + b`)")
+    return Layer("add", list(node.input), [node.output[0]], layer_name(node, None),
+                 infix="+"), []
 
 
 def where(g, node):
@@ -105,6 +114,29 @@ def reshape(g, node):
                  args=tuple(target)), []
 
 
+def depth_to_space(g, node):
+    """DepthToSpace (torch's PixelShuffle: mode CRD) as the three layers it is: a reshape of
+    the channels into [C / r^2, r, r] (DCR: [r, r, C / r^2]), a permute that interleaves the
+    blocks with the rows and columns, a reshape to [N, C / r^2, H * r, W * r]."""
+    a = attrs(node)
+    r, mode = int(a["blocksize"]), a.get("mode", "DCR")
+    dims = g.dims.get(node.input[0])
+    if dims is None or len(dims) != 4 or None in dims or not isinstance(dims[1], int):
+        raise fail(node, "a DepthToSpace needs its input's four sizes, the channels known")
+    n, c, h, w = dims
+    if not isinstance(h, int) and not isinstance(w, int):
+        raise fail(node, "its height and width are both symbols, and dslc's ONNX backend "
+                         "computes one size of a reshape at most (`reshape(N, C, H * 2, W * 2)`)")
+    size = lambda d: d * r if isinstance(d, int) else f"({d} * {r})"
+    split, perm = ((c // (r * r), r, r), (0, 1, 4, 2, 5, 3)) if mode == "CRD" else \
+        ((r, r, c // (r * r)), (0, 3, 4, 1, 5, 2))
+    x, out, name = node.input[0], node.output[0], layer_name(node, None)
+    parts = [f"{out}.blocks", f"{out}.interleaved"]
+    return [Layer("reshape", [x], [parts[0]], None, args=(n, *split, h, w)),
+            Layer("permute", [parts[0]], [parts[1]], None, args=perm),
+            Layer("reshape", [parts[1]], [out], name, args=(n, c // (r * r), size(h), size(w)))], []
+
+
 def gather(g, node):
     table = g.const(node.input[0])
     if table is None or table.ndim != 2 or attrs(node).get("axis", 0) != 0 or \
@@ -123,5 +155,6 @@ def cast(g, node):
 
 
 PATTERNS = {"Reshape": [channel_shuffle]}
-MATCHERS = {"Cast": cast, **{t: binary for t in BINARY}, "Where": where, "Concat": concat,
+MATCHERS = {"Cast": cast, **{t: binary for t in BINARY}, "Sum": sum_, "Where": where,
+            "DepthToSpace": depth_to_space, "Concat": concat,
             "Flatten": flatten, "Transpose": transpose, "Reshape": reshape, "Gather": gather}
