@@ -75,10 +75,8 @@ def test_dropout_node_keeps_its_rate():
     assert imported.model.nodes[0].op.p == pytest.approx(0.1)
 
 
-@pytest.mark.xfail(strict=True, reason="dslc's ONNX backend lowers dropout to an Identity, "
-                   "which carries no rate: the backend must write it (a Dropout node with its "
-                   "ratio, or node metadata)")
 def test_dslc_dropout_keeps_its_rate():
+    """dslc's ONNX backend writes a Dropout with its ratio (the identity at inference)."""
     model = load("model M {\n input x: f32[N, 4]\n output y = x -> dense(4) -> dropout(0.1)\n}")\
         .models["M"]
     imported = import_onnx(model.to_onnx(seed=0), "m.onnx")

@@ -103,4 +103,6 @@ def _layer_norm(op, b, node, ins, outs):
 
 @lowering.register(Dropout)
 def _dropout(op, b, node, ins, outs):
-    b.node("Identity", ins, outs, name=node.name)
+    """ONNX Dropout with its ratio and no training_mode: the identity at inference, the rate
+    kept in the graph (dslc import reads it back)."""
+    b.node("Dropout", [ins[0], b.scalar(op.p, "f32", f"{node.name}.ratio")], outs, name=node.name)
