@@ -17,7 +17,7 @@ def run(args) -> int:
     data = read_bytes(args.model)
     out = Path(args.output) if args.output else Path(Path(args.model).stem + ".dl")
     try:
-        proto = load_onnx(data, args.model, Path(args.model).parent)
+        proto = load_onnx(data, args.model)
         validate(proto, Path(args.model).parent)
         imported = import_onnx(proto, Path(args.model).name)
     except ImportFailure as e:

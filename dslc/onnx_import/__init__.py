@@ -25,10 +25,9 @@ class Imported:
     weights: dict      # dslc parameter and buffer name -> numpy array
 
 
-def load_onnx(data: bytes, what: str, folder=None):
+def load_onnx(data: bytes, what: str):
     """An onnx.ModelProto from a file's bytes, or ImportFailure saying why not. Tensors stored
-    as external data are read from their files, found relative to `folder` (the model file's
-    folder); a file that is missing, outside that folder or too short is an ImportFailure."""
+    as external data stay references: validate.validate reads them from the model's folder."""
     import onnx
     from google.protobuf.message import DecodeError
     try:
@@ -37,42 +36,7 @@ def load_onnx(data: bytes, what: str, folder=None):
         raise ImportFailure(f"'{what}' is not an ONNX model ({type(e).__name__})")
     if not proto.graph.node and not proto.graph.input:
         raise ImportFailure(f"'{what}' is not an ONNX model (it holds no graph)")
-    _external_data(proto, what, folder)
     return proto
-
-
-def _external_data(proto, what: str, folder) -> None:
-    from pathlib import Path
-
-    from onnx.external_data_helper import (ExternalDataInfo, _get_all_tensors,
-                                           load_external_data_for_tensor, uses_external_data)
-    tensors = [t for t in _get_all_tensors(proto) if uses_external_data(t)]
-    if not tensors:
-        return
-    if folder is None:
-        raise ImportFailure(f"'{what}' keeps tensors in external data files, and no folder to "
-                            f"find them in was given")
-    base = Path(folder).resolve()
-    for t in tensors:
-        info = ExternalDataInfo(t)
-        path = (base / info.location).resolve()
-        if not path.is_relative_to(base):
-            raise ImportFailure(f"'{what}': tensor '{t.name}' keeps its data in "
-                                f"'{info.location}', outside the model's folder")
-        if not path.is_file():
-            raise ImportFailure(f"'{what}': tensor '{t.name}' keeps its data in "
-                                f"'{info.location}', which is missing (looked in {base})")
-        need = (info.offset or 0) + (info.length or 0)
-        if need > path.stat().st_size:
-            raise ImportFailure(f"'{what}': tensor '{t.name}' wants bytes up to {need} of "
-                                f"'{info.location}', which holds {path.stat().st_size}")
-        try:
-            load_external_data_for_tensor(t, str(base))
-        except (OSError, ValueError) as e:
-            raise ImportFailure(f"'{what}': tensor '{t.name}': its external data cannot be "
-                                f"read ({type(e).__name__})")
-        del t.external_data[:]
-        t.data_location = 0
 
 
 def import_onnx(proto, source: str = "model.onnx") -> Imported:
