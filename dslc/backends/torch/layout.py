@@ -1,15 +1,14 @@
 """The torch lowerings of the layout ops (dslc/ops/layout.py)."""
 from __future__ import annotations
 
-from ...ops.layout import Permute, _Reshaping, runtime_dims
+from ...ops.layout import Permute, _Reshaping
 from .table import lowering
 
 
 @lowering.register(_Reshaping)
 def _reshaping(op, node):
-    from .modules import ComputedReshape, Reshape
-    plan = op._plan(node)
-    return ComputedReshape(plan, node.in_types) if runtime_dims(plan) else Reshape(plan)
+    from .modules import Reshape
+    return Reshape(op._plan(node), node.in_types)
 
 
 @lowering.register(Permute)

@@ -93,27 +93,18 @@ class GlobalPool(nn.Module):
 
 
 class Reshape(nn.Module):
-    """Reshape by a plan of ints, -1 and ("copy", j) (the input's dim j at run time)."""
+    """Reshape by a plan of ints, -1, ("copy", j) (the input's dim j at run time) and
+    ("dims", d), computed from the sizes of the node's inputs (`in_types`; the inputs after x
+    only carry sizes: dims_values)."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, in_types=()):
         super().__init__()
-        self.plan = plan
-
-    def forward(self, x):
-        return x.reshape([x.shape[p[1]] if isinstance(p, tuple) else p for p in self.plan])
-
-
-class ComputedReshape(Reshape):
-    """A plan that also has ("dims", d) entries, computed from the sizes of the node's inputs
-    (`in_types`; the inputs after x only carry sizes: dims_values)."""
-
-    def __init__(self, plan, in_types):
-        super().__init__(plan)
-        self.in_types = tuple(in_types)
+        self.plan, self.in_types = plan, tuple(in_types)
         self.computed = [p[1] for p in plan if isinstance(p, tuple) and p[0] == "dims"]
 
     def forward(self, x, *carriers):
-        values = iter(dims_values(self.in_types, (x, *carriers), self.computed))
+        values = iter(dims_values(self.in_types, (x, *carriers), self.computed)
+                      if self.computed else ())
         return x.reshape([p if not isinstance(p, tuple) else
                           x.shape[p[1]] if p[0] == "copy" else next(values) for p in self.plan])
 

@@ -49,14 +49,16 @@ def _conv(op, c):
 @source.register(_ConvTranspose)
 def _conv_transpose(op, c):
     ks, ss, ds, ps, ops = op.geometry()
-    crop = any(b != e for b, e in ps)       # unequal pads: the unpadded result, cropped
-    kw = {"stride": list(ss), "padding": [0 if crop else b for b, _ in ps],
-          "output_padding": list(ops), "dilation": list(ds)}
+    c_in = c.node.in_types[0].shape[1].value
+    if any(b != e for b, e in ps):          # unequal pads: the unpadded result, cropped
+        c.helper("CroppedConvTranspose")
+        return c.module(call("CroppedConvTranspose", op.n, c_in, op.out_channels, lit(list(ks)),
+                             lit(list(ss)), lit(list(ds)), lit([list(p) for p in ps]),
+                             lit(list(ops)), op.groups, op.bias))
+    kw = {"stride": list(ss), "padding": [b for b, _ in ps], "output_padding": list(ops),
+          "dilation": list(ds)}
     if op.groups != 1:
         kw["groups"] = op.groups
     if not op.bias:
         kw["bias"] = False
-    c.module(call(f"nn.ConvTranspose{op.n}d", c.node.in_types[0].shape[1].value, op.out_channels,
-                  lit(list(ks)), **kw))
-    if crop:
-        c.set(f"{c.expr}[:, :, " + ", ".join(f"{b}:{-e if e else ''}" for b, e in ps) + "]")
+    c.module(call(f"nn.ConvTranspose{op.n}d", c_in, op.out_channels, lit(list(ks)), **kw))

@@ -3,7 +3,7 @@ model uses; see writer.py). Each one imports nothing but torch, typing and math,
 torch.jit.script, and holds the same parameters at the same names as the interpreter's module
 for the op, so state_dicts carry over. The interpreter runs some of them itself, so that code is
 written once: attention (backends/torch/attention.py subclasses Attention), ClassToken,
-TransposedLinear, AxisLayerNorm, drop_path, flat_pads and same_pads (backends/torch/modules.py,
+TransposedLinear, AxisLayerNorm, CroppedConvTranspose, drop_path, flat_pads and same_pads (backends/torch/modules.py,
 normalization.py)."""
 import math
 from typing import List, Optional, Tuple
@@ -113,6 +113,36 @@ class AxisLayerNorm(nn.Module):
             y = y * self.weight.reshape(self.along)
         if self.bias is not None:
             y = y + self.bias.reshape(self.along)
+        return y
+
+
+class CroppedConvTranspose(nn.Module):
+    """A transposed convolution with (begin, end) pads per axis that may differ: torch's layer
+    pads both ends alike, so this computes the unpadded result and crops each axis's begin and
+    end rows, as ONNX ConvTranspose's pads do. Parameters as nn.ConvTransposeNd's."""
+
+    def __init__(self, n: int, c_in: int, c_out: int, ks: List[int], ss: List[int],
+                 ds: List[int], crops: List[List[int]], out_pad: List[int], groups: int,
+                 bias: bool):
+        super().__init__()
+        self.n, self.ss, self.ds, self.out_pad, self.groups = n, ss, ds, out_pad, groups
+        self.crops = [[int(b), int(e)] for b, e in crops]
+        self.weight = nn.Parameter(torch.empty([c_in, c_out // groups] + ks))
+        self.bias = nn.Parameter(torch.empty(c_out)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.n == 1:
+            y = F.conv_transpose1d(x, self.weight, self.bias, self.ss, 0, self.out_pad,
+                                   self.groups, self.ds)
+        elif self.n == 2:
+            y = F.conv_transpose2d(x, self.weight, self.bias, self.ss, 0, self.out_pad,
+                                   self.groups, self.ds)
+        else:
+            y = F.conv_transpose3d(x, self.weight, self.bias, self.ss, 0, self.out_pad,
+                                   self.groups, self.ds)
+        for i in range(len(self.crops)):
+            b, e = self.crops[i][0], self.crops[i][1]
+            y = y.narrow(2 + i, b, y.shape[2 + i] - b - e)
         return y
 
 
