@@ -264,3 +264,28 @@ def test_depth_to_space(mode):
     x = np.random.default_rng(8).standard_normal((2, 8, 3, 5)).astype(np.float32)
     imported = _same(proto, {"x": x}, ["reshape", "permute", "reshape"])
     assert "reshape(N, 2, 6, 10" in imported.text
+
+
+@pytest.mark.parametrize("name", ["InstanceNorm2d", "GroupNorm"])
+def test_torch_instance_and_group_norm_exports(name):
+    """torch.onnx.export (TorchScript exporter) writes both with ONNX InstanceNormalization (a
+    GroupNorm as reshape, instance norm of the groups, reshape, per-channel scale and shift):
+    they import and compute torch's outputs with the exported weights."""
+    import io
+
+    import onnx
+    import torch
+    module = {"InstanceNorm2d": torch.nn.InstanceNorm2d(4, affine=True),
+              "GroupNorm": torch.nn.GroupNorm(2, 4)}[name].eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_()
+    x = torch.randn(2, 4, 5, 5)
+    f = io.BytesIO()
+    torch.onnx.export(module, x, f, dynamo=False, opset_version=17)
+    imported = import_onnx(onnx.load_from_string(f.getvalue()), "m.onnx")
+    assert "instancenorm" in [n.kind for n in imported.model.nodes]
+    got = _run(imported.model.to_onnx(weights=imported.weights), {"x": x.numpy()})
+    np.testing.assert_allclose(next(iter(got.values())), module(x).detach().numpy(),
+                               rtol=1e-5, atol=1e-5)

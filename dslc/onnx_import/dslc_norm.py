@@ -3,12 +3,13 @@ records (graph.dslc_part): groupnorm (Reshape `grouped` to [N, G, -1], the mean/
 normalisation `norm.*` over the last axis, Reshape `ungrouped`, then the per-channel affine),
 instancenorm (the normalisation over the positions, then the affine), layernorm(axis=) over one
 inner axis (the normalisation over that axis, the affine along it), and quick_gelu (Mul
-`scaled` by 1.702, Sigmoid, Mul)."""
+`scaled` by 1.702, Sigmoid, Mul). Also ONNX's own InstanceNormalization, as torch exports
+InstanceNormNd and the normalisation inside GroupNorm."""
 from __future__ import annotations
 
 import numpy as np
 
-from .graph import Layer, dslc_part, part_of, scalar_of
+from .graph import Layer, attrs, dslc_part, fail, layer_name, part_of, scalar_of
 
 
 def _parts(g, layer: str) -> dict:
@@ -95,5 +96,25 @@ def quick_gelu(g, node):
     return Layer("quick_gelu", [node.input[0]], [mul.output[0]], layer), [sig, mul]
 
 
-MATCHERS: dict = {}
+def instance_normalization(g, node):
+    """ONNX InstanceNormalization (torch.onnx.export's InstanceNormNd, and the inner step of
+    its GroupNorm): instancenorm, affine unless the scale and bias are unnamed ones and
+    zeros."""
+    scale, bias = g.const(node.input[1]), g.const(node.input[2])
+    if scale is None or bias is None:
+        raise fail(node, "its scale and bias are not constants")
+    eps = float(np.float32(attrs(node).get("epsilon", 1e-5)))
+    kw = {} if np.isclose(eps, 1e-5, rtol=1e-6) else {"eps": eps}
+    named = node.input[1].endswith(".weight")
+    weights = {"weight": scale, "bias": bias}
+    if not named and np.all(scale == 1) and np.all(bias == 0):
+        weights = {}
+    else:
+        kw["affine"] = True
+    return Layer("instancenorm", [node.input[0]], [node.output[0]],
+                 layer_name(node, node.input[1] if named else None), kwargs=kw,
+                 weights=weights), []
+
+
+MATCHERS: dict = {"InstanceNormalization": instance_normalization}
 PATTERNS = {"Reshape": [groupnorm], "ReduceMean": [axis_norm], "Mul": [quick_gelu]}
