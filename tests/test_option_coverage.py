@@ -172,6 +172,12 @@ OVERRIDES = {
     ("param", "size"): "(4, 4)",
     ("sdpa", "scale"): "0.5",
     ("attention", "rope_base"): {"base": "rotary=true", "alt": "100.0"},
+    **{("attention", f"{c}_bias"): {"base": "projections=separate", "alt": "false"} for c in "qkv"},
+    ("attention", "out_bias"): "false",
+    ("attention", "window"): {"base": "causal=true", "alt": "2"},
+    ("attention", "scale"): "0.25",               # 0.5 = 1/sqrt(4), the default
+    ("attention", "rotary_dim"): {"base": "rotary=true", "alt": "2"},
+    ("attention", "rotary_layout"): {"base": "rotary=true", "alt": "interleaved"},
 }
 
 # Options that act only in training: torch's train mode must show them (under a fixed seed);
@@ -186,7 +192,10 @@ EXCLUDED = {
     **{(k, f): "tensor_args: counts the tensors given by keyword (initial=, lengths=), set by "
                "the elaborator from the call's inputs" for k in ("rnn", "gru", "lstm")
        for f in ("initial", "lengths")},
-    ("attention", "key_padding_mask"): "tensor_args: counts the mask tensors given by keyword",
+    **{("attention", f): "tensor_args: counts the mask and bias tensors given by keyword"
+       for f in ("key_padding_mask", "mask", "attn_bias")},
+    **{("sdpa", f): "tensor_args: counts the mask and bias tensors given by keyword"
+       for f in ("mask", "attn_bias")},
     ("scan", "initial"): "tensor_args: counts the initial-state tensors given by keyword",
     ("scan", "body"): "holds the elaborated cell block (a body graph) the elaborator provides",
 }

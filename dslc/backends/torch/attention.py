@@ -6,35 +6,41 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..torch_src import runtime
+from ..torch_src.attention import attention_args
 from ...ops.attention import Attention, ClassToken, Positional, RMSNorm, SDPA, Select
 from .table import lowering
 
 
 class AttentionModule(runtime.Attention):
     """runtime.Attention (the code --target torch-src copies into its files) on the node's
-    inputs: x, (query, memory) or (query, key, value), then the key padding mask if any."""
+    inputs: x, (query, memory) or (query, key, value), then the key padding mask, the mask
+    and the bias, those given."""
 
     def __init__(self, op, node):
-        xs = node.in_types
-        e, _, ekv, kd, vd = op.dims(*xs)
         # dropout: on the attention weights in train(), as nn.MultiheadAttention
-        super().__init__(e, op.heads, op.kv_heads or op.heads, ekv, kd, vd, op.bias, op.causal,
-                         op.rotary, op.rope_base, op.dropout)
-        self.n_tensors = len(xs) - op.key_padding_mask
+        super().__init__(**attention_args(op, node.in_types))
+        xs = node.in_types
+        self.n_tensors = op.n_tensors(xs)
+        self.given = (op.key_padding_mask, op.mask, op.attn_bias)
 
     def forward(self, *xs):
         n = self.n_tensors
         q, k, v = (xs[0],) * 3 if n == 1 else ((xs[0], xs[1], xs[1]) if n == 2 else xs[:3])
-        return super().forward(q, k, v, xs[n] if len(xs) > n else None)
+        rest = list(xs[n:])
+        extra = [rest.pop(0) if given else None for given in self.given]
+        return super().forward(q, k, v, *extra)
 
 
 class SDPAModule(nn.Module):
-    def __init__(self, causal: bool, scale: float):
+    def __init__(self, op, node):
         super().__init__()
-        self.causal, self.scale = causal, scale
+        self.causal, self.scale = op.causal, op.factor(node.in_types[0])
+        self.given = (op.mask, op.attn_bias)
 
-    def forward(self, q, k, v):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=self.scale)
+    def forward(self, q, k, v, *xs):
+        rest = list(xs)
+        mask, bias = [rest.pop(0) if given else None for given in self.given]
+        return runtime.sdpa(q, k, v, self.causal, self.scale, mask, bias)
 
 
 class PositionalModule(nn.Module):
@@ -72,7 +78,7 @@ def _attention(op, node):
 
 @lowering.register(SDPA)
 def _sdpa(op, node):
-    return SDPAModule(op.causal, op.factor(node.in_types[0]))
+    return SDPAModule(op, node)
 
 
 @lowering.register(Positional)

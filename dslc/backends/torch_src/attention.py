@@ -6,25 +6,45 @@ from .code import call, dtype_expr
 from .table import source
 
 
+def attention_args(op, xs) -> dict:
+    """runtime.Attention's constructor arguments for the node's input types (the interpreter's
+    module and the torch-src files build it alike)."""
+    from ...ops.attention import alibi_slopes
+    e, _, ekv, kd, vd = op.dims(*xs)
+    return dict(e=e, heads=op.heads, kv_heads=op.kv_heads or op.heads, ekv=ekv, kdim=kd, vdim=vd,
+                biases=list(op.biases()), separate=op.projections == "separate",
+                causal=op.causal, window=op.window or 0,
+                alibi=alibi_slopes(op.heads) if op.alibi else [], scale=float(op.factor(*xs)),
+                rotary_dim=op.rotated(*xs), interleaved=op.rotary_layout == "interleaved",
+                base=float(op.rope_base), dropout=float(op.dropout))
+
+
 @source.register(Attention)
 def _attention(op, c):
-    """runtime.Attention (the interpreter's module's own code), called on (q, k, v[, mask])."""
-    for name in ("rotate_half", "rope", "Attention"):
+    """runtime.Attention (the interpreter's module's own code), called on (q, k, v) and the
+    key padding mask, mask and bias (None where not given)."""
+    for name in ("rotate_half", "rotate_pairs", "rope", "lowest", "score_terms", "Attention"):
         c.helper(name)
     xs = c.node.in_types
-    e, _, ekv, kd, vd = op.dims(*xs)
-    c.init(call("Attention", e, op.heads, op.kv_heads or op.heads, ekv, kd, vd, op.bias,
-                op.causal, op.rotary, float(op.rope_base), float(op.dropout)))
-    n = len(xs) - op.key_padding_mask
+    c.init(call("Attention", **attention_args(op, xs)))
+    n = op.n_tensors(xs)
     ins = c.ins[:n]
     q, k, v = (ins[0],) * 3 if n == 1 else ((ins[0], ins[1], ins[1]) if n == 2 else ins)
-    c.set(f"{c.attr}({', '.join((q, k, v, *c.ins[n:]))})")
+    c.set(f"{c.attr}({', '.join((q, k, v, *_extras(c.ins[n:], op.key_padding_mask, op.mask, op.attn_bias)))})")
+
+
+def _extras(given: list, *counts: int) -> list:
+    """The optional tensor arguments in order, "None" for those not given."""
+    rest = list(given)
+    return [rest.pop(0) if count else "None" for count in counts]
 
 
 @source.register(SDPA)
 def _sdpa(op, c):
-    c.set(call("F.scaled_dot_product_attention", *c.ins, is_causal=op.causal,
-               scale=op.factor(c.node.in_types[0])))
+    for name in ("lowest", "score_terms", "sdpa"):
+        c.helper(name)
+    c.set(call("sdpa", *c.ins[:3], op.causal, op.factor(c.node.in_types[0]),
+               *_extras(c.ins[3:], op.mask, op.attn_bias)))
 
 
 @source.register(Positional)

@@ -179,49 +179,107 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([-b, a], dim=-1)
 
 
-def rope(q: torch.Tensor, k: torch.Tensor, base: float) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Rotary embedding on [N, h, T, d] (rotate-half form); tables in float64 for a float64
-    query, else float32, then cast to the query's dtype."""
-    d, t = q.shape[-1], q.shape[-2]
+def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
+    """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...): the interleaved layout's rotation."""
+    pairs = x.unflatten(-1, (-1, 2))
+    return torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+
+
+def rope(q: torch.Tensor, k: torch.Tensor, base: float, dim: int,
+         interleaved: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Rotary embedding on [N, h, T, d] of the first `dim` features of each head: keys at
+    positions 0..Tk-1, queries at the last Tq of them; rotate-half layout or interleaved
+    pairs. Tables in float64 for a float64 query, else float32, then cast to its dtype."""
+    tq, tk = q.shape[-2], k.shape[-2]
     table = torch.float64 if q.dtype == torch.float64 else torch.float32
-    inv = 1.0 / base ** (torch.arange(0, d, 2, device=q.device, dtype=torch.float64) / d)
-    freqs = torch.outer(torch.arange(t, device=q.device, dtype=table), inv.to(table))
-    emb = torch.cat([freqs, freqs], dim=-1)
+    inv = 1.0 / base ** (torch.arange(0, dim, 2, device=q.device, dtype=torch.float64) / dim)
+    freqs = torch.outer(torch.arange(tk, device=q.device, dtype=table), inv.to(table))
+    emb = freqs.repeat_interleave(2, dim=-1) if interleaved else torch.cat([freqs, freqs], dim=-1)
     cos, sin = emb.cos().to(q.dtype), emb.sin().to(q.dtype)
-    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+    out: List[torch.Tensor] = []
+    for x, first in ((q, tk - tq), (k, 0)):
+        c, s = cos[first:], sin[first:]
+        r = x[..., :dim]
+        turned = rotate_pairs(r) if interleaved else rotate_half(r)
+        out.append(torch.cat([r * c + turned * s, x[..., dim:]], dim=-1))
+    return out[0], out[1]
+
+
+def lowest(dtype: torch.dtype) -> float:
+    """The most negative finite number of a float dtype (a masked score)."""
+    return -1.7976931348623157e308 if dtype == torch.float64 else -3.4028234663852886e38
+
+
+def score_terms(tq: int, tk: int, dtype: torch.dtype, device: torch.device, causal: bool,
+                window: int, slopes: Optional[torch.Tensor], key_padding_mask: Optional[torch.Tensor],
+                mask: Optional[torch.Tensor], bias: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """What attention adds to the scaled scores [N, h, Tq, Tk]: the given bias, ALiBi's
+    -slope * |j - i| (queries at the last Tq key positions), then the dtype's lowest number
+    where a mask forbids the key (causal: j <= i; window: also j > i - window; the key
+    padding mask: true = pad; mask: true = attend); None when there is nothing to add."""
+    add: Optional[torch.Tensor] = None if bias is None else bias.to(dtype)
+    i = torch.arange(tq, device=device)[:, None] + (tk - tq)
+    j = torch.arange(tk, device=device)[None, :]
+    if slopes is not None:
+        alibi = -slopes.to(dtype)[:, None, None] * (j - i).abs().to(dtype)
+        add = alibi if add is None else add + alibi
+    allowed: Optional[torch.Tensor] = mask
+    if key_padding_mask is not None:
+        keep = ~key_padding_mask[:, None, None, :]
+        allowed = keep if allowed is None else allowed & keep
+    if causal:
+        band = j <= i
+        if window > 0:
+            band = band & (j > i - window)
+        allowed = band if allowed is None else allowed & band
+    if allowed is not None:
+        fill = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, lowest(dtype))
+        add = fill if add is None else add + fill
+    return add
 
 
 class Attention(nn.Module):
-    """Multi-head attention with nn.MultiheadAttention's parameter names: in_proj_weight [3E, E]
-    (or q/k/v_proj_weight when key/value widths differ), in_proj_bias, out_proj; grouped
-    key/value heads, causal mask, rotary embedding, key padding mask (True = padding), dropout
-    on the attention weights in training mode."""
+    """Multi-head attention. Projections packed as nn.MultiheadAttention's (in_proj_weight
+    [3E, E], or q/k/v_proj_weight when key/value widths differ; in_proj_bias; out_proj) or
+    separate (q_proj, k_proj, v_proj, out_proj: nn.Linear each, Hugging Face's layout); grouped
+    key/value heads; causal and sliding-window masks, a key padding mask (True = padding), a
+    bool mask (True = attend), an additive bias, ALiBi; rotary embedding of the first
+    `rotary_dim` features of each head; dropout on the attention weights in training mode."""
 
     def __init__(self, e: int, heads: int, kv_heads: int, ekv: int, kdim: int, vdim: int,
-                 bias: bool, causal: bool, rotary: bool, base: float, dropout: float):
+                 biases: List[bool], separate: bool, causal: bool, window: int,
+                 alibi: List[float], scale: float, rotary_dim: int, interleaved: bool,
+                 base: float, dropout: float):
         super().__init__()
         self.e, self.heads, self.kv_heads, self.ekv = e, heads, kv_heads, ekv
         self.d = e // heads
-        self.causal, self.rotary, self.base, self.dropout = causal, rotary, base, dropout
-        self.packed = ekv == e and kdim == e and vdim == e
-        if self.packed:
+        self.causal, self.window, self.scale, self.dropout = causal, window, scale, dropout
+        self.rotary_dim, self.interleaved, self.base = rotary_dim, interleaved, base
+        if separate:
+            self.q_proj = nn.Linear(e, e, bias=biases[0])
+            self.k_proj = nn.Linear(kdim, ekv, bias=biases[1])
+            self.v_proj = nn.Linear(vdim, ekv, bias=biases[2])
+        elif ekv == e and kdim == e and vdim == e:
             self.in_proj_weight = nn.Parameter(torch.empty(3 * e, e))
         else:
             self.q_proj_weight = nn.Parameter(torch.empty(e, e))
             self.k_proj_weight = nn.Parameter(torch.empty(ekv, kdim))
             self.v_proj_weight = nn.Parameter(torch.empty(ekv, vdim))
-        self.in_proj_bias = nn.Parameter(torch.empty(e + 2 * ekv)) if bias else None
-        self.out_proj = nn.Linear(e, e, bias=bias)
+        if not separate:
+            self.in_proj_bias = nn.Parameter(torch.empty(e + 2 * ekv)) if biases[0] else None
+        self.out_proj = nn.Linear(e, e, bias=biases[3])
+        # ALiBi's slopes: a constant, not state
+        self.register_buffer("slopes", torch.tensor(alibi, dtype=torch.float64) if alibi else None, persistent=False)
 
-    def _weights(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _project(self, q: torch.Tensor, k: torch.Tensor,
+                 v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if hasattr(self, "q_proj"):
+            return self.q_proj(q), self.k_proj(k), self.v_proj(v)
         if hasattr(self, "in_proj_weight"):
-            w = self.in_proj_weight.split([self.e, self.ekv, self.ekv])
-            return w[0], w[1], w[2]
-        return self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        wq, wk, wv = self._weights()
+            ws = self.in_proj_weight.split([self.e, self.ekv, self.ekv])
+            wq, wk, wv = ws[0], ws[1], ws[2]
+        else:
+            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
         bq: Optional[torch.Tensor] = None
         bk: Optional[torch.Tensor] = None
         bv: Optional[torch.Tensor] = None
@@ -229,24 +287,35 @@ class Attention(nn.Module):
         if bias is not None:
             b = bias.split([self.e, self.ekv, self.ekv])
             bq, bk, bv = b[0], b[1], b[2]
+        return F.linear(q, wq, bq), F.linear(k, wk, bk), F.linear(v, wv, bv)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_padding_mask: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
+                bias: Optional[torch.Tensor] = None) -> torch.Tensor:
         n, tq, tk = q.shape[0], q.shape[1], k.shape[1]
-        q = F.linear(q, wq, bq).view(n, tq, self.heads, self.d).transpose(1, 2)
-        k = F.linear(k, wk, bk).view(n, tk, self.kv_heads, self.d).transpose(1, 2)
-        v = F.linear(v, wv, bv).view(n, tk, self.kv_heads, self.d).transpose(1, 2)
-        if self.rotary:
-            q, k = rope(q, k, self.base)
+        q, k, v = self._project(q, k, v)
+        q = q.view(n, tq, self.heads, self.d).transpose(1, 2)
+        k = k.view(n, tk, self.kv_heads, self.d).transpose(1, 2)
+        v = v.view(n, tk, self.kv_heads, self.d).transpose(1, 2)
+        if self.rotary_dim > 0:
+            q, k = rope(q, k, self.base, self.rotary_dim, self.interleaved)
         if self.kv_heads != self.heads:
             k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
-        allowed: Optional[torch.Tensor] = None
-        if key_padding_mask is not None:
-            allowed = ~key_padding_mask[:, None, None, :]
-        if self.causal:
-            tril = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril()
-            allowed = tril if allowed is None else allowed & tril
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+        add = score_terms(tq, tk, q.dtype, q.device, self.causal, self.window, self.slopes,
+                          key_padding_mask, mask, bias)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=add, scale=self.scale,
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(out.transpose(1, 2).reshape(n, tq, self.e))
+
+
+def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
+         mask: Optional[torch.Tensor], bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """sdpa's: torch's scaled_dot_product_attention with attention's masking rules (queries
+    the last Tq of the Tk positions; a masked score the lowest finite number)."""
+    add = score_terms(q.shape[-2], k.shape[-2], q.dtype, q.device, causal, 0, None, None, mask,
+                      bias)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=add, scale=scale)
 
 
 def reflect_index(i: torch.Tensor, size: int) -> torch.Tensor:
