@@ -11,7 +11,7 @@ from ..ir.dims import Requirement, fmt_shape
 from ..limits import SIZE_SEARCH
 
 def smallest(c: dict) -> int:
-    mod, lo = c.get("mod", 1), max(1, c.get("min", 1))
+    mod, lo = c.get("mod", 1), max(0, c.get("min", 1))
     return -(-lo // mod) * mod
 
 

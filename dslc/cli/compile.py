@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from .arrays import read_weights
+from ..diagnostics import render, use_color
 from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need, pick,
                      reporting, seed_arg, weights_args)
 
@@ -73,6 +74,14 @@ def run(args) -> int:
     if program.errors:
         return 1
     model = pick(program, args.model)
+    if args.kv_cache:
+        from ..passes.kv_cache import CacheRefused, with_kv_cache
+        try:
+            model = with_kv_cache(model)
+        except CacheRefused as e:
+            for d in e.diagnostics:
+                print(render(d, program.sources, use_color(sys.stderr)), file=sys.stderr)
+            return 1
     for flag in ("guards", "fuse"):
         if getattr(args, flag) and args.target != "onnx":
             raise Usage(f"--{flag} shapes an ONNX graph: it needs --target onnx")
@@ -168,6 +177,10 @@ def register(sub) -> None:
                    help="--target onnx: onnxruntime's fused operators where an op has one "
                         "(self-attention as com.microsoft.Attention); the graph then runs on "
                         "onnxruntime only")
+    k.add_argument("--kv-cache", action="store_true",
+                   help="the model that generates with a cache: each causal self-attention takes "
+                        "past_key_values.I.key/.value [N, kv_heads, P, head size] (P >= 0) and "
+                        "returns present.I.key/.value with the new tokens' appended")
     k.add_argument("--guards", action="store_true",
                    help="--target onnx: the graph checks its inputs' symbols and the spec's "
                         "`where` constraints (a failing input stops the run, naming the check)")

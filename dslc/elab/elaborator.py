@@ -190,8 +190,9 @@ class Elaborator(OperatorMixin, BlockMixin):
         if s is None or v is None or op not in self._FLIP:
             raise self.error("E205", "unsupported constraint", c.span, help=form)
         entry = self.constraints.setdefault(s, {})
-        if op in (">=", ">"):
-            entry["min"] = max(entry.get("min", 1), v + (op == ">"))
+        if op in (">=", ">"):       # a size is >= 1 unless a bound allows 0 (an empty cache)
+            bound = max(0, v + (op == ">"))
+            entry["min"] = max(entry.get("min", bound), bound)
         else:
             entry["max"] = min(entry.get("max", v), v - (op == "<"))
         lo, hi = entry.get("min", 1), entry.get("max")

@@ -69,11 +69,16 @@ class Attention(Op):
     Rotary position embedding: rotary=true rotates q and k by their positions (keys 0..Tk-1,
     queries Tk-Tq..Tk-1), frequencies rope_base^(-2i/rotary_dim) over the first rotary_dim
     features of each head (default all: GPT-NeoX and Phi rotate a fraction); rotary_layout=half
-    (rotate-half: LLaMA, GPT-NeoX) or interleaved (pairs 2i, 2i+1: GPT-J)."""
+    (rotate-half: LLaMA, GPT-NeoX) or interleaved (pairs 2i, 2i+1: GPT-J).
+
+    A cache: past=(key, value), each [N, kv_heads, P, head size] (the keys already rotated),
+    on self-attention: the new keys and values follow them (positions P.., so Tk = P + T) and
+    the outputs are (y, present key, present value), each present [N, kv_heads, P + T, head
+    size] (what the next step takes as its past)."""
     kind: ClassVar[str] = "attention"
     positional: ClassVar[tuple[str, ...]] = ("heads",)
-    arity: ClassVar[tuple[int, int | None]] = (1, 6)
-    tensor_args: ClassVar[tuple[str, ...]] = ("key_padding_mask", "mask", "attn_bias")
+    arity: ClassVar[tuple[int, int | None]] = (1, 8)
+    tensor_args: ClassVar[tuple[str, ...]] = ("key_padding_mask", "mask", "attn_bias", "past")
     precise: ClassVar[bool] = True
     heads: int
     kv_heads: Optional[int] = None
@@ -95,10 +100,11 @@ class Attention(Op):
     key_padding_mask: int = 0
     mask: int = 0
     attn_bias: int = 0
+    past: int = 0
 
     def n_tensors(self, xs) -> int:
         """How many of the inputs are the query, key and value (the rest: the tensor args)."""
-        return len(xs) - self.key_padding_mask - self.mask - self.attn_bias
+        return len(xs) - self.key_padding_mask - self.mask - self.attn_bias - self.past
 
     def parts(self, *xs):
         """(query, key, value, key padding mask, mask, bias) types from the inputs (None where
@@ -111,6 +117,16 @@ class Attention(Op):
         extra = [rest.pop(0) if count else None
                  for count in (self.key_padding_mask, self.mask, self.attn_bias)]
         return (q, k, v, *extra)
+
+    def cached(self, *xs):
+        """The past keys and values given by `past=(key, value)`, or None."""
+        return tuple(xs[len(xs) - self.past:]) if self.past else None
+
+    def key_length(self, *xs) -> Dim:
+        """Tk: the keys' length, the past's included."""
+        k = self.parts(*xs)[1]
+        past = self.cached(*xs)
+        return k.shape[1] + past[0].shape[2] if past else k.shape[1]
 
     def biases(self) -> tuple[bool, bool, bool, bool]:
         """Whether the q, k, v and output projections have a bias."""
@@ -141,6 +157,7 @@ class Attention(Op):
         if n > 3:
             raise ShapeError("E208", "attention takes x, (query, memory) or (query, key, value)")
         q, k, v, pad, mask, bias = self.parts(*xs)
+        past = self.cached(*xs)
         for i, t in enumerate((q, k, v)[:n]):
             need_rank(t, 3, "attention", "[N, T, features]", index=i)
             need_float(t, "attention", index=i)
@@ -165,22 +182,25 @@ class Attention(Op):
             raise ShapeError("E302", f"attention: key {fmt_shape(k.shape)} and value "
                              f"{fmt_shape(v.shape)} must share batch and length with the query's batch",
                              expected=f"[{q.shape[0]}, Tk, ...] for both", got=f"{k} and {v}")
+        tk = self.key_length(*xs)
+        if past is not None:
+            self._check_past(q, n, past, kvh, d, len(xs) - 2)
         for flag, what in ((self.causal, "a causal mask"), (self.rotary, "rotary embedding"),
                            (self.alibi, "ALiBi")):
-            if flag and not _nonnegative(k.shape[1] - q.shape[1]):
+            if flag and not _nonnegative(tk - q.shape[1]):
                 raise ShapeError("E302", f"attention: {what} needs queries and keys of one length "
                                  f"or more keys than queries (the queries are the last positions)",
-                                 expected=f"Tk >= Tq = {q.shape[1]}", got=f"Tk = {k.shape[1]}",
+                                 expected=f"Tk >= Tq = {q.shape[1]}", got=f"Tk = {tk}",
                                  culprits=(1,) if n > 1 else (0,))
         index = n
         if pad is not None:
-            if pad.dtype != "bool" or pad.shape != (k.shape[0], k.shape[1]):
+            if pad.dtype != "bool" or pad.shape != (k.shape[0], tk):
                 raise ShapeError("E306" if pad.dtype != "bool" else "E302",
-                                 f"attention: key_padding_mask must be bool[{k.shape[0]}, {k.shape[1]}], "
-                                 f"got {pad}", expected=f"bool[{k.shape[0]}, {k.shape[1]}]", got=str(pad),
+                                 f"attention: key_padding_mask must be bool[{k.shape[0]}, {tk}], "
+                                 f"got {pad}", expected=f"bool[{k.shape[0]}, {tk}]", got=str(pad),
                                  culprits=(index,))
             index += 1
-        scores = (q.shape[0], Dim.of(self.heads), q.shape[1], k.shape[1])
+        scores = (q.shape[0], Dim.of(self.heads), q.shape[1], tk)
         if mask is not None:
             if mask.dtype != "bool":
                 raise ShapeError("E306", f"attention: mask= is bool (true = attend), got {mask}",
@@ -191,7 +211,26 @@ class Attention(Op):
         if bias is not None:
             need_float(bias, "attention's attn_bias=", index=index)
             _broadcast_to(bias, scores, "attn_bias=", index)
-        return q
+        if past is None:
+            return q
+        present = q.with_shape((q.shape[0], kvh, tk, d))
+        return q, present, present
+
+    def _check_past(self, q, n: int, past, kvh: int, d: int, index: int) -> None:
+        if n != 1:
+            raise ShapeError("E208", "attention: past=(key, value) caches self-attention, which "
+                             f"takes one input; this call has {n}", expected="x -> attention(..., "
+                             "past=(key, value))", got=f"{n} inputs")
+        if len(past) != 2:
+            raise ShapeError("E208", f"attention: past= takes (key, value), got {len(past)} tensor(s)",
+                             expected="2", got=str(len(past)), culprits=(index,))
+        want = (q.shape[0], Dim.of(kvh), past[0].shape[2] if past[0].rank == 4 else "P", Dim.of(d))
+        for i, t in enumerate(past):
+            if t.dtype != q.dtype or t.shape != want or past[1].shape != past[0].shape:
+                raise ShapeError("E302", f"attention: the past {'key' if i == 0 else 'value'} is {t}; "
+                                 f"this layer caches {q.dtype}[N, kv_heads, P, head size]",
+                                 expected=f"{q.dtype}{fmt_shape(want)} for both", got=str(t),
+                                 culprits=(index + i,))
 
     def _check_options(self) -> None:
         if not 0 <= self.dropout < 1:
@@ -251,13 +290,14 @@ class Attention(Op):
         return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
     def macs(self, xs, ys):
-        """N * (Tq*E*E + Tk*Ekv*(kdim + vdim) + Tq*E*E) for the projections (q, k and v, out)
-        plus N * Tq * Tk * 2E for the scores and their weighted sum."""
+        """N * (Tq*E*E + Tk*Ekv*(kdim + vdim) + Tq*E*E) for the projections (q, k and v, out;
+        Tk the new keys) plus N * Tq * Tk * 2E for the scores and their weighted sum (Tk the
+        past's keys included)."""
         q, k = self.parts(*xs)[:2]
         e, _, ekv, kd, vd = self.dims(*xs)
         n, tq, tk = q.shape[0], q.shape[1], k.shape[1]
         proj = n * (tq * e * e + tk * ekv * (kd + vd) + tq * e * e)
-        return proj + n * tq * tk * (2 * e)
+        return proj + n * tq * self.key_length(*xs) * (2 * e)
 
 
 class SDPA(Op):

@@ -24,16 +24,19 @@ def _project(b, name: str, x: str, w: str, bias: str | None) -> str:
 
 
 def _rope(b, node, q: str, k: str, rot: int, d: int, base: float, interleaved: bool,
-          same_length: bool, dtype: str = "f32"):
+          same_length: bool, dtype: str = "f32", past: str | None = None):
     """Rotary embedding on [N, h, T, d] tensors of `dtype`, of the first `rot` features of each
     head: x*cos + rotated(x)*sin, keys at positions 0..Tk-1, queries at the last Tq of them
-    (`same_length`: Tq == Tk, no slice); rotate-half layout or interleaved pairs. The tables
-    are computed in f64 for an f64 query, else in f32 and cast to its dtype (as the torch
-    module does)."""
+    (`same_length`: Tq == Tk, no slice); with `past` (cached keys [N, h, P, d], self-attention)
+    both at P..P+T-1; rotate-half layout or interleaved pairs. The tables are computed in f64
+    for an f64 query, else in f32 and cast to its dtype (as the torch module does)."""
     from .builder import np_dtype, onnx_dtype
     n = node.name
     table = "f64" if dtype == "f64" else "f32"
     tk = b.node("Shape", [k], name=f"{n}.tk", start=2, end=3)[0]
+    if past is not None:
+        tk = b.node("Add", [b.node("Shape", [past], name=f"{n}.tp", start=2, end=3)[0], tk],
+                    name=f"{n}.t_all")[0]
     t = b.node("Cast", [b.node("Squeeze", [tk, b.ints([0])], name=f"{n}.t0")[0]], name=f"{n}.tf",
                to=onnx_dtype(table))[0]
     pos = b.node("Range", [b.scalar(0, table, "zero_f"), t, b.scalar(1, table, "one_f")],
@@ -53,7 +56,8 @@ def _rope(b, node, q: str, k: str, rot: int, d: int, base: float, interleaved: b
         cos = b.node("Cast", [cos], name=f"{n}.cos_cast", to=onnx_dtype(dtype))[0]
         sin = b.node("Cast", [sin], name=f"{n}.sin_cast", to=onnx_dtype(dtype))[0]
     out = []
-    for x, c, s in ((q, *_last_rows(b, n, q, cos, sin, same_length)), (k, cos, sin)):
+    rows = _last_rows(b, n, q, cos, sin, same_length and past is None)
+    for x, c, s in ((q, *rows), (k, *(rows if past is not None else (cos, sin)))):
         r = x if rot == d else b.node("Slice", [x, b.ints([0]), b.ints([rot]), b.ints([-1])],
                                       name=f"{n}.rotated_part")[0]
         if interleaved:
@@ -159,7 +163,7 @@ def _fusable(op, node) -> bool:
     rotary embedding, ALiBi, window, mask or bias, the default scale, in f32 (onnxruntime's
     CPU kernel; a half-precision model computes attention in f32 anyway, Node.upcast)."""
     xs = node.in_types
-    return op.n_tensors(xs) == 1 and op.packed(*xs) and not op.rotary and not op.alibi and \
+    return op.n_tensors(xs) == 1 and not op.past and op.packed(*xs) and not op.rotary and not op.alibi and \
         op.window is None and not op.mask and not op.attn_bias and op.scale is None and \
         xs[0].dtype == "f32"
 
@@ -207,23 +211,27 @@ def attention(op, b, node, ins, outs) -> None:
     q = _split_heads(b, f"{n}.q", _project(b, f"{n}.q", q_in, wq, bq), op.heads, d)
     k = _split_heads(b, f"{n}.k", _project(b, f"{n}.k", k_in, wk, bk), kvh, d)
     v = _split_heads(b, f"{n}.v", _project(b, f"{n}.v", v_in, wv, bv), kvh, d)
-    if op.rotary:
-        q, k = _rope(b, node, q, k, op.rotated(*xs), d, op.rope_base,
-                     op.rotary_layout == "interleaved", xs[0].shape[1] == xs[min(1, n_t - 1)].shape[1],
-                     dtype)
-    if kvh != op.heads:      # grouped-query: each kv head serves heads/kvh query heads
-        rep = op.heads // kvh
-        k, v = (_repeat_heads(b, n, t, kvh, rep, d) for t in (k, v))
     rest = list(ins[n_t:])
     pad, mask, bias = (rest.pop(0) if given else None
                        for given in (op.key_padding_mask, op.mask, op.attn_bias))
+    past = rest if op.past else None
+    if op.rotary:
+        q, k = _rope(b, node, q, k, op.rotated(*xs), d, op.rope_base,
+                     op.rotary_layout == "interleaved", xs[0].shape[1] == xs[min(1, n_t - 1)].shape[1],
+                     dtype, past[0] if past else None)
+    if past:                 # the cache: the new keys and values after the past ones
+        k = b.node("Concat", [past[0], k], [outs[1]], name=f"{n}.present_key", axis=2)[0]
+        v = b.node("Concat", [past[1], v], [outs[2]], name=f"{n}.present_value", axis=2)[0]
+    if kvh != op.heads:      # grouped-query: each kv head serves heads/kvh query heads
+        rep = op.heads // kvh
+        k, v = (_repeat_heads(b, n, t, kvh, rep, d) for t in (k, v))
     from ...ops.attention import alibi_slopes
     add = score_terms(b, n, q, k, 4, dtype, op.causal, op.window or 0,
                       alibi_slopes(op.heads) if op.alibi else None, pad, mask, bias)
     ctx = attend(b, n, q, k, v, op.factor(*xs), add, rank=4, dtype=dtype)
     ctx = b.node("Transpose", [ctx], name=f"{n}.merge", perm=[0, 2, 1, 3])[0]
     ctx = b.node("Reshape", [ctx, b.ints([0, 0, e], "merge_shape")], name=f"{n}.merged")[0]
-    _output(op, b, node, ctx, outs)
+    _output(op, b, node, ctx, outs[:1])
 
 
 def _output(op, b, node, ctx: str, outs) -> None:

@@ -30,7 +30,10 @@ def _attention(op, c):
     n = op.n_tensors(xs)
     ins = c.ins[:n]
     q, k, v = (ins[0],) * 3 if n == 1 else ((ins[0], ins[1], ins[1]) if n == 2 else ins)
-    c.set(f"{c.attr}({', '.join((q, k, v, *_extras(c.ins[n:], op.key_padding_mask, op.mask, op.attn_bias)))})")
+    extra = _extras(c.ins[n:len(c.ins) - op.past], op.key_padding_mask, op.mask, op.attn_bias)
+    if op.past:        # (y, present key, present value)
+        return c.set(f"{c.attr}.cached({', '.join((q, *c.ins[len(c.ins) - 2:], *extra))})")
+    c.set(f"{c.attr}({', '.join((q, k, v, *extra))})")
 
 
 def _extras(given: list, *counts: int) -> list:

@@ -185,19 +185,20 @@ def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
 
 
-def rope(q: torch.Tensor, k: torch.Tensor, base: float, dim: int,
-         interleaved: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+def rope(q: torch.Tensor, k: torch.Tensor, base: float, dim: int, interleaved: bool,
+         offset: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Rotary embedding on [N, h, T, d] of the first `dim` features of each head: keys at
-    positions 0..Tk-1, queries at the last Tq of them; rotate-half layout or interleaved
-    pairs. Tables in float64 for a float64 query, else float32, then cast to its dtype."""
-    tq, tk = q.shape[-2], k.shape[-2]
+    positions offset..offset+Tk-1 (offset: the cached keys before them), queries at the last
+    Tq of those; rotate-half layout or interleaved pairs. Tables in float64 for a float64
+    query, else float32, then cast to its dtype."""
+    tq, tk = q.shape[-2], k.shape[-2] + offset
     table = torch.float64 if q.dtype == torch.float64 else torch.float32
     inv = 1.0 / base ** (torch.arange(0, dim, 2, device=q.device, dtype=torch.float64) / dim)
     freqs = torch.outer(torch.arange(tk, device=q.device, dtype=table), inv.to(table))
     emb = freqs.repeat_interleave(2, dim=-1) if interleaved else torch.cat([freqs, freqs], dim=-1)
     cos, sin = emb.cos().to(q.dtype), emb.sin().to(q.dtype)
     out: List[torch.Tensor] = []
-    for x, first in ((q, tk - tq), (k, 0)):
+    for x, first in ((q, tk - tq), (k, offset)):
         c, s = cos[first:], sin[first:]
         r = x[..., :dim]
         turned = rotate_pairs(r) if interleaved else rotate_half(r)
@@ -292,13 +293,35 @@ class Attention(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 key_padding_mask: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
                 bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        q, k, v = self._heads(q, k, v, 0)
+        return self._attend(q, k, v, key_padding_mask, mask, bias)
+
+    def cached(self, x: torch.Tensor, past_key: torch.Tensor, past_value: torch.Tensor,
+               key_padding_mask: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
+               bias: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Self-attention of x after the cached keys and values [N, kv_heads, P, d]: (y, the
+        keys and values with x's appended)."""
+        q, k, v = self._heads(x, x, x, past_key.shape[2])
+        k, v = torch.cat([past_key, k], dim=2), torch.cat([past_value, v], dim=2)
+        return self._attend(q, k, v, key_padding_mask, mask, bias), k, v
+
+    def _heads(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               offset: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The projections split into heads [N, h, T, d], q and k rotated (the keys at
+        positions offset..)."""
         n, tq, tk = q.shape[0], q.shape[1], k.shape[1]
         q, k, v = self._project(q, k, v)
         q = q.view(n, tq, self.heads, self.d).transpose(1, 2)
         k = k.view(n, tk, self.kv_heads, self.d).transpose(1, 2)
         v = v.view(n, tk, self.kv_heads, self.d).transpose(1, 2)
         if self.rotary_dim > 0:
-            q, k = rope(q, k, self.base, self.rotary_dim, self.interleaved)
+            q, k = rope(q, k, self.base, self.rotary_dim, self.interleaved, offset)
+        return q, k, v
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_padding_mask: Optional[torch.Tensor], mask: Optional[torch.Tensor],
+                bias: Optional[torch.Tensor]) -> torch.Tensor:
+        n, tq, tk = q.shape[0], q.shape[2], k.shape[2]
         if self.kv_heads != self.heads:
             k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)

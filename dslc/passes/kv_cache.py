@@ -1,0 +1,118 @@
+"""The KV-cache pass (IR -> IR): a causal language model becomes the model that generates with
+a cache. Each causal self-attention layer, in order i = 0, 1, ..., takes the keys and values of
+the tokens before (`past_key_values.i.key` / `.value`, [N, kv_heads, P, head size], P >= 0) and
+returns them with the new tokens' appended (`present.i.key` / `.value`, [N, kv_heads, P + T,
+head size]); rotary positions and the causal mask count from P. One graph serves the prefill
+(P = 0, the whole prompt) and each decode step (T = 1).
+
+The cache is exact only when every other layer treats each position on its own: a layer that
+mixes positions across time (a convolution or pooling over T, a recurrent layer, a learned
+position table read from row 0, a norm over T, attention that is not causal) gets a located
+diagnostic naming it, and nothing is derived."""
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic
+from ..ir.core import Model, Port, tensor
+
+# Kinds that compute each position from that position alone, on any axis (elementwise math,
+# activations, casts), or on the last axis only (dense, embedding lookups). layernorm and
+# rmsnorm carry weights shaped like the axes they normalise: never a symbolic time axis.
+_POSITIONWISE = {
+    "dense", "embedding", "dropout", "drop_path", "rmsnorm", "layernorm", "cast", "maxout",
+    "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "gelu", "sigmoid", "silu",
+    "quick_gelu", "tanh", "hardtanh", "softplus", "step",
+    "add", "sub", "mul", "div", "pow", "neg", "eq", "ne", "lt", "le", "gt", "ge",
+    "logical_and", "logical_or", "logical_not", "where",
+    "exp", "log", "log1p", "sqrt", "rsqrt", "abs", "square", "clamp", "sin", "cos", "erf",
+    "sign", "floor", "round", "reciprocal", "softsign", "logsigmoid", "mish", "hardswish",
+    "hardsigmoid",
+}
+
+
+class CacheRefused(Exception):
+    """The model cannot be served by a KV cache: `diagnostics` say which layers and why."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+def _time_mixing(node) -> str | None:
+    """Why `node` mixes positions along axis 1 (the time axis), or None."""
+    kind = node.kind
+    if kind == "attention":
+        op = node.op
+        if op.n_tensors(node.in_types) != 1:
+            return "cross-attention is not cached yet (its keys come from another sequence)"
+        if not op.causal:
+            return "it is not causal: each position sees later ones, which a cache has not seen"
+        if op.past:
+            return "it already takes a cache (past=)"
+        if op.key_padding_mask or op.mask or op.attn_bias:
+            return "its masks and biases are sized by the new tokens alone, not the cache's"
+        return None
+    x = node.in_types[0] if node.in_types else None
+    if kind in ("softmax", "log_softmax"):
+        return None if x is not None and node.op.axis % x.rank != 1 else "it normalises over time"
+    if kind in _POSITIONWISE:
+        return None
+    if kind == "positional":
+        return "its position table is read from row 0, not from the cache's length"
+    return f"{kind} is not known to keep positions apart"
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}{k}"
+    return name
+
+
+def with_kv_cache(model: Model) -> Model:
+    """The model with a cache on each causal self-attention (see the module's docstring);
+    raises CacheRefused with a diagnostic per layer that prevents it."""
+    problems = []
+    first = model.inputs[0].type if model.inputs else None
+    time = first.shape[1] if first is not None and first.rank >= 2 else None
+    if time is None or time.is_const() or not time.is_atom():
+        problems.append(Diagnostic(
+            "E401", "a KV cache needs the model's first input to have a symbolic time axis "
+            "([N, T] token ids or [N, T, D])", model.span, expected="[N, T, ...]",
+            got=str(first) if first is not None else "no input"))
+    else:
+        for node in model.nodes:
+            why = _time_mixing(node)
+            if why:
+                problems.append(Diagnostic(
+                    "E401", f"{node.name} ({node.describe()}) prevents a KV cache: {why}",
+                    node.span, expected="layers that treat each position on its own, and causal "
+                    "self-attention", got=node.kind))
+    cached = [n for n in model.nodes if n.kind == "attention"]
+    if not problems and not cached:
+        problems.append(Diagnostic("E401", "a KV cache needs causal self-attention; this model "
+                                   "has none", model.span))
+    if problems:
+        raise CacheRefused(problems)
+    past = _fresh("P", set(model.symbols()))
+    inputs, outputs, nodes, i = list(model.inputs), list(model.outputs), [], 0
+    for node in model.nodes:
+        if node.kind != "attention":
+            nodes.append(node)
+            continue
+        x = node.in_types[0]
+        kvh, d = node.op.kv_heads or node.op.heads, node.op.dims(*node.in_types)[1]
+        names = [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
+        kept = [f"present.{i}.key", f"present.{i}.value"]
+        past_t = tensor((x.shape[0], kvh, past, d), x.dtype)
+        inputs += [Port(name=v, value=v, type=past_t, span=node.span) for v in names]
+        op = node.op.model_copy(update={"past": 2})
+        out_types = op.infer(*node.in_types, past_t, past_t)
+        outputs += [Port(name=v, value=v, type=t, span=node.span) for v, t in zip(kept, out_types[1:])]
+        nodes.append(node.model_copy(update={
+            "op": op, "inputs": node.inputs + tuple(names), "in_types": node.in_types + (past_t, past_t),
+            "outputs": node.outputs + tuple(kept), "out_types": out_types}))
+        i += 1
+    constraints = {**model.constraints, past: {"min": 0}}
+    return model.model_copy(update={"inputs": tuple(inputs), "outputs": tuple(outputs),
+                                    "nodes": tuple(nodes), "constraints": constraints})
