@@ -146,6 +146,14 @@ def test_max_min_abs_of_numbers_beside_the_reductions():
         ["max", "max", "min", "abs", "abs"]
 
 
+def test_numbers_piped_into_are_not_a_layer():
+    errs = _errors("model M { input x: f32[N, 2, 3]\n output y = x -> max(1, 2) }")
+    assert [(e.code, e.span.col) for e in errs] == [("E209", 18)]
+    assert "`max(axis=(1, 2))`" in errs[0].help
+    m = dslc.load("model M { input x: f32[N, 2, 3]\n output y = x -> max(axis=(1, 2)) }").model()
+    assert str(m.outputs[0].type) == "f32[N]"
+
+
 def test_a_name_the_spec_binds_keeps_its_meaning():
     """`max` bound to a user block (or a parameter) is the user's, whatever its arguments."""
     m = dslc.load("""

@@ -347,8 +347,12 @@ class Elaborator(OperatorMixin, BlockMixin):
         if isinstance(stage, RepeatVal):
             return self._apply_repeat(stage, inputs, e.stage.span)
         if not isinstance(stage, LayerVal):
+            fn = e.stage.func.id if isinstance(e.stage, ast.Call) and \
+                isinstance(e.stage.func, ast.Name) else None
             raise self.error("E209", f"the right of `->` must be a layer, got {kind_of(stage)}",
-                             e.stage.span)
+                             e.stage.span, help=f"`{fn}` of numbers is a number; the reduction "
+                             f"over several axes is `{fn}(axis=(1, 2))`"
+                             if fn in ("max", "min") else None)
         return self.apply(stage, inputs, e.stage.span)
 
     def _e_Call(self, e):
