@@ -6,7 +6,7 @@ from ..syntax import ast
 from ..diagnostics import Span, did_you_mean
 from ..ir.dims import Dim, fmt_shape
 from ..limits import MAX_BLOCK_DEPTH
-from .values import POISON, LayerVal, TensorVal, kind_of, norm as _norm, show
+from .values import POISON, LayerVal, Quotient, TensorVal, kind_of, norm as _norm, show
 
 SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
                 "tuple": (tuple,), "any": (object,)}
@@ -112,6 +112,8 @@ class BlockMixin:
             raise self.error("E205", f"unknown parameter type `{p.type}`", p.span,
                              expected=", ".join(SCALAR_TYPES), help=did_you_mean(p.type, SCALAR_TYPES))
         if want and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
+            if isinstance(v, Quotient):
+                raise self._inexact(v, span or p.span, f"parameter `{p.name}`")
             raise self.error("E205", f"parameter `{p.name}` is {p.type}, got {kind_of(v)}",
                              span or p.span, expected=p.type, got=show(v))
         return v
@@ -122,18 +124,29 @@ class BlockMixin:
             raise self.error("E306", f"`{port.name}` must be {pat.dtype}, got {v.type.dtype}",
                              port.span, expected=pat.dtype, got=str(v.type),
                              notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
-        if len(pat.dims) != v.type.rank:
-            raise self.error("E301", f"`{port.name}` expects a rank-{len(pat.dims)} tensor "
-                             f"{_pattern_text(pat)}, got {fmt_shape(v.type.shape)}", port.span,
-                             expected=f"rank {len(pat.dims)}", got=f"rank {v.type.rank}",
+        at, shape = pat.ellipsis, v.type.shape
+        named = len(pat.dims) - (at is not None)
+        if v.type.rank != named and (at is None or v.type.rank < named):
+            rank = f"rank {named}" if at is None else f"rank {named} or more"
+            what = f"a rank-{named} tensor" if at is None else f"a tensor of rank {named} or more"
+            raise self.error("E301", f"`{port.name}` expects {what} "
+                             f"{_pattern_text(pat)}, got {fmt_shape(shape)}", port.span,
+                             expected=rank, got=f"rank {v.type.rank}",
                              notes=[(v.origin, "the tensor comes from here")] if v.origin else [])
-        for d, actual in zip(pat.dims, v.type.shape):
+        if at is not None:      # `...` takes the axes its neighbours leave, none or more
+            pairs = list(zip(pat.dims[:at], shape)) + \
+                list(zip(pat.dims[at + 1:], shape[len(shape) - (named - at):]))
+        else:
+            pairs = list(zip(pat.dims, shape))
+        for d, actual in pairs:
             if isinstance(d, ast.Name) and d.id == "_":
                 continue
             if isinstance(d, ast.Name) and d.id not in self.scope.vars:
                 self.scope.vars[d.id] = _norm(actual)
                 continue
             want = _norm(self.eval(d))
+            if isinstance(want, Quotient):
+                raise self._inexact(want, d.span, "a size")
             if isinstance(want, bool) or not isinstance(want, (int, Dim)):
                 raise self.error("E205", f"the size `{_text(d)}` in the pattern of `{port.name}` is "
                                  f"{kind_of(want)}, not a size", d.span, expected="a size",
@@ -146,7 +159,7 @@ class BlockMixin:
 
 
 def _text(d) -> str:
-    return d.id if isinstance(d, ast.Name) else "…"
+    return d.id if isinstance(d, ast.Name) else "..." if isinstance(d, ast.EllipsisDim) else "…"
 
 
 def _pattern_text(p: ast.TensorTypeExpr) -> str:

@@ -4,6 +4,7 @@ silences its dependents). Operators live in elab_operators.py, block calls in el
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +18,11 @@ from ..ops import OPS
 from ..ops.base import Op, ShapeError
 from ..checks.domain import check_domain
 from ..passes.weights import INIT_FUNCS, check_init
-from .blocks import BlockMixin
+from .blocks import BlockMixin, _text
 from .operators import OperatorMixin
 from ..limits import MAX_DIGITS, MAX_LAYERS, TOO_LARGE
-from .values import POISON, Fail, InitVal, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm, show
+from .values import POISON, Fail, InitVal, LayerVal, Quotient, RepeatVal, TensorVal, kind_of, \
+    norm as _norm, plain, show
 
 LAYER_KWARGS = ("name", "init", "frozen", "tie")   # understood by every op, not hyperparameters
 
@@ -92,7 +94,8 @@ class Elaborator(OperatorMixin, BlockMixin):
                 self.error("E204", f"model parameter `{p.name}` needs a default value", p.span,
                            help=f"write `{p.name}: {p.type or 'int'} = ...`")
                 continue
-            self._guard(lambda p=p: self.scope.vars.__setitem__(p.name, self._typed_param(p, self.eval(p.default))))
+            v = self._guard(lambda p=p: self._typed_param(p, self.eval(p.default)))
+            self.scope.vars[p.name] = POISON if v is None else v    # a bad default: one error
         inputs, outputs = [], []
         for st in m.body:
             if isinstance(st, ast.Input):
@@ -210,6 +213,10 @@ class Elaborator(OperatorMixin, BlockMixin):
             if bind_symbols and isinstance(d, ast.Name) and d.id not in self.scope.vars:
                 self.scope.vars[d.id] = Dim.of(d.id)
             v = _norm(self.eval(d))
+            if v is POISON:
+                raise Fail()
+            if isinstance(v, Quotient):
+                raise self._inexact(v, d.span, "a dimension")
             if isinstance(v, bool) or not isinstance(v, (int, Dim)):
                 raise self.error("E205", f"a dimension must be a size, got {kind_of(v)}", d.span)
             if isinstance(v, int) and v < 1:
@@ -269,7 +276,22 @@ class Elaborator(OperatorMixin, BlockMixin):
         if e.id in INIT_FUNCS:
             return InitVal(e.id)
         known = list(self.scope.vars) + list(OPS) + list(self.blocks) + list(DTYPES)
-        raise self.error("E201", f"unknown name `{e.id}`", e.span, help=did_you_mean(e.id, known))
+        port = self._ellipsis_port()
+        if port is None:
+            raise self.error("E201", f"unknown name `{e.id}`", e.span, help=did_you_mean(e.id, known))
+        dots = port.type.dims[port.type.ellipsis]
+        raise self.error("E201", f"unknown name `{e.id}`", e.span,
+                         notes=[(dots.span, f"the axes `...` stands for in `{port.name}` have "
+                                 "no names")],
+                         help=" ".join(filter(None, (did_you_mean(e.id, known), (
+                             f"to use the size of an axis, name it in the pattern: "
+                             f"`{port.name}: {_with_last(port.type, e.id)}` binds the axis "
+                             f"after those of `...` to `{e.id}`")))))
+
+    def _ellipsis_port(self) -> ast.Param | None:
+        """Inside a block with a port pattern such as `[N, ...]`: that port."""
+        block = self.blocks.get(self.scope.blocks[-1]) if self.scope.blocks else None
+        return next((p for p in block.ports if p.type.ellipsis is not None), None) if block else None
 
     def _callee(self, e):
         """Evaluate the thing being applied; an unknown name there is an unknown op (E202)."""
@@ -326,8 +348,12 @@ class Elaborator(OperatorMixin, BlockMixin):
         if isinstance(stage, RepeatVal):
             return self._apply_repeat(stage, inputs, e.stage.span)
         if not isinstance(stage, LayerVal):
+            fn = e.stage.func.id if isinstance(e.stage, ast.Call) and \
+                isinstance(e.stage.func, ast.Name) else None
             raise self.error("E209", f"the right of `->` must be a layer, got {kind_of(stage)}",
-                             e.stage.span)
+                             e.stage.span, help=f"`{fn}` of numbers is a number; the reduction "
+                             f"over several axes is `{fn}(axis=(1, 2))`"
+                             if fn in ("max", "min") else None)
         return self.apply(stage, inputs, e.stage.span)
 
     def _e_Call(self, e):
@@ -335,7 +361,7 @@ class Elaborator(OperatorMixin, BlockMixin):
         if func is POISON:
             return POISON
         if isinstance(func, InitVal):     # `kaiming_normal(nonlinearity=tanh, mode=fan_out)`
-            return InitVal(func.fn, {a.name or f"_{i}": self._value(a.value, bare_ok=True)
+            return InitVal(func.fn, {a.name or f"_{i}": plain(self._value(a.value, bare_ok=True))
                                      for i, a in enumerate(e.args)})
         if not isinstance(func, LayerVal) or func.args or func.kwargs:
             hidden = isinstance(e.func, ast.Name) and (e.func.id in OPS or e.func.id in self.blocks)
@@ -369,6 +395,8 @@ class Elaborator(OperatorMixin, BlockMixin):
         for k, v, s in kwargs:
             if v is POISON:
                 return POISON
+        if self._on_numbers(func, tensors, args, kwargs):     # `max(1, C // 4)`, `abs(d)`
+            return self._number_call(func.name, args, e.span)
         layer = LayerVal(func.name, func.target, tuple(args), tuple(kwargs), e.span)
         if not tensors and not (isinstance(func.target, type) and func.target.arity[0] == 0):
             return layer            # partially applied; `param([16, 64])` is a value already
@@ -606,6 +634,10 @@ class Elaborator(OperatorMixin, BlockMixin):
         if cls.model_dtype and "dtype" not in values:
             values["dtype"] = (self.float_dtype or "f32", span)   # a free tensor: the model's
         for k, (v, s) in values.items():
+            inexact = _quotient_in(v)
+            if inexact is not None and not _takes_float(cls.model_fields[k].annotation):
+                use = layer.span if k == cls.varargs else s     # `reshape(N, C / 3)`: the call
+                raise self._inexact(inexact, use, f"{cls.kind}: `{k}`")
             if not _finite(v):
                 raise self.error("E205", f"{cls.kind}: `{k}` must be a finite number", s,
                                  got=show(v), help="an overflowing literal such as 1e999 is "
@@ -629,7 +661,7 @@ class Elaborator(OperatorMixin, BlockMixin):
             return {}
         value, s = spec
         shapes = op.params(*in_types)
-        problem, init = check_init(value, shapes)
+        problem, init = check_init(plain(value), shapes)
         if problem:
             raise self.error("E205", f"invalid `init`: {problem}", s)
         return init
@@ -662,6 +694,13 @@ def _unused(model: Model, assigned: dict[str, str]) -> list[Diagnostic]:
     return out
 
 
+def _with_last(pattern: ast.TensorTypeExpr, name: str) -> str:
+    """`[N, ...]` with `name` after the `...`: `[N, ..., C]`."""
+    dims = [_text(d) for d in pattern.dims]
+    dims.insert(pattern.ellipsis + 1, name)
+    return "[" + ", ".join(dims) + "]"
+
+
 def _finite(v) -> bool:
     """No float infinity or NaN in an argument value (nested in lists too)."""
     if isinstance(v, (list, tuple)):
@@ -670,12 +709,27 @@ def _finite(v) -> bool:
 
 
 def _to_field(v):
-    """Language values -> pydantic field values (lists become tuples, sizes become ints)."""
+    """Language values -> pydantic field values (lists become tuples, sizes become ints,
+    quotients plain floats)."""
     if isinstance(v, list):
         return tuple(_to_field(x) for x in v)
     if isinstance(v, tuple):
         return tuple(_to_field(x) for x in v)
-    return _norm(v)
+    return plain(_norm(v))
+
+
+def _takes_float(annotation) -> bool:
+    """Whether a field's type admits a float anywhere in it (`float`, `float | None`, `Any`)."""
+    if annotation in (float, Any):
+        return True
+    return any(_takes_float(a) for a in typing.get_args(annotation))
+
+
+def _quotient_in(v) -> Quotient | None:
+    """The first inexact int division in an argument value (nested in lists too)."""
+    if isinstance(v, (list, tuple)):
+        return next((q for q in map(_quotient_in, v) if q is not None), None)
+    return v if isinstance(v, Quotient) else None
 
 
 def elaborate(file: ast.File, imported: tuple = ()) -> tuple[dict[str, Model], list[Diagnostic]]:

@@ -7,7 +7,8 @@ import operator
 from ..ir.dims import Dim
 from ..limits import MAX_DIGITS, MAX_EXPONENT, MAX_REPEAT, TOO_LARGE
 from ..ops import OPS
-from .values import POISON, LayerVal, RepeatVal, TensorVal, kind_of, norm as _norm
+from ..diagnostics import Span
+from .values import POISON, LayerVal, Quotient, RepeatVal, TensorVal, kind_of, norm as _norm, show
 
 
 class OperatorMixin:
@@ -19,6 +20,8 @@ class OperatorMixin:
             return POISON
         if isinstance(v, TensorVal):
             return self._op_on(e, "neg", [v])
+        if isinstance(v, Quotient):
+            return v.like(-v)
         if isinstance(v, (int, float, Dim)) and not isinstance(v, bool):
             return _norm(-v)
         raise self.error("E205", f"cannot negate {kind_of(v)}", e.span)
@@ -82,10 +85,29 @@ class OperatorMixin:
             raise self.error("E307", f"exponent {b} is too large for a size or hyperparameter",
                              e.span, expected=f"an exponent of at most {MAX_EXPONENT}")
         try:
-            return self._CMP[e.op](a, b) if e.op in self._CMP else self._ARITH[e.op](a, b)
+            if e.op == "/" and isinstance(a, int) and isinstance(b, int):
+                return self._int_divide(e, a, b)
+            out = self._CMP[e.op](a, b) if e.op in self._CMP else self._ARITH[e.op](a, b)
         except (ZeroDivisionError, OverflowError) as err:
             raise self.error("E205", "division by zero" if isinstance(err, ZeroDivisionError)
                              else "the number is too large", e.span)
+        origin = next((x for x in (a, b) if isinstance(x, Quotient)), None)
+        return origin.like(out) if origin else out
+
+    def _int_divide(self, e, a: int, b: int):
+        """`a / b` of ints: an int when b divides a (`out / 4` is a channel count), else a
+        float that remembers the division (`1 / 64` is 0.015625 where a float is wanted)."""
+        q, r = divmod(a, b)             # b == 0 raises ZeroDivisionError: E205 above
+        return q if r == 0 else Quotient(a / b, e.span, a, b)
+
+    def _inexact(self, q: Quotient, use: Span | None, what: str):
+        """The error where an int is required and `q` came from a division that is not exact."""
+        a, b = q.num, q.den
+        return self.error("E205", f"{what} must be an int, but `{a} / {b}` does not divide "
+                          "exactly", q.span, expected="an int", got=show(q),
+                          notes=[(use, "the int is needed here")] if use and use != q.span else [],
+                          help=f"did you mean `//`? `{a} // {b}` is {a // b} (floor division); "
+                               "`/` of ints gives an int only when the division is exact")
 
     def _dim_binop(self, e, a, b):
         if e.op in ("+", "-", "*") and not isinstance(a, float) and not isinstance(b, float):
@@ -99,6 +121,37 @@ class OperatorMixin:
             return _norm(a // b)
         raise self.error("E304", f"cannot compute `{a} {e.op} {b}` on a symbolic size", e.span,
                          help="conditions and divisions need known sizes here")
+
+    # Functions of numbers that share their name with an op: `max(1, C // 4)` is a number,
+    # `x -> max(axis=1)` the reduction. The arguments decide: numbers only, and for `max` and
+    # `min` at least two of them (`x -> max(1)` reduces along axis 1).
+    _NUMBER_FUNCS = {"max": (max, 2), "min": (min, 2), "abs": (abs, 1)}
+
+    def _on_numbers(self, func: LayerVal, tensors: list, args: list, kwargs: list) -> bool:
+        fn = self._NUMBER_FUNCS.get(func.name)
+        return (fn is not None and func.target is OPS.get(func.name) and not tensors
+                and not kwargs and len(args) >= fn[1])
+
+    def _number_call(self, name: str, args: list, span: Span):
+        fn, _ = self._NUMBER_FUNCS[name]
+        if name == "abs" and len(args) > 1:
+            raise self.error("E207", f"abs of a number takes one number, got {len(args)}",
+                             args[1][1], expected="1", got=str(len(args)))
+        vals = []
+        for v, s in args:
+            v = _norm(v)
+            if isinstance(v, Dim):
+                raise self.error("E304", f"`{name}` of the symbolic size `{v}`", s,
+                                 help=f"`{name}` of sizes needs known sizes: a number in the "
+                                      "input's shape, or a parameter")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise self.error("E205", f"`{name}` of numbers takes numbers, got {kind_of(v)}",
+                                 s, expected="an int or a float", got=show(v),
+                                 help=f"the reduction `{name}` takes a tensor: "
+                                      f"`x -> {name}(axis=1)`" if name != "abs" else None)
+            vals.append(v)
+        out = fn(*vals)
+        return vals[0].like(out) if isinstance(vals[0], Quotient) and name == "abs" else out
 
     # The op of each operator on tensors; `@` and the logical ones take tensors only.
     _TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul",
@@ -136,6 +189,8 @@ class OperatorMixin:
     def _repeat(self, e, layer, n):
         if isinstance(layer, RepeatVal):
             raise self.error("E205", "a repeat cannot be repeated again", e.span)
+        if isinstance(n, Quotient):
+            raise self._inexact(n, e.right.span, "a repeat count")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise self.error("E205", f"a layer repeats a positive number of times, got {n!r}",
                              e.right.span)

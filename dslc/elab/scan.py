@@ -61,7 +61,9 @@ def _zero_state_types(el, cell: LayerVal, step: TensorType, span) -> list[Tensor
         el._bind_pattern(b.ports[0], TensorVal("step", step, None))
         out = []
         for p in b.ports[1:]:
-            unknown = [d.id for d in p.type.dims if isinstance(d, ast.Name) and d.id not in scope.vars]
+            unknown = ["..." if isinstance(d, ast.EllipsisDim) else d.id for d in p.type.dims
+                       if isinstance(d, ast.EllipsisDim) or
+                       (isinstance(d, ast.Name) and d.id not in scope.vars)]
             if unknown:
                 raise el.error("E304", f"the states of {b.name} need known sizes, but "
                                f"`{unknown[0]}` in `{p.name}` is bound by nothing", span,

@@ -22,6 +22,37 @@ class Fail(Exception):
     """A diagnostic already recorded; unwind to the statement."""
 
 
+class Quotient(float):
+    """`a / b` of two ints that do not divide (`1 / 64`): a float where a float is wanted,
+    remembering the division so that where an int is required the error points at it and
+    offers `//`. Arithmetic on it keeps the origin; copied or pickled, it is a plain float."""
+
+    def __new__(cls, value: float, span: Span, num: int, den: int):
+        q = super().__new__(cls, value)
+        q.span, q.num, q.den = span, num, den
+        return q
+
+    def __reduce__(self):
+        return (float, (float(self),))
+
+    def like(self, value):
+        """`value` (a result computed from this quotient) keeping the origin when a float."""
+        if isinstance(value, float) and not isinstance(value, Quotient):
+            return Quotient(value, self.span, self.num, self.den)
+        return value
+
+
+def plain(v):
+    """Language values as ops and initialisers keep them: quotients are plain floats."""
+    if isinstance(v, Quotient):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return type(v)(plain(x) for x in v)
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    return v
+
+
 def norm(v):
     """Sizes that are known numbers are plain ints."""
     from ..ir.dims import Dim

@@ -95,9 +95,19 @@ class IfExpr(Node):
 
 # ---- declarations ----
 @dataclass(frozen=True)
+class EllipsisDim(Node):
+    """`...` in a shape pattern: any number of axes (a block port's pattern only)."""
+
+
+@dataclass(frozen=True)
 class TensorTypeExpr(Node):
     dtype: str | None
     dims: tuple
+
+    @property
+    def ellipsis(self) -> int | None:
+        """The position of the (first) `...` among the dims, or None."""
+        return next((i for i, d in enumerate(self.dims) if isinstance(d, EllipsisDim)), None)
 
 
 @dataclass(frozen=True)

@@ -156,9 +156,21 @@ class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a dee
 
     # ---- declarations ----
     @v_args(meta=True)
+    def ellipsis(self, meta, c):
+        return ast.EllipsisDim(self._span(meta))
+
+    @v_args(meta=True)
     def tensor_type(self, meta, c):
         dtype = str(c[0]) if c[0] is not None else None
-        return ast.TensorTypeExpr(self._span(meta), dtype, tuple(d for d in c[1:] if d is not None))
+        t = ast.TensorTypeExpr(self._span(meta), dtype, tuple(d for d in c[1:] if d is not None))
+        dots = [d for d in t.dims if isinstance(d, ast.EllipsisDim)]
+        if len(dots) > 1:
+            self.problems.append(Diagnostic(
+                "E101", "a second `...` in one pattern", dots[1].span, expected="one `...`",
+                got=f"{len(dots)}", notes=((dots[0].span, "the first `...` is here"),),
+                help="`...` stands for all the axes its neighbours leave; name the others "
+                     "(`[N, ..., C]`)"))
+        return t
 
     def scalar_type(self, c):
         return str(c[0])
@@ -172,6 +184,12 @@ class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a dee
 
     @v_args(meta=True)
     def input_stmt(self, meta, c):
+        at = c[1].ellipsis
+        if at is not None:
+            self.problems.append(Diagnostic(
+                "E101", "`...` in the shape of an input", c[1].dims[at].span,
+                expected="a size (a number or a symbol)", got="`...`",
+                help="an input gives each of its dims; `...` belongs in a block's port pattern"))
         return ast.Input(self._span(meta), str(c[0]), c[1], c[2] or ())
 
     def where(self, c):
@@ -265,11 +283,15 @@ def _syntax_diagnostic(e: lark.exceptions.UnexpectedInput, text: str, file: str,
                     tok.end_column or tok.column + len(str(tok)))
         notes = tuple((s, f"this `{c}` is never closed") for c, s in _open_brackets(text, file, (tok.line, tok.column)))
         return Diagnostic("E101", f"unexpected `{tok}`", span, expected=exp, got=f"`{tok}`",
-                          notes=notes[-1:])
+                          notes=notes[-1:], help=_ELLIPSIS_HELP if str(tok) == "..." else None)
     line, col = e.line, e.column
     char = _visible(source_lines(text)[line - 1][col - 1])
     return Diagnostic("E102", f"unexpected character `{char}`", Span(file, line, col, line, col + 1),
                       expected=exp, got=f"`{char}`")
+
+
+_ELLIPSIS_HELP = ("`...` stands for any number of axes in a block's port pattern only "
+                  "(`block Swish(x: [N, ...])`)")
 
 
 def _visible(char: str) -> str:
