@@ -15,7 +15,7 @@ from .. import __version__
 from ..diagnostics import SpecError, render, use_color, visible
 from .common import Parser, Usage, failure_json
 
-COMMANDS = ("check", "summary", "compile", "run", "import_", "fmt", "ops", "diff", "graph")   # modules; import_ adds `import`
+COMMANDS = ("check", "summary", "compile", "run", "generate", "import_", "fmt", "ops", "diff", "graph")   # modules; import_ adds `import`
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,121 @@
+"""Token generation on onnxruntime from any causal spec: the model passes.kv_cache derives,
+compiled to ONNX once, then a prefill of the prompt and one step per new token, each step
+feeding the cache the last one returned. Greedy by default; sampling with a temperature,
+top-k and top-p (nucleus) from a seeded generator."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..passes.kv_cache import with_kv_cache
+
+
+@dataclass
+class Generation:
+    """The ids (prompt then new tokens, one row per sequence), the prefill's time and each
+    decode step's (seconds)."""
+    ids: np.ndarray
+    new_tokens: int
+    prefill_s: float
+    step_s: list[float] = field(default_factory=list)
+
+    def report(self) -> dict:
+        decode = sum(self.step_s)
+        return {"prompt_tokens": int(self.ids.shape[1] - self.new_tokens),
+                "new_tokens": self.new_tokens, "prefill_ms": round(self.prefill_s * 1e3, 3),
+                "decode_ms_per_token": round(decode / len(self.step_s) * 1e3, 3) if self.step_s else None,
+                "tokens_per_s": round(len(self.step_s) / decode, 1) if decode > 0 else None}
+
+
+def pick_token(logits: np.ndarray, temperature: float, top_k: int | None, top_p: float | None,
+               rng: np.random.Generator) -> np.ndarray:
+    """The next token of each row of `logits` [B, V]: the argmax when temperature is 0, else a
+    draw from softmax(logits / temperature) restricted to the top_k most likely tokens and to
+    the smallest set whose probability reaches top_p."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    z = logits.astype(np.float64) / temperature
+    if top_k is not None and top_k < z.shape[-1]:
+        kth = np.sort(z, axis=-1)[:, -top_k][:, None]
+        z = np.where(z < kth, -np.inf, z)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-p, axis=-1)
+        sorted_p = np.take_along_axis(p, order, -1)
+        keep_sorted = np.cumsum(sorted_p, -1) - sorted_p < top_p     # the first always kept
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, -1)
+        p = np.where(keep, p, 0.0)
+        p /= p.sum(-1, keepdims=True)
+    return np.array([rng.choice(p.shape[-1], p=row) for row in p])
+
+
+class Generator:
+    """A causal model's cached ONNX graph in an onnxruntime session. `weights` by the spec's
+    parameter names (else drawn from `seed`); `logits`: the output to decode from (default:
+    one named logits, else the first)."""
+
+    def __init__(self, model, weights: dict | None = None, seed: int = 0, provider: str = "cpu",
+                 logits: str | None = None):
+        from ..backends.onnx.ort import session
+        cached = with_kv_cache(model)
+        outs = [p.name for p in model.outputs]
+        name = logits or ("logits" if "logits" in outs else outs[0])
+        if name not in outs:
+            raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
+        self.ids = cached.inputs[0]
+        self.past = [p for p in cached.inputs if p.name.startswith("past_key_values.")]
+        if len(cached.inputs) != 1 + len(self.past):
+            extra = [p.name for p in cached.inputs[1:] if p not in self.past]
+            raise ValueError(f"generation feeds token ids alone; model {model.name} also takes "
+                             f"{', '.join(extra)}")
+        self.logits_at = outs.index(name)
+        self.n_out = len(outs)
+        proto = cached.to_onnx(weights=weights, seed=seed)
+        self.session = session(proto.SerializeToString(), provider)
+        self.dtype = {"i64": np.int64, "i32": np.int32}.get(self.ids.type.dtype)
+        if self.dtype is None:
+            raise ValueError(f"generation feeds token ids: the input {self.ids.name} is "
+                             f"{self.ids.type}, not integer ids [N, T]")
+
+    def _empty_cache(self, batch: int) -> list[np.ndarray]:
+        from ..backends.onnx.builder import np_dtype
+        return [np.zeros((batch, p.type.shape[1].value, 0, p.type.shape[3].value),
+                         np_dtype(p.type.dtype)) for p in self.past]
+
+    def generate(self, prompt, max_new_tokens: int, temperature: float = 0.0,
+                 top_k: int | None = None, top_p: float | None = None, seed: int = 0,
+                 eos: int | None = None, on_token=None) -> Generation:
+        """Generate up to `max_new_tokens` after `prompt` (ids [B, T], or one sequence);
+        `on_token(step, tokens)` is called with each step's tokens [B] as they come; all rows
+        stop at `eos` once every row has produced it."""
+        prompt = np.atleast_2d(np.asarray(prompt, dtype=self.dtype))
+        rng = np.random.default_rng(seed)
+        cache, new, seq = self._empty_cache(prompt.shape[0]), prompt, [prompt]
+        names = [self.ids.name] + [p.name for p in self.past]
+        done = np.zeros(prompt.shape[0], bool)
+        result = Generation(ids=prompt, new_tokens=0, prefill_s=0.0)
+        for step in range(max_new_tokens):
+            start = time.perf_counter()
+            outs = self.session.run(None, dict(zip(names, [new, *cache])))
+            token = pick_token(outs[self.logits_at][:, -1], temperature, top_k, top_p, rng)
+            elapsed = time.perf_counter() - start
+            if step == 0:
+                result.prefill_s = elapsed
+            else:
+                result.step_s.append(elapsed)
+            cache = outs[self.n_out:]
+            new = token.astype(self.dtype)[:, None]
+            seq.append(new)
+            result.new_tokens += 1
+            if on_token is not None:
+                on_token(step, new[:, 0])
+            if eos is not None:
+                done |= new[:, 0] == eos
+                if done.all():
+                    break
+        result.ids = np.concatenate(seq, axis=1)
+        return result
