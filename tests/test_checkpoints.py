@@ -244,6 +244,9 @@ def test_rules_from_python_strings_pairs_and_bad_values():
         parse_rules([3])
 
 
+DENSE = "model M {\n    input x: f32[N, 4]\n    output y = x -> dense(3)\n}\n"
+
+
 def test_rename_flags_need_weights(capsys, tmp_path):
     (tmp_path / "m.dl").write_text(DENSE)
     for argv in (["compile", tmp_path / "m.dl", "--target", "onnx", "--rename", "a -> b"],
@@ -252,8 +255,21 @@ def test_rename_flags_need_weights(capsys, tmp_path):
         assert code == 2 and "renames the keys of --weights FILE: give one" in err
 
 
+def test_a_rules_file_that_cannot_be_read_is_one_line(capsys, tmp_path):
+    from safetensors.numpy import save_file
+    (tmp_path / "m.dl").write_text(DENSE)
+    save_file(_w("dense_1.weight", shape=(3, 4)), tmp_path / "w.safetensors")
+    (tmp_path / "latin1.rename").write_bytes("caf\xe9 -> x\n".encode("latin-1"))
+    for name, why in (("none.rename", "No such file or directory"),
+                      ("latin1.rename", "not UTF-8 text (invalid continuation byte at byte 3)")):
+        code, _, err = cli(capsys, "compile", tmp_path / "m.dl", "--target", "onnx", "--weights",
+                           tmp_path / "w.safetensors", "--rename-file", tmp_path / name)
+        assert code == 2 and err.strip() == f"dslc: cannot read '{tmp_path / name}': {why}"
+
+
 # ---- safetensors dtypes, as the other formats take them ----
-DENSE = "model M {\n    input x: f32[N, 4]\n    output y = x -> dense(3)\n}\n"
+
+
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])

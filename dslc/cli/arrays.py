@@ -11,6 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..diagnostics import visible
 from ..passes.checkpoints import (CheckpointError, RenameWarning, one_line, parse_rule,
                                   parse_rules, read_npy, read_weights as read_checkpoint)
 from .common import Usage, read_bytes
@@ -39,7 +40,10 @@ def read_weights(args) -> dict:
     except CheckpointError as e:
         raise Usage(str(e))
     for w in caught:
-        print(f"dslc {args.command}: warning: {w.message}", file=sys.stderr)
+        if issubclass(w.category, RenameWarning):
+            print(f"dslc {args.command}: warning: {visible(str(w.message))}", file=sys.stderr)
+        else:                   # a library's own, shown as it would have been
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return weights
 
 

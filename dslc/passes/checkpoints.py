@@ -30,8 +30,8 @@ from __future__ import annotations
 import os
 import re
 from math import prod
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from ..files import Unreadable, not_regular, read_regular
 
@@ -55,6 +55,7 @@ FOLDER_FILES = ("model.safetensors.index.json", "model.safetensors",
                 "pytorch_model.bin.index.json", "pytorch_model.bin")
 MAX_INDEX_BYTES = 64 << 20       # a checkpoint index (a 100 B-parameter model's: about 100 KB)
 MAX_RULES_BYTES = 1 << 20        # a --rename-file
+MAX_HEADER_BYTES = 100_000_000   # a safetensors header: the library's own bound
 # safetensors dtypes numpy holds (ml_dtypes gives bfloat16), with their sizes in bytes
 SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                       "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
@@ -311,6 +312,8 @@ def _truncated(path: str, size: int) -> str:
     import struct
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
+        if n > MAX_HEADER_BYTES:
+            return ""
         try:
             header = json.loads(f.read(n))
             end = max((int(t["data_offsets"][1]) for k, t in header.items()
