@@ -134,7 +134,7 @@ def hostile(tmp_path):
     """A folder with a spec, a FIFO and a link to a character device under every name dslc reads."""
     import os
     (tmp_path / "mlp.dl").write_text(MAIN)
-    for name in ("fifo.dl", "fifo.npz", "fifo.npy", "fifo.onnx"):
+    for name in ("fifo.dl", "fifo.npz", "fifo.npy", "fifo.onnx", "fifo.safetensors"):
         os.mkfifo(tmp_path / name)
     for name in ("zero.dl", "zero.npz", "zero.onnx"):
         (tmp_path / name).symlink_to("/dev/zero")
@@ -147,6 +147,8 @@ def hostile(tmp_path):
     (["compile", "mlp.dl", "--target", "onnx", "--weights", "fifo.npz", "-o", "m.onnx"], "a FIFO"),
     (["compile", "mlp.dl", "--target", "onnx", "--weights", "zero.npz", "-o", "m.onnx"],
      "a character device"),
+    (["compile", "mlp.dl", "--target", "onnx", "--weights", "fifo.safetensors", "-o", "m.onnx"],
+     "a FIFO"),
     (["run", "mlp.dl", "--input", "x=fifo.npy"], "a FIFO"), (["run", "fifo.onnx"], "a FIFO"),
     (["run", "zero.onnx"], "a character device"), (["import", "fifo.onnx"], "a FIFO")])
 def test_a_fifo_or_device_is_refused_in_one_line_never_read(hostile, argv, why):
@@ -287,6 +289,83 @@ def test_compile_takes_good_weights_and_nonfinite_ones_when_allowed(capsys, weig
         code, out, err = cli(capsys, "compile", weights / "m.dl", "--target", "onnx", "--weights",
                              weights / given, "-o", weights / "m.onnx", *flags)
         assert code == 0 and out.startswith("wrote "), err
+
+
+@pytest.fixture
+def checkpoints(weights):
+    """m.dl's weights as .safetensors files, good and hostile, and sharded indexes."""
+    import json
+    import struct
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+    state = torch.load(weights / "good.pt", weights_only=True)
+    save_file(state, weights / "good.safetensors")
+    good = (weights / "good.safetensors").read_bytes()
+    (weights / "truncated.safetensors").write_bytes(good[:-5])
+    n = struct.unpack("<Q", good[:8])[0]
+    header = json.loads(good[8:8 + n])
+    header["dense_1.weight"].update(shape=[400000000000, 4], data_offsets=[0, 6_400_000_000_000])
+    claim = json.dumps(header).encode()
+    (weights / "claims.safetensors").write_bytes(struct.pack("<Q", len(claim)) + claim + good[8 + n:])
+    (weights / "npz.safetensors").write_bytes((weights / "good.npz").read_bytes())
+    save_file({**state, "dense_1.bias": state["dense_1.bias"].to(torch.float8_e4m3fn)},
+              weights / "f8.safetensors")
+    save_file(torch.load(weights / "nan.pt", weights_only=True), weights / "nan.safetensors")
+    (weights / "shards").mkdir()
+    save_file({"dense_1.weight": state["dense_1.weight"]}, weights / "shards" / "a.safetensors")
+    save_file({"dense_1.bias": state["dense_1.bias"]}, weights / "shards" / "b.safetensors")
+    save_file(state, weights / "shards" / "both.safetensors")
+    for name, where in [("model.safetensors.index.json",
+                         {"dense_1.weight": "a.safetensors", "dense_1.bias": "b.safetensors"}),
+                        ("escapes.json", {"dense_1.weight": "../good.safetensors"}),
+                        ("wrong.json", {"dense_1.weight": "b.safetensors", "dense_1.bias": "a.safetensors"}),
+                        ("unlisted.json", {"dense_1.weight": "both.safetensors"}),
+                        ("absent.json", {"dense_1.weight": "a.safetensors", "dense_1.bias": "b.safetensors",
+                                         "dense_2.bias": "a.safetensors"})]:
+        (weights / "shards" / name).write_text(json.dumps({"metadata": {}, "weight_map": where}))
+    (weights / "shards" / "bad.json").write_text('{"weight_map": {"dense_1.weight": ')
+    (weights / "shards" / "list.json").write_text('["a.safetensors"]')
+    return weights
+
+
+@pytest.mark.parametrize("name, why", [
+    ("truncated.safetensors", "as safetensors: truncated: its header declares 60 bytes of "
+                              "tensors, and 55 follow it"),
+    ("claims.safetensors", "truncated: its header declares 6,400,000,000,000 bytes of tensors"),
+    ("npz.safetensors", "not a safetensors file (one starts with its header's length in 8 bytes"),
+    ("f8.safetensors", "`dense_1.bias` is F8_E4M3, a dtype numpy cannot hold; save it as F32, "
+                       "F16 or BF16"),
+    ("nan.safetensors", "NaN or inf in dense_1.bias (--allow-nonfinite takes them as they are)"),
+    ("shards/escapes.json", "its shard '../good.safetensors' is not a file in the index's folder"),
+    ("shards/wrong.json", "'b.safetensors' holds `dense_1.bias`, which the index puts in "
+                          "'a.safetensors'"),
+    ("shards/unlisted.json", "'both.safetensors' holds `dense_1.bias`, which the index does not list"),
+    ("shards/absent.json", "the index puts `dense_2.bias` in 'a.safetensors', which does not hold it"),
+    ("shards/bad.json", "as a checkpoint index: Expecting value: line 1 column 35 (char 34)"),
+    ("shards/list.json", "a checkpoint index is a JSON object whose `weight_map` maps each")])
+def test_compile_refuses_hostile_safetensors_in_one_line(capsys, checkpoints, name, why):
+    code, _, err = cli(capsys, "compile", checkpoints / "m.dl", "--target", "onnx", "--weights",
+                       checkpoints / name, "-o", checkpoints / "m.onnx")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and why in err, err
+    assert not (checkpoints / "m.onnx").exists()
+
+
+def test_safetensors_over_the_memory_available_are_refused_before_they_are_read(
+        capsys, checkpoints, monkeypatch):
+    monkeypatch.setattr("dslc.checks.memory.available_memory", lambda: (59, "a test's limit"))
+    for name in ("good.safetensors", "shards/model.safetensors.index.json"):
+        code, _, err = cli(capsys, "compile", checkpoints / "m.dl", "--target", "onnx", "--weights",
+                           checkpoints / name, "-o", checkpoints / "m.onnx")
+        assert code == 2 and err.strip() == (
+            f"dslc: cannot read '{checkpoints / name}': its tensors need 60 B, over the 59 B "
+            "available (the largest: `dense_1.weight` [3, 4] F32)")
+
+
+@pytest.mark.parametrize("name", ["good.safetensors", "shards/model.safetensors.index.json", "shards"])
+def test_compile_takes_safetensors_and_their_shards(capsys, checkpoints, name):
+    code, out, err = cli(capsys, "compile", checkpoints / "m.dl", "--target", "onnx", "--weights",
+                         checkpoints / name, "-o", checkpoints / "m.onnx")
+    assert code == 0 and out.startswith("wrote "), err
 
 
 # ---- ONNX import: graphs validated before recognition ----

@@ -233,9 +233,26 @@ def seed_arg(text: str) -> int:
     return int(text)
 
 
+class _Rename(argparse.Action):
+    """--rename and --rename-file append (flag, value) to one list: the rules keep the order
+    the flags were given in."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or ()),
+                                       (option_string, value)])
+
+
 def weights_args(parser, help: str) -> None:
-    """--weights FILE and --allow-nonfinite, as compile and run take them."""
+    """--weights FILE, --rename, --rename-file and --allow-nonfinite, as compile and run take
+    them."""
     parser.add_argument("--weights", metavar="FILE", help=help)
+    parser.add_argument("--rename", action=_Rename, dest="rename", metavar="'REGEX -> NAME'",
+                        help="with --weights: rename the file's keys matching REGEX (a dotted "
+                             "prefix, Python re syntax; \\1 its groups) to NAME; an empty NAME "
+                             "drops them, NAME:T transposes a 2-D tensor; repeatable, the first "
+                             "rule that matches a key renames it")
+    parser.add_argument("--rename-file", action=_Rename, dest="rename", metavar="FILE",
+                        help="with --weights: rename rules, one per line (# comments)")
     parser.add_argument("--allow-nonfinite", action="store_true",
                         help="with --weights: accept NaN and inf values (refused by default)")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .arrays import read_weights
 from ..diagnostics import render, use_color
+from .arrays import read_weights, renames_need_weights
 from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need, pick,
                      reporting, seed_arg, weights_args)
 
@@ -23,7 +23,7 @@ def _weights(model, args):
     if args.target == "onnx":
         check_onnx_size(m)
     if args.weights:
-        return read_weights(args.weights, args.allow_nonfinite)
+        return read_weights(args)
     if args.target == "onnx":      # each drawn as the graph takes it and written at once
         check_memory(m, args.max_memory, streamed=True, what=" as ONNX")
         return reporting(Drawn(m, args.seed))
@@ -51,7 +51,7 @@ def _compile_external(model, args, out: Path):
     data = out.with_name(out.name + ".data")
     m = model.with_dtype(args.dtype) if args.dtype else model
     if args.weights:
-        weights = read_weights(args.weights, args.allow_nonfinite)
+        weights = read_weights(args)
     else:
         check_memory(m, args.max_memory, streamed=True, what=" as ONNX with external data")
         weights = reporting(Drawn(m, args.seed))
@@ -88,6 +88,7 @@ def run(args) -> int:
     if args.no_weights and (args.target != "onnx" or args.weights or args.external_data):
         raise Usage("--no-weights writes an ONNX graph whose parameters are inputs: it needs "
                     "--target onnx, and neither --weights nor --external-data")
+    renames_need_weights(args)
     if args.weights and args.target == "torch-src":
         raise Usage("--weights needs a target that holds weights (onnx, torch, torch-state); "
                     "torch-src is code only")
@@ -164,8 +165,9 @@ def register(sub) -> None:
     k.add_argument("--max-memory", type=max_memory_arg, metavar="SIZE",
                    help="refuse a model whose weights need more memory than this to build "
                         "(512M, 64G, 1.5T; default: the memory available)")
-    weights_args(k, "build with these weights (.npz by dotted name, or a torch state_dict "
-                    ".pt), checked against the spec: every name and shape")
+    weights_args(k, "build with these weights (.npz by dotted name, a torch state_dict .pt, "
+                    ".safetensors, a sharded checkpoint's index .json or a folder holding "
+                    "one), checked against the spec: every name and shape")
     k.add_argument("--external-data", action="store_true",
                    help="--target onnx: write the parameters to OUT.data beside the graph as "
                         "they are drawn (one tensor in memory at a time); automatic over 2 GiB")

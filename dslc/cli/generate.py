@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .arrays import read_weights
+from .arrays import read_weights, renames_need_weights
 from .common import Usage, load, need, pick, seed_arg, weights_args
 
 
@@ -57,7 +57,8 @@ def run(args) -> int:
         return 1
     model = pick(program, args.model)
     need("onnxruntime", "onnx")
-    weights = read_weights(args.weights, args.allow_nonfinite) if args.weights else None
+    renames_need_weights(args)
+    weights = read_weights(args) if args.weights else None
     try:
         gen = Generator(model, weights=weights, seed=args.weights_seed)
     except CacheRefused as e:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need,
                      parse_dims, pick, read_bytes, seed_arg, weights_args)
-from .arrays import read_array, read_weights
+from .arrays import read_array, read_weights, renames_need_weights
 
 
 def _given(sess, args) -> dict:
@@ -135,7 +135,7 @@ def build(spec, args) -> bytes:
     from ..passes.weights import Drawn
     check_onnx_size(spec)
     if args.weights:                     # trained weights, checked against the spec by name
-        weights = read_weights(args.weights, args.allow_nonfinite)
+        weights = read_weights(args)
     else:
         check_memory(spec, args.max_memory, copies=2, what=" as ONNX")
         weights = Drawn(spec, args.seed)      # each drawn as the graph takes it
@@ -153,6 +153,7 @@ def run(args) -> int:
     from ..checks.memory import TooLarge
     from ..passes.weights import WeightsError
     spec = None
+    renames_need_weights(args)
     if args.weights and args.model_file.endswith(".onnx"):
         raise Usage("--weights builds a spec's graph; an .onnx file holds its own weights")
     if args.model_file.endswith(".onnx"):
@@ -242,7 +243,7 @@ def register(sub) -> None:
                    help="compile the spec with its input checks in the graph (as compile --guards)")
     r.add_argument("--fuse", action="store_true",
                    help="compile the spec with onnxruntime's fused operators (as compile --fuse)")
-    weights_args(r, "run a spec with these weights (.npz or a torch state_dict, as compile's)")
+    weights_args(r, "run a spec with these weights (as compile's)")
     r.add_argument("--print", action="store_true", help="print the outputs' values")
     r.add_argument("--print-limit", type=int, default=100, metavar="K",
                    help="with --print: summarise arrays of more than K elements (default 100)")
