@@ -74,14 +74,6 @@ def run(args) -> int:
     if program.errors:
         return 1
     model = pick(program, args.model)
-    if args.kv_cache:
-        from ..passes.kv_cache import CacheRefused, with_kv_cache
-        try:
-            model = with_kv_cache(model)
-        except CacheRefused as e:
-            for d in e.diagnostics:
-                print(render(d, program.sources, use_color(sys.stderr)), file=sys.stderr)
-            return 1
     for flag in ("guards", "fuse"):
         if getattr(args, flag) and args.target != "onnx":
             raise Usage(f"--{flag} shapes an ONNX graph: it needs --target onnx")
@@ -92,11 +84,44 @@ def run(args) -> int:
     if args.weights and args.target == "torch-src":
         raise Usage("--weights needs a target that holds weights (onnx, torch, torch-state); "
                     "torch-src is code only")
+    from ..passes.kv_cache import CacheRefused, with_kv_cache
     try:
-        return _compile(model, program, args)
+        if args.target == "genai":
+            return _genai(model, args)
+        return _compile(with_kv_cache(model) if args.kv_cache else model, program, args)
+    except CacheRefused as e:
+        for d in e.diagnostics:
+            print(render(d, program.sources, use_color(sys.stderr)), file=sys.stderr)
+        return 1
     except (TooLarge, WeightsError) as e:
         print(f"dslc compile: {e}", file=sys.stderr)
         return 1
+
+
+def _genai(model, args) -> int:
+    """--target genai: the folder onnxruntime-genai runs (tools/genai.py)."""
+    from ..tools.genai import write_genai
+    if not args.output:
+        raise Usage("--target genai writes a folder: give it with -o DIR")
+    for flag in ("kv_cache", "fuse", "guards", "no_weights", "external_data", "dtype"):
+        if getattr(args, flag):
+            raise Usage(f"--{flag.replace('_', '-')} does not apply to --target genai (its graph "
+                        "has the cache already, in f32, with its weights beside it when large)")
+    need("onnx", "onnx")
+    if args.tokenizer and not Path(args.tokenizer).is_file():
+        raise Usage(f"--tokenizer {args.tokenizer}: no such file")
+    renames_need_weights(args)
+    weights = read_weights(args) if args.weights else None
+    try:
+        config = write_genai(model, Path(args.output), weights=weights, seed=args.seed,
+                             tokenizer=args.tokenizer, context_length=args.context_length,
+                             bos=args.bos, eos=args.eos, pad=args.pad)
+    except ValueError as e:
+        raise Usage(str(e)) from None
+    dec = config["model"]["decoder"]
+    print(f"wrote {args.output}/ ({model.name}, {model.params:,} parameters, genai: "
+          f"{dec['num_hidden_layers']} cached layers, context {args.context_length})")
+    return 0
 
 
 def _compile(model, program, args) -> int:
@@ -152,11 +177,12 @@ def _fused(proto) -> str:
 def register(sub) -> None:
     k = sub.add_parser("compile", help="emit an ONNX graph or a torch module")
     k.add_argument("spec")
-    k.add_argument("--target", choices=("onnx", "torch", "torch-state", "torch-src"),
+    k.add_argument("--target", choices=("onnx", "torch", "torch-state", "torch-src", "genai"),
                    required=True,
                    help="torch: a pickled module (loading runs code); torch-state: the spec and "
                         "the state_dict, for dslc.load_torch (torch.load weights_only=True); "
-                        "torch-src: Python source of the module (imports torch only)")
+                        "torch-src: Python source of the module (imports torch only); genai: a "
+                        "folder onnxruntime-genai runs (the --kv-cache graph, genai_config.json)")
     k.add_argument("-o", "--output")
     k.add_argument("--model")
     k.add_argument("--seed", type=seed_arg, default=0)
@@ -183,6 +209,15 @@ def register(sub) -> None:
                    help="the model that generates with a cache: each causal self-attention takes "
                         "past_key_values.I.key/.value [N, kv_heads, P, head size] (P >= 0) and "
                         "returns present.I.key/.value with the new tokens' appended")
+    k.add_argument("--tokenizer", metavar="tokenizer.json",
+                   help="--target genai: copy this tokenizers file (and tokenizer_config.json "
+                        "beside it) into the folder")
+    k.add_argument("--context-length", type=int, default=2048,
+                   help="--target genai: the longest sequence genai generates (default 2048)")
+    for tok in ("bos", "eos", "pad"):
+        k.add_argument(f"--{tok}", type=int, default=0 if tok != "pad" else None, metavar="ID",
+                       help=f"--target genai: the {tok} token id" + (" (default: --eos)" if tok == "pad"
+                                                                     else " (default 0)"))
     k.add_argument("--guards", action="store_true",
                    help="--target onnx: the graph checks its inputs' symbols and the spec's "
                         "`where` constraints (a failing input stops the run, naming the check)")

@@ -1,0 +1,97 @@
+"""`dslc compile SPEC --target genai -o DIR`: a folder onnxruntime-genai runs as it is. The
+spec's KV-cache graph (passes/kv_cache.py) with genai's input and output names (input_ids,
+past_key_values.%d.key/value -> logits, present.%d.key/value), model.onnx (external data
+beside it when the weights exceed what one protobuf holds), genai_config.json, and the
+tokenizer files when given.
+
+The config declares `"type": "llama"`: genai picks its model class by that name, and "llama"
+is its plain decoder-only class, which feeds exactly the inputs the config names and the graph
+has (token ids and the cache; no attention mask or position ids, which dslc's graph computes
+from the cache's length). Nothing LLaMA-specific is assumed: the graph carries the whole
+architecture. `past_present_share_buffer` is false: each step's present cache is a new tensor
+P + T long (the standard-op graph), not a preallocated buffer of the context's length."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..passes.kv_cache import with_kv_cache
+
+ONE_PROTO = 2 ** 31 - 2 ** 26       # below protobuf's 2 GiB, with room for the graph
+
+
+def _rename(proto, old: str, new: str) -> None:
+    for vi in (*proto.graph.input, *proto.graph.output):
+        if vi.name == old:
+            vi.name = new
+    for node in proto.graph.node:
+        node.input[:] = [new if x == old else x for x in node.input]
+        node.output[:] = [new if x == old else x for x in node.output]
+
+
+def genai_config(model, cached, context_length: int, bos: int, eos: int, pad: int) -> dict:
+    """genai_config.json for the cached model (`model`: the spec's, for its widths)."""
+    attn = [n for n in cached.nodes if n.kind == "attention"]
+    op = attn[0].op
+    e, d = op.dims(*attn[0].in_types)[:2]
+    vocab = cached.outputs[0].type.shape[-1].value
+    return {
+        "model": {
+            "type": "llama", "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
+            "context_length": context_length, "vocab_size": vocab,
+            "decoder": {
+                "filename": "model.onnx", "session_options": {"log_id": "dslc", "provider_options": []},
+                "head_size": d, "hidden_size": e, "num_attention_heads": op.heads,
+                "num_key_value_heads": op.kv_heads or op.heads, "num_hidden_layers": len(attn),
+                "inputs": {"input_ids": "input_ids", "past_key_names": "past_key_values.%d.key",
+                           "past_value_names": "past_key_values.%d.value"},
+                "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
+                            "present_value_names": "present.%d.value"},
+            },
+        },
+        "search": {"do_sample": False, "max_length": context_length, "min_length": 0,
+                   "num_beams": 1, "num_return_sequences": 1, "past_present_share_buffer": False,
+                   "temperature": 1.0, "top_k": 1, "top_p": 1.0, "repetition_penalty": 1.0,
+                   "length_penalty": 1.0, "early_stopping": True, "no_repeat_ngram_size": 0,
+                   "diversity_penalty": 0.0},
+    }
+
+
+def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
+                tokenizer: Path | None = None, context_length: int = 2048, bos: int = 0,
+                eos: int = 0, pad: int | None = None, logits: str | None = None) -> dict:
+    """Write the folder (created if need be); returns its config."""
+    import onnx
+    outs = [p.name for p in model.outputs]
+    name = logits or ("logits" if "logits" in outs else outs[0])
+    if name not in outs:
+        raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
+    # logits first, the others dropped: genai reads the named outputs only
+    model = model.model_copy(update={"outputs": tuple(p for p in model.outputs if p.name == name)})
+    cached = with_kv_cache(model)
+    ids = cached.inputs[0]
+    if ids.type.dtype not in ("i64", "i32") or ids.type.rank != 2:
+        raise ValueError(f"onnxruntime-genai feeds token ids [batch, sequence]: the input "
+                         f"{ids.name} is {ids.type}")
+    proto = cached.to_onnx(weights=weights, seed=seed)
+    _rename(proto, proto.graph.input[0].name, "input_ids")
+    _rename(proto, proto.graph.output[0].name, "logits")
+    config = genai_config(model, cached, context_length, bos, eos, eos if pad is None else pad)
+    out.mkdir(parents=True, exist_ok=True)
+    # written beside, then moved in: a failure leaves the folder as it was
+    with tempfile.TemporaryDirectory(dir=out, prefix=".dslc-") as tmp:
+        big = proto.ByteSize() > ONE_PROTO
+        onnx.save_model(proto, str(Path(tmp) / "model.onnx"), save_as_external_data=big,
+                        location="model.onnx.data", all_tensors_to_one_file=True)
+        (Path(tmp) / "genai_config.json").write_text(json.dumps(config, indent=4) + "\n")
+        if tokenizer is not None:
+            shutil.copy(tokenizer, Path(tmp) / "tokenizer.json")
+            beside = Path(tokenizer).with_name("tokenizer_config.json")
+            if beside.is_file():
+                shutil.copy(beside, Path(tmp) / "tokenizer_config.json")
+        for f in Path(tmp).iterdir():
+            os.replace(f, out / f.name)
+    return config

@@ -1,0 +1,102 @@
+"""`dslc compile --target genai`: folders that onnxruntime-genai runs unchanged, generating the
+tokens Hugging Face's `generate` and `dslc generate` produce — for a LLaMA config with its
+checkpoint loaded by name, and for an architecture no genai builder knows (ALiBi with a
+parallel residual)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime_genai as og
+import pytest
+import torch
+
+import dslc
+from dslc.tools.generate import Generator
+from hf_support import checkpoint
+from support import cli, random_weights
+from test_kv_cache import LLAMA
+
+RULES = """# Hugging Face's LlamaForCausalLM -> specs' names
+model\\.layers\\.(\\d+)\\.self_attn\\.o_proj -> layers.\\1.self_attn.out_proj
+model\\.layers\\.(\\d+)\\.mlp\\.(\\w+) -> layers.\\1.\\2
+model\\.(.*) -> \\1
+"""
+
+# ALiBi attention and the MLP side by side off one norm (GPT-J/NeoX's parallel residual):
+# no genai builder has this architecture
+ALIBI = """
+block Parallel(x: [N, T, D], heads: int = 4) {
+    h = x -> layernorm(name=ln)
+    a = h -> attention(heads, causal=true, alibi=true, projections=separate, name=attn)
+    return x + a + (h -> dense(4 * D, name=fc_in) -> gelu -> dense(D, name=fc_out))
+}
+model AlibiLM(vocab: int = 50, d: int = 32) {
+    input ids: i64[N, T]
+    x = ids -> embedding(vocab, d, name=wte) -> Parallel(name=h) * 2 -> layernorm(name=ln_f)
+    output logits = x -> dense(vocab, bias=false, name=lm_head)
+}
+"""
+
+
+def _genai_tokens(folder, prompt, new: int) -> list[int]:
+    model = og.Model(str(folder))
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(prompt) + new, do_sample=False)
+    gen = og.Generator(model, params)
+    gen.append_tokens(np.array([prompt], dtype=np.int32))
+    while not gen.is_done():
+        gen.generate_next_token()
+    return [int(t) for t in gen.get_sequence(0)]
+
+
+def test_llama_folder_equals_hugging_face(tmp_path, capsys):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
+                         max_position_embeddings=128, tie_word_embeddings=False)
+    hf = LlamaForCausalLM(config).eval()
+    for p in hf.parameters():       # HF draws N(0, 0.02): logits too flat for greedy ties
+        torch.nn.init.normal_(p, std=0.3)
+    checkpoint(hf, tmp_path / "hf")
+    (tmp_path / "llama.dl").write_text(LLAMA)
+    (tmp_path / "llama.rename").write_text(RULES)
+    code, out, err = cli(capsys, "compile", tmp_path / "llama.dl", "--target", "genai", "-o",
+                         tmp_path / "g", "--weights", tmp_path / "hf", "--rename-file",
+                         tmp_path / "llama.rename", "--eos", "63", "--context-length", "64")
+    assert code == 0, err
+    config = json.loads((tmp_path / "g" / "genai_config.json").read_text())["model"]
+    assert (config["type"], config["eos_token_id"], config["context_length"]) == ("llama", 63, 64)
+    assert config["decoder"]["num_key_value_heads"] == 2 and config["decoder"]["head_size"] == 8
+    prompt = [5, 17, 42, 3, 9, 60, 1]
+    with torch.no_grad():
+        want = hf.generate(torch.tensor([prompt]), max_new_tokens=20, do_sample=False,
+                           eos_token_id=63, pad_token_id=0)[0].tolist()
+    got = _genai_tokens(tmp_path / "g", prompt, 20)
+    assert got == want and len(got) == 27
+
+
+def test_an_architecture_no_builder_knows(tmp_path, capsys):
+    model = dslc.load(ALIBI).models["AlibiLM"]
+    w = random_weights(model)
+    np.savez(tmp_path / "w.npz", **w)
+    (tmp_path / "alibi.dl").write_text(ALIBI)
+    code, _, err = cli(capsys, "compile", tmp_path / "alibi.dl", "--target", "genai", "-o",
+                       tmp_path / "g", "--weights", tmp_path / "w.npz", "--eos", "49")
+    assert code == 0, err
+    prompt = [3, 1, 4, 1, 5]
+    want = Generator(model, weights=w).generate([prompt], 16, eos=49).ids[0].tolist()
+    assert _genai_tokens(tmp_path / "g", prompt, 16) == want
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    ([], "-o DIR"),
+    (["-o", "g", "--kv-cache"], "--kv-cache does not apply"),
+    (["-o", "g", "--tokenizer", "missing.json"], "no such file"),
+])
+def test_genai_usage(tmp_path, capsys, argv, fragment, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "llama.dl").write_text(LLAMA)
+    code, _, err = cli(capsys, "compile", "llama.dl", "--target", "genai", *argv)
+    assert code == 2 and fragment in err
