@@ -63,3 +63,18 @@ def hf_output(hf_model, *args, **kwargs) -> np.ndarray:
         out = hf_model.eval()(*[torch.from_numpy(a) for a in args], **kwargs)
     logits = getattr(out, "logits", None)
     return (logits if logits is not None else out.last_hidden_state).numpy()
+
+
+def tiny_llama():
+    """LlamaForCausalLM on test_kv_cache.LLAMA's config (vocab 64, width 32, 2 layers, 4 heads,
+    2 KV heads), its weights drawn from N(0, 0.3): HF's N(0, 0.02) makes logits too flat for
+    greedy decoding to be free of near-ties."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
+                         max_position_embeddings=128, tie_word_embeddings=False)
+    hf = LlamaForCausalLM(config).eval()
+    for p in hf.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return hf

@@ -13,7 +13,7 @@ import torch
 
 import dslc
 from dslc.tools.generate import Generator
-from hf_support import checkpoint
+from hf_support import checkpoint, tiny_llama
 from support import cli, random_weights
 from test_kv_cache import LLAMA
 
@@ -51,14 +51,7 @@ def _genai_tokens(folder, prompt, new: int) -> list[int]:
 
 
 def test_llama_folder_equals_hugging_face(tmp_path, capsys):
-    from transformers import LlamaConfig, LlamaForCausalLM
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
-                         max_position_embeddings=128, tie_word_embeddings=False)
-    hf = LlamaForCausalLM(config).eval()
-    for p in hf.parameters():       # HF draws N(0, 0.02): logits too flat for greedy ties
-        torch.nn.init.normal_(p, std=0.3)
+    hf = tiny_llama()
     checkpoint(hf, tmp_path / "hf")
     (tmp_path / "llama.dl").write_text(LLAMA)
     (tmp_path / "llama.rename").write_text(RULES)

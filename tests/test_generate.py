@@ -12,7 +12,7 @@ import torch
 
 import dslc
 from dslc.tools.generate import Generator, pick_token
-from hf_support import checkpoint, rename
+from hf_support import checkpoint, rename, tiny_llama
 from support import cli, random_weights
 from test_kv_cache import LLAMA
 
@@ -30,14 +30,7 @@ def llama():
 
 
 def test_greedy_equals_hugging_face_generate(llama, tmp_path):
-    from transformers import LlamaConfig, LlamaForCausalLM
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
-                         max_position_embeddings=128, tie_word_embeddings=False)
-    hf = LlamaForCausalLM(config).eval()
-    for p in hf.parameters():       # HF draws N(0, 0.02): logits too flat for greedy ties
-        torch.nn.init.normal_(p, std=0.3)
+    hf = tiny_llama()
     weights = rename(checkpoint(hf, tmp_path), LLAMA_RULES)
     assert hf.num_parameters() == llama.params
     prompt = np.array([[5, 17, 42, 3, 9, 60, 1]])
