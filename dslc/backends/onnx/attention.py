@@ -33,13 +33,15 @@ def _rope(b, node, q: str, k: str, rot: int, d: int, base: float, interleaved: b
     from .builder import np_dtype, onnx_dtype
     n = node.name
     table = "f64" if dtype == "f64" else "f32"
+    def as_float(x, what):
+        return b.node("Cast", [b.node("Squeeze", [x, b.ints([0])], name=f"{n}.{what}0")[0]],
+                      name=f"{n}.{what}f", to=onnx_dtype(table))[0]
     tk = b.node("Shape", [k], name=f"{n}.tk", start=2, end=3)[0]
-    if past is not None:
-        tk = b.node("Add", [b.node("Shape", [past], name=f"{n}.tp", start=2, end=3)[0], tk],
-                    name=f"{n}.t_all")[0]
-    t = b.node("Cast", [b.node("Squeeze", [tk, b.ints([0])], name=f"{n}.t0")[0]], name=f"{n}.tf",
-               to=onnx_dtype(table))[0]
-    pos = b.node("Range", [b.scalar(0, table, "zero_f"), t, b.scalar(1, table, "one_f")],
+    start = b.scalar(0, table, "zero_f")
+    if past is not None:          # the new keys' positions only: P..P+T-1
+        tp = b.node("Shape", [past], name=f"{n}.tp", start=2, end=3)[0]
+        start, tk = as_float(tp, "tp"), b.node("Add", [tp, tk], name=f"{n}.t_all")[0]
+    pos = b.node("Range", [start, as_float(tk, "t"), b.scalar(1, table, "one_f")],
                  name=f"{n}.positions")[0]
     inv = (1.0 / base ** (np.arange(0, rot, 2, dtype=np.float64) / rot)).astype(np_dtype(table))
     freqs = b.node("Mul", [b.node("Unsqueeze", [pos, b.ints([1])], name=f"{n}.col")[0],
@@ -56,8 +58,8 @@ def _rope(b, node, q: str, k: str, rot: int, d: int, base: float, interleaved: b
         cos = b.node("Cast", [cos], name=f"{n}.cos_cast", to=onnx_dtype(dtype))[0]
         sin = b.node("Cast", [sin], name=f"{n}.sin_cast", to=onnx_dtype(dtype))[0]
     out = []
-    rows = _last_rows(b, n, q, cos, sin, same_length and past is None)
-    for x, c, s in ((q, *rows), (k, *(rows if past is not None else (cos, sin)))):
+    rows = (cos, sin) if past is not None else _last_rows(b, n, q, cos, sin, same_length)
+    for x, c, s in ((q, *rows), (k, cos, sin)):
         r = x if rot == d else b.node("Slice", [x, b.ints([0]), b.ints([rot]), b.ints([-1])],
                                       name=f"{n}.rotated_part")[0]
         if interleaved:

@@ -189,16 +189,18 @@ def rope(q: torch.Tensor, k: torch.Tensor, base: float, dim: int, interleaved: b
          offset: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Rotary embedding on [N, h, T, d] of the first `dim` features of each head: keys at
     positions offset..offset+Tk-1 (offset: the cached keys before them), queries at the last
-    Tq of those; rotate-half layout or interleaved pairs. Tables in float64 for a float64
+    Tq of those (the tables cover those positions only); rotate-half layout or interleaved
+    pairs. Tables in float64 for a float64
     query, else float32, then cast to its dtype."""
-    tq, tk = q.shape[-2], k.shape[-2] + offset
+    tq, tk = q.shape[-2], k.shape[-2]
     table = torch.float64 if q.dtype == torch.float64 else torch.float32
     inv = 1.0 / base ** (torch.arange(0, dim, 2, device=q.device, dtype=torch.float64) / dim)
-    freqs = torch.outer(torch.arange(tk, device=q.device, dtype=table), inv.to(table))
+    positions = torch.arange(offset, offset + tk, device=q.device, dtype=table)
+    freqs = torch.outer(positions, inv.to(table))
     emb = freqs.repeat_interleave(2, dim=-1) if interleaved else torch.cat([freqs, freqs], dim=-1)
     cos, sin = emb.cos().to(q.dtype), emb.sin().to(q.dtype)
     out: List[torch.Tensor] = []
-    for x, first in ((q, tk - tq), (k, offset)):
+    for x, first in ((q, tk - tq), (k, 0)):
         c, s = cos[first:], sin[first:]
         r = x[..., :dim]
         turned = rotate_pairs(r) if interleaved else rotate_half(r)
