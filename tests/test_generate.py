@@ -121,3 +121,18 @@ def test_cli_generate_refuses_a_model_a_cache_cannot_serve(tmp_path, capsys):
                     "    output logits = ids -> embedding(10, 8) -> attention(2) -> dense(10)\n}\n")
     code, _, err = cli(capsys, "generate", spec, "--prompt-ids", "1,2")
     assert code == 1 and "enc.dl:3:" in err and "not causal" in err
+
+
+def test_left_padded_batch_equals_hugging_face(llama, tmp_path):
+    """Prompts of 7 and 3 tokens in one batch (left-padded, masked) generate Hugging Face's
+    tokens for the same padded batch and attention mask."""
+    hf = tiny_llama()
+    weights = rename(checkpoint(hf, tmp_path), LLAMA_RULES)
+    prompts = [[5, 17, 42, 3, 9, 60, 1], [33, 8, 21]]
+    got = Generator(llama, weights=weights).generate(prompts, 12)
+    ids = torch.tensor([prompts[0], [0] * 4 + prompts[1]])
+    mask = torch.tensor([[1] * 7, [0] * 4 + [1] * 3])
+    with torch.no_grad():
+        want = hf.generate(ids, attention_mask=mask, max_new_tokens=12, do_sample=False, pad_token_id=0)
+    assert got.ids.tolist() == want.tolist()
+    assert got.sequences()[1] == want[1, 4:].tolist()

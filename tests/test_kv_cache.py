@@ -9,7 +9,7 @@ import pytest
 
 import dslc
 from dslc.passes.kv_cache import CacheRefused, with_kv_cache
-from support import cli, random_weights, run_ort, run_torch
+from support import cli, random_weights, run_ort, run_torch, run_torch_src
 
 # LLaMA's layer (rmsnorm, grouped-query rotary attention, SwiGLU) and Mistral's sliding window
 LLAMA = """
@@ -123,3 +123,25 @@ def test_compile_kv_cache(tmp_path, capsys):
     spec.write_text("model M {\n    input x: f32[N, T, 32]\n    output y = x -> attention(4)\n}\n")
     code, _, err = cli(capsys, "compile", spec, "--target", "onnx", "--kv-cache")
     assert code == 1 and "llama.dl:3:" in err and "not causal" in err
+
+
+@pytest.mark.parametrize("backend", [run_torch, _ort, run_torch_src], ids=["torch", "onnxruntime", "torch-src"])
+def test_left_padded_batch_equals_each_sequence_alone(llama, backend):
+    """attention_mask (Hugging Face's: 0 = padding) on the cached model: a batch of a 7- and a
+    4-token prompt, the shorter left-padded, generates what each generates alone."""
+    full, _, w = llama
+    cached = with_kv_cache(full, attention_mask=True)
+    a, b = [5, 17, 42, 3, 9, 60, 1], [8, 2, 33, 4]
+    new, mask = np.array([a, [0, 0, 0] + b]), np.array([[1] * 7, [0] * 3 + [1] * 4])
+    past = [np.zeros((2, 2, 0, 8), np.float32)] * 4
+    batch = []
+    for _ in range(6):
+        logits, *past = backend(cached, w, [new, mask, *past])
+        new = logits[:, -1].argmax(-1)[:, None]
+        batch.append(new[:, 0])
+        mask = np.concatenate([mask, np.ones((2, 1), int)], axis=1)
+    for row, prompt in zip(np.stack(batch, 1), (a, b)):
+        seq = np.array([prompt])
+        for _ in range(6):
+            seq = np.concatenate([seq, run_torch(full, w, [seq])[0][:, -1:].argmax(-1)], axis=1)
+        assert row.tolist() == seq[0, len(prompt):].tolist()

@@ -59,7 +59,8 @@ class Attention(Op):
     the queries are the last Tq positions of the keys' sequence, as a prefill after a cache;
     Tk >= Tq must be provable), window=W with causal (also j > i + Tk - Tq - W: W keys, the
     query's own included; Mistral's sliding window), key_padding_mask= a bool [N, Tk] tensor
-    (true = pad, that key ignored, as torch's), mask= a bool tensor broadcasting to [N, heads,
+    (true = pad, that key ignored, as torch's), attention_mask= an integer or bool [N, Tk]
+    tensor (nonzero = attend, Hugging Face's), mask= a bool tensor broadcasting to [N, heads,
     Tq, Tk] (true = attend). A masked score is the dtype's lowest finite number, not -inf (as
     Hugging Face's masks): a query with no key allowed averages all keys instead of giving NaN.
     Additive terms: attn_bias= a float tensor broadcasting to [N, heads, Tq, Tk] (T5's relative
@@ -77,8 +78,9 @@ class Attention(Op):
     size] (what the next step takes as its past)."""
     kind: ClassVar[str] = "attention"
     positional: ClassVar[tuple[str, ...]] = ("heads",)
-    arity: ClassVar[tuple[int, int | None]] = (1, 8)
-    tensor_args: ClassVar[tuple[str, ...]] = ("key_padding_mask", "mask", "attn_bias", "past")
+    arity: ClassVar[tuple[int, int | None]] = (1, 9)
+    tensor_args: ClassVar[tuple[str, ...]] = ("key_padding_mask", "attention_mask", "mask",
+                                              "attn_bias", "past")
     precise: ClassVar[bool] = True
     heads: int
     kv_heads: Optional[int] = None
@@ -98,13 +100,15 @@ class Attention(Op):
     rope_base: float = 10000.0
     dropout: float = 0.0
     key_padding_mask: int = 0
+    attention_mask: int = 0
     mask: int = 0
     attn_bias: int = 0
     past: int = 0
 
     def n_tensors(self, xs) -> int:
         """How many of the inputs are the query, key and value (the rest: the tensor args)."""
-        return len(xs) - self.key_padding_mask - self.mask - self.attn_bias - self.past
+        return len(xs) - self.key_padding_mask - self.attention_mask - self.mask - self.attn_bias \
+            - self.past
 
     def parts(self, *xs):
         """(query, key, value, key padding mask, mask, bias) types from the inputs (None where
@@ -113,10 +117,15 @@ class Attention(Op):
         q = xs[0]
         k = xs[1] if n >= 2 else q
         v = xs[2] if n >= 3 else k
-        rest = list(xs[n:])
-        extra = [rest.pop(0) if count else None
-                 for count in (self.key_padding_mask, self.mask, self.attn_bias)]
-        return (q, k, v, *extra)
+        pad, keep, mask, bias = self.extras(xs[n:])
+        return q, k, v, pad, mask, bias
+
+    def extras(self, given) -> tuple:
+        """(key padding mask, attention mask, mask, bias) from the inputs after q, k and v (None
+        where not given)."""
+        rest = list(given)
+        return tuple(rest.pop(0) if count else None for count in
+                     (self.key_padding_mask, self.attention_mask, self.mask, self.attn_bias))
 
     def cached(self, *xs):
         """The past keys and values given by `past=(key, value)`, or None."""
@@ -199,6 +208,14 @@ class Attention(Op):
                                  f"attention: key_padding_mask must be bool[{k.shape[0]}, {tk}], "
                                  f"got {pad}", expected=f"bool[{k.shape[0]}, {tk}]", got=str(pad),
                                  culprits=(index,))
+            index += 1
+        keep = self.extras(xs[n:])[1]
+        if keep is not None:
+            if keep.dtype not in ("bool", "i64", "i32", "i8", "u8") or keep.shape != (k.shape[0], tk):
+                raise ShapeError("E306" if keep.shape == (k.shape[0], tk) else "E302",
+                                 f"attention: attention_mask must be an integer or bool [{k.shape[0]}, "
+                                 f"{tk}] (1 = attend, Hugging Face's), got {keep}",
+                                 expected=f"i64[{k.shape[0]}, {tk}]", got=str(keep), culprits=(index,))
             index += 1
         scores = (q.shape[0], Dim.of(self.heads), q.shape[1], tk)
         if mask is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostic
 from ..ir.core import Model, Port, tensor
+from ..ir.dims import Dim
 
 # Kinds that compute each position from that position alone, on any axis (elementwise math,
 # activations, casts), or on the last axis only (dense, embedding lookups). layernorm and
@@ -69,9 +70,11 @@ def _fresh(base: str, taken: set[str]) -> str:
     return name
 
 
-def with_kv_cache(model: Model) -> Model:
+def with_kv_cache(model: Model, attention_mask: bool = False) -> Model:
     """The model with a cache on each causal self-attention (see the module's docstring);
-    raises CacheRefused with a diagnostic per layer that prevents it."""
+    raises CacheRefused with a diagnostic per layer that prevents it. `attention_mask`: the
+    model also takes Hugging Face's `attention_mask` i64[N, P + T] (0 = a padding token, as left
+    padding makes them) and every cached layer ignores those keys."""
     problems = []
     first = model.inputs[0].type if model.inputs else None
     time = first.shape[1] if first is not None and first.rank >= 2 else None
@@ -96,6 +99,12 @@ def with_kv_cache(model: Model) -> Model:
         raise CacheRefused(problems)
     past = _fresh("P", set(model.symbols()))
     inputs, outputs, nodes, i = list(model.inputs), list(model.outputs), [], 0
+    mask: tuple = ()
+    mask_t = tensor((first.shape[0], Dim.of(past) + time), "i64")
+    if attention_mask:
+        inputs.append(Port(name="attention_mask", value="attention_mask", type=mask_t,
+                           span=model.inputs[0].span))
+        mask = ("attention_mask",)
     for node in model.nodes:
         if node.kind != "attention":
             nodes.append(node)
@@ -106,11 +115,12 @@ def with_kv_cache(model: Model) -> Model:
         kept = [f"present.{i}.key", f"present.{i}.value"]
         past_t = tensor((x.shape[0], kvh, past, d), x.dtype)
         inputs += [Port(name=v, value=v, type=past_t, span=node.span) for v in names]
-        op = node.op.model_copy(update={"past": 2})
-        out_types = op.infer(*node.in_types, past_t, past_t)
+        op = node.op.model_copy(update={"past": 2, "attention_mask": len(mask)})
+        in_types = node.in_types + (mask_t,) * len(mask) + (past_t, past_t)
+        out_types = op.infer(*in_types)
         outputs += [Port(name=v, value=v, type=t, span=node.span) for v, t in zip(kept, out_types[1:])]
         nodes.append(node.model_copy(update={
-            "op": op, "inputs": node.inputs + tuple(names), "in_types": node.in_types + (past_t, past_t),
+            "op": op, "inputs": node.inputs + mask + tuple(names), "in_types": in_types,
             "outputs": node.outputs + tuple(kept), "out_types": out_types}))
         i += 1
     constraints = {**model.constraints, past: {"min": 0}}

@@ -6,8 +6,9 @@ tokenizer files when given.
 
 The config declares `"type": "llama"`: genai picks its model class by that name, and "llama"
 is its plain decoder-only class, which feeds exactly the inputs the config names and the graph
-has (token ids and the cache; no attention mask or position ids, which dslc's graph computes
-from the cache's length). Nothing LLaMA-specific is assumed: the graph carries the whole
+has (token ids, the attention mask and the cache; no position ids: dslc's graph computes
+positions from the cache's length, and rotary embedding and ALiBi depend on differences of
+positions only, which left padding does not change). Nothing LLaMA-specific is assumed: the graph carries the whole
 architecture. `past_present_share_buffer` is false: each step's present cache is a new tensor
 P + T long (the standard-op graph), not a preallocated buffer of the context's length."""
 from __future__ import annotations
@@ -46,7 +47,8 @@ def genai_config(model, cached, context_length: int, bos: int, eos: int, pad: in
                 "filename": "model.onnx", "session_options": {"log_id": "dslc", "provider_options": []},
                 "head_size": d, "hidden_size": e, "num_attention_heads": op.heads,
                 "num_key_value_heads": op.kv_heads or op.heads, "num_hidden_layers": len(attn),
-                "inputs": {"input_ids": "input_ids", "past_key_names": "past_key_values.%d.key",
+                "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask",
+                           "past_key_names": "past_key_values.%d.key",
                            "past_value_names": "past_key_values.%d.value"},
                 "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
                             "present_value_names": "present.%d.value"},
@@ -71,7 +73,7 @@ def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
         raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
     # logits first, the others dropped: genai reads the named outputs only
     model = model.model_copy(update={"outputs": tuple(p for p in model.outputs if p.name == name)})
-    cached = with_kv_cache(model)
+    cached = with_kv_cache(model, attention_mask=True)
     ids = cached.inputs[0]
     if ids.type.dtype not in ("i64", "i32") or ids.type.rank != 2:
         raise ValueError(f"onnxruntime-genai feeds token ids [batch, sequence]: the input "

@@ -14,12 +14,18 @@ from ..passes.kv_cache import with_kv_cache
 
 @dataclass
 class Generation:
-    """The ids (prompt then new tokens, one row per sequence), the prefill's time and each
-    decode step's (seconds)."""
+    """The ids (prompt then new tokens, one row per sequence; shorter prompts left-padded), the
+    prompts' lengths, the prefill's time and each decode step's (seconds)."""
     ids: np.ndarray
     new_tokens: int
     prefill_s: float
     step_s: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    def sequences(self) -> list[list[int]]:
+        """Each prompt then its new tokens, without the padding."""
+        width = self.ids.shape[1] - self.new_tokens
+        return [[int(t) for t in row[width - n:]] for row, n in zip(self.ids, self.lengths)]
 
     def report(self) -> dict:
         decode = sum(self.step_s)
@@ -61,15 +67,16 @@ class Generator:
     def __init__(self, model, weights: dict | None = None, seed: int = 0, provider: str = "cpu",
                  logits: str | None = None):
         from ..backends.onnx.ort import session
-        cached = with_kv_cache(model)
         outs = [p.name for p in model.outputs]
         name = logits or ("logits" if "logits" in outs else outs[0])
         if name not in outs:
             raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
+        cached = with_kv_cache(model, attention_mask=True)
         self.ids = cached.inputs[0]
         self.past = [p for p in cached.inputs if p.name.startswith("past_key_values.")]
-        if len(cached.inputs) != 1 + len(self.past):
-            extra = [p.name for p in cached.inputs[1:] if p not in self.past]
+        if len(cached.inputs) != 2 + len(self.past):
+            extra = [p.name for p in cached.inputs[1:]
+                     if p not in self.past and p.name != "attention_mask"]
             raise ValueError(f"generation feeds token ids alone; model {model.name} also takes "
                              f"{', '.join(extra)}")
         self.logits_at = outs.index(name)
@@ -88,19 +95,28 @@ class Generator:
 
     def generate(self, prompt, max_new_tokens: int, temperature: float = 0.0,
                  top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-                 eos: int | None = None, on_token=None) -> Generation:
-        """Generate up to `max_new_tokens` after `prompt` (ids [B, T], or one sequence);
+                 eos: int | None = None, on_token=None, pad: int = 0) -> Generation:
+        """Generate up to `max_new_tokens` after `prompt` (one sequence of ids, or several, of
+        any lengths: the shorter ones are left-padded with `pad` and masked);
         `on_token(step, tokens)` is called with each step's tokens [B] as they come; all rows
         stop at `eos` once every row has produced it."""
-        prompt = np.atleast_2d(np.asarray(prompt, dtype=self.dtype))
+        rows = [list(np.atleast_1d(r)) for r in (prompt if np.ndim(prompt[0]) else [prompt])]
+        lengths = [len(r) for r in rows]
+        if min(lengths) < 1:
+            raise ValueError("a prompt needs at least one token")
+        width = max(lengths)
+        ids = np.full((len(rows), width), pad, dtype=self.dtype)
+        mask = np.zeros((len(rows), width), np.int64)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
         rng = np.random.default_rng(seed)
-        cache, new, seq = self._empty_cache(prompt.shape[0]), prompt, [prompt]
-        names = [self.ids.name] + [p.name for p in self.past]
-        done = np.zeros(prompt.shape[0], bool)
-        result = Generation(ids=prompt, new_tokens=0, prefill_s=0.0)
+        cache, new, seq = self._empty_cache(len(rows)), ids, [ids]
+        names = [self.ids.name, "attention_mask"] + [p.name for p in self.past]
+        done = np.zeros(len(rows), bool)
+        result = Generation(ids=ids, new_tokens=0, prefill_s=0.0, lengths=lengths)
         for step in range(max_new_tokens):
             start = time.perf_counter()
-            outs = self.session.run(None, dict(zip(names, [new, *cache])))
+            outs = self.session.run(None, dict(zip(names, [new, mask, *cache])))
             token = pick_token(outs[self.logits_at][:, -1], temperature, top_k, top_p, rng)
             elapsed = time.perf_counter() - start
             if step == 0:
@@ -109,6 +125,7 @@ class Generator:
                 result.step_s.append(elapsed)
             cache = outs[self.n_out:]
             new = token.astype(self.dtype)[:, None]
+            mask = np.concatenate([mask, np.ones((len(rows), 1), np.int64)], axis=1)
             seq.append(new)
             result.new_tokens += 1
             if on_token is not None:

@@ -37,10 +37,11 @@ def _rope(b, node, q: str, k: str, rot: int, d: int, base: float, interleaved: b
         return b.node("Cast", [b.node("Squeeze", [x, b.ints([0])], name=f"{n}.{what}0")[0]],
                       name=f"{n}.{what}f", to=onnx_dtype(table))[0]
     tk = b.node("Shape", [k], name=f"{n}.tk", start=2, end=3)[0]
-    start = b.scalar(0, table, "zero_f")
     if past is not None:          # the new keys' positions only: P..P+T-1
         tp = b.node("Shape", [past], name=f"{n}.tp", start=2, end=3)[0]
         start, tk = as_float(tp, "tp"), b.node("Add", [tp, tk], name=f"{n}.t_all")[0]
+    else:
+        start = b.scalar(0, table, "zero_f")
     pos = b.node("Range", [start, as_float(tk, "t"), b.scalar(1, table, "one_f")],
                  name=f"{n}.positions")[0]
     inv = (1.0 / base ** (np.arange(0, rot, 2, dtype=np.float64) / rot)).astype(np_dtype(table))
@@ -165,9 +166,9 @@ def _fusable(op, node) -> bool:
     rotary embedding, ALiBi, window, mask or bias, the default scale, in f32 (onnxruntime's
     CPU kernel; a half-precision model computes attention in f32 anyway, Node.upcast)."""
     xs = node.in_types
-    return op.n_tensors(xs) == 1 and not op.past and op.packed(*xs) and not op.rotary and not op.alibi and \
-        op.window is None and not op.mask and not op.attn_bias and op.scale is None and \
-        xs[0].dtype == "f32"
+    return op.n_tensors(xs) == 1 and op.packed(*xs) and xs[0].dtype == "f32" and not (
+        op.past or op.attention_mask or op.rotary or op.alibi or op.window is not None or op.mask
+        or op.attn_bias or op.scale is not None)
 
 
 def _fused(op, b, node, ins, outs) -> str:
@@ -214,8 +215,13 @@ def attention(op, b, node, ins, outs) -> None:
     k = _split_heads(b, f"{n}.k", _project(b, f"{n}.k", k_in, wk, bk), kvh, d)
     v = _split_heads(b, f"{n}.v", _project(b, f"{n}.v", v_in, wv, bv), kvh, d)
     rest = list(ins[n_t:])
-    pad, mask, bias = (rest.pop(0) if given else None
-                       for given in (op.key_padding_mask, op.mask, op.attn_bias))
+    pad, keep, mask, bias = (rest.pop(0) if given else None for given in
+                             (op.key_padding_mask, op.attention_mask, op.mask, op.attn_bias))
+    if keep is not None:     # Hugging Face's attention mask: 0 = pad
+        keep_t = xs[n_t + op.key_padding_mask]
+        zero = b.node("Not", [keep], name=f"{n}.am_pad")[0] if keep_t.dtype == "bool" else \
+            b.node("Equal", [keep, b.scalar(0, keep_t.dtype, "zero_id")], name=f"{n}.am_pad")[0]
+        pad = zero if pad is None else b.node("Or", [pad, zero], name=f"{n}.pads")[0]
     past = rest if op.past else None
     if op.rotary:
         q, k = _rope(b, node, q, k, op.rotated(*xs), d, op.rope_base,

@@ -21,14 +21,15 @@ class AttentionModule(runtime.Attention):
         super().__init__(**attention_args(op, node.in_types))
         xs = node.in_types
         self.n_tensors = op.n_tensors(xs)
-        self.given = (op.key_padding_mask, op.mask, op.attn_bias)
+        self.given = (op.key_padding_mask, op.attention_mask, op.mask, op.attn_bias)
         self.has_past = bool(op.past)
 
     def forward(self, *xs):
         n = self.n_tensors
         q, k, v = (xs[0],) * 3 if n == 1 else ((xs[0], xs[1], xs[1]) if n == 2 else xs[:3])
         rest = list(xs[n:])
-        extra = [rest.pop(0) if given else None for given in self.given]
+        pad, keep, mask, bias = [rest.pop(0) if given else None for given in self.given]
+        extra = [runtime.padding(pad, keep), mask, bias]
         if self.has_past:              # (y, present key, present value)
             return self.cached(q, *rest, *extra)
         return super().forward(q, k, v, *extra)

@@ -23,14 +23,17 @@ def attention_args(op, xs) -> dict:
 def _attention(op, c):
     """runtime.Attention (the interpreter's module's own code), called on (q, k, v) and the
     key padding mask, mask and bias (None where not given)."""
-    for name in ("rotate_half", "rotate_pairs", "rope", "lowest", "score_terms", "Attention"):
+    for name in ("rotate_half", "rotate_pairs", "rope", "lowest", "padding", "score_terms",
+                 "Attention"):
         c.helper(name)
     xs = c.node.in_types
     c.init(call("Attention", **attention_args(op, xs)))
     n = op.n_tensors(xs)
     ins = c.ins[:n]
     q, k, v = (ins[0],) * 3 if n == 1 else ((ins[0], ins[1], ins[1]) if n == 2 else ins)
-    extra = _extras(c.ins[n:len(c.ins) - op.past], op.key_padding_mask, op.mask, op.attn_bias)
+    pad, keep, mask, bias = _extras(c.ins[n:len(c.ins) - op.past], op.key_padding_mask,
+                                    op.attention_mask, op.mask, op.attn_bias)
+    extra = [f"padding({pad}, {keep})" if keep != "None" else pad, mask, bias]
     if op.past:        # (y, present key, present value)
         return c.set(f"{c.attr}.cached({', '.join((q, *c.ins[len(c.ins) - 2:], *extra))})")
     c.set(f"{c.attr}({', '.join((q, k, v, *extra))})")

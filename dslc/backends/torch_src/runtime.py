@@ -213,6 +213,16 @@ def lowest(dtype: torch.dtype) -> float:
     return -1.7976931348623157e308 if dtype == torch.float64 else -3.4028234663852886e38
 
 
+def padding(key_padding_mask: Optional[torch.Tensor],
+            attention_mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """The keys to ignore (true = pad) from torch's key padding mask and Hugging Face's
+    attention mask (0 = pad), either or both."""
+    if attention_mask is None:
+        return key_padding_mask
+    pad = attention_mask == 0
+    return pad if key_padding_mask is None else key_padding_mask | pad
+
+
 def score_terms(tq: int, tk: int, dtype: torch.dtype, device: torch.device, causal: bool,
                 window: int, slopes: Optional[torch.Tensor], key_padding_mask: Optional[torch.Tensor],
                 mask: Optional[torch.Tensor], bias: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
