@@ -41,7 +41,8 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "recurrent": ("embedding", "rnn", "gru", "lstm"),
     "scan": ("scan",),
     "attention": ("attention", "sdpa", "class_token", "select", "rmsnorm"),
-    "positions": ("positional",),
+    "positions": ("arange", "positions", "positional", "relative_bias", "window_bias", "roll",
+                  "window_partition", "window_merge"),
 }
 INDEX: dict[str, str] = {kind: family for family, kinds in _FAMILIES.items() for kind in kinds}
 
