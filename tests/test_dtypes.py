@@ -389,6 +389,16 @@ FAMILIES = {
         input x: f32[N, 5, 3]
         output ys, last = x -> scan(Cell, state=true)
     }""",
+    "positions": """model H {
+        input x: f32[N, 4, 4, 6]
+        input ids: i64[N, 5]
+        w = x -> roll((1, -1), axis=(1, 2)) -> window_partition(2) -> dense(6)
+        output y = w -> window_merge(2, 4, 4) -> roll(3)
+        h = ids -> embedding(10, 8) -> positional(16, offset=2) -> positional(16, encoding=whisper)
+        output z = h -> positional(16, encoding=sinusoidal, positions=ids -> positions(offset=1))
+        output b = (h, z) -> relative_bias(2, buckets=8, max_distance=3)
+        output c = window_bias(2, 2)
+    }""",
     "embedding": """model G {
         input ids: i64[N, 5]
         output y = ids -> embedding(10, 6) -> lstm(4) -> layernorm -> dense(3)

@@ -116,6 +116,12 @@ ROWS = [
     ("rmsnorm", (2, 3, 6), lambda nn: nn.RMSNorm(6, eps=1e-6)),
     ("positional(8)", (2, 5, 6), None),
     ("positional(8, encoding=sinusoidal)", (2, 5, 6), None),
+    ("positional(8, offset=2)", (2, 5, 6), None),
+    ("positional(8, encoding=whisper, offset=1)", (2, 5, 6), None),
+    ("roll((1, -2), axis=(1, 2))", (2, 3, 5), None),
+    ("roll(-4)", (2, 3, 5), None),
+    ("window_partition(2)", (2, 4, 6, 3), None),
+    ("window_merge(2, 4, 6)", (12, 4, 3), None),
     ("class_token", (2, 5, 6), None),
     ("select(2)", (2, 5, 6), None),
     ("flatten", (2, 3, 4, 5), lambda nn: nn.Flatten()),
@@ -158,6 +164,31 @@ def _sinusoidal(x, w):
     return x + pe
 
 
+def _whisper(x, w, offset=1):
+    """Whisper's sinusoids(): sin on the first d/2 features, cos on the rest, at timescales
+    10000^(i / (d/2 - 1)), rows offset .. offset+T-1."""
+    t, d = x.shape[1], x.shape[2]
+    pe = np.zeros((t, d))
+    for pos in range(t):
+        for i in range(d // 2):
+            angle = (pos + offset) / 10000 ** (i / (d // 2 - 1))
+            pe[pos, i], pe[pos, d // 2 + i] = np.sin(angle), np.cos(angle)
+    return x + pe
+
+
+def _windows(x, ws):
+    """Swin's window_partition as HF writes it, windows flattened: [N, H, W, C] ->
+    [N*H/ws*W/ws, ws*ws, C]."""
+    n, h, w, c = x.shape
+    return x.reshape(n, h // ws, ws, w // ws, ws, c).swapaxes(2, 3).reshape(-1, ws * ws, c)
+
+
+def _unwindows(x, ws, h, w):
+    """Swin's window_reverse: the windows [B, ws*ws, C] back to [N, h, w, C]."""
+    c = x.shape[-1]
+    return x.reshape(-1, h // ws, w // ws, ws, ws, c).swapaxes(2, 3).reshape(-1, h, w, c)
+
+
 def _axis_norm(axis):
     """LayerNorm over one axis (HF ConvNeXt's channels_first LayerNorm), weight and bias laid
     along it, in float64."""
@@ -180,6 +211,12 @@ FORMULAS = {
     "maxout(3)": lambda x, w: x.reshape(x.shape[:-1] + (x.shape[-1] // 3, 3)).max(axis=-1),
     "positional(8)": lambda x, w: x + w["weight"][: x.shape[1]],
     "positional(8, encoding=sinusoidal)": _sinusoidal,
+    "positional(8, offset=2)": lambda x, w: x + w["weight"][2: 2 + x.shape[1]],
+    "positional(8, encoding=whisper, offset=1)": _whisper,
+    "roll((1, -2), axis=(1, 2))": lambda x, w: np.roll(x, (1, -2), axis=(1, 2)),
+    "roll(-4)": lambda x, w: np.roll(x, -4),
+    "window_partition(2)": lambda x, w: _windows(x, 2),
+    "window_merge(2, 4, 6)": lambda x, w: _unwindows(x, 2, 4, 6),
     "class_token": lambda x, w: np.concatenate(
         [np.broadcast_to(w["weight"], (x.shape[0], 1, x.shape[2])), x], axis=1),
     "select(2)": lambda x, w: x[:, 2],
@@ -303,6 +340,8 @@ EXTRA_ROWS = {"concat": "test_language", "split": "test_language", "embedding": 
                                            "lt", "le", "gt", "ge", "logical_and", "logical_or",
                                            "logical_not", "where")},
               **{k: "test_sources" for k in ("param", "randn_like", "rand_like", "bernoulli")},
+              **{k: "test_positions" for k in ("arange", "positions", "relative_bias",
+                                               "window_bias")},
               "matmul": "test_linalg", "einsum": "test_linalg", "phase_shuffle": "test_gan",
               **{k: "test_elementwise" for k in (
                   "exp", "log", "log1p", "sqrt", "rsqrt", "abs", "square", "clamp", "sin", "cos",

@@ -130,6 +130,14 @@ BASE = {
     **{k: ("hidden_size=4", (2, 5, 3), "f32") for k in ("rnn", "gru", "lstm")},
     "attention": ("heads=2", (2, 5, 8), "f32"),
     "positional": ("max_len=8", None, "f32"),
+    "arange": ("bounds=(1, 5)", (2, 3), "f32", {"expr": "{call}"}),
+    "positions": ("", (2, 5), "i64"),
+    # 40 steps: relative positions reach the logarithmic buckets
+    "relative_bias": ("heads=2", (1, 40, 2), "f32"),
+    "window_bias": ("heads=2, window=3", (2, 3), "f32", {"expr": "{call}"}),
+    "roll": ("shifts=1", (2, 3, 5), "f32"),
+    "window_partition": ("window=2", (2, 4, 6, 3), "f32"),
+    "window_merge": ("window=2, height=4, width=6", (12, 4, 3), "f32"),
     "select": ("", None, "f32"),
     "rmsnorm": ("", None, "f32"),
 }
@@ -178,6 +186,12 @@ OVERRIDES = {
     ("attention", "scale"): "0.25",               # 0.5 = 1/sqrt(4), the default
     ("attention", "rotary_dim"): {"base": "rotary=true", "alt": "2"},
     ("attention", "rotary_layout"): {"base": "rotary=true", "alt": "interleaved"},
+    ("arange", "bounds"): "(1, 6)",
+    ("relative_bias", "max_distance"): "20",
+    ("roll", "axis"): "1",
+    ("window_partition", "window"): "1",          # 4 x 6: windows of 1 or 2
+    ("window_merge", "height"): "2",              # 12 windows: 4 images of 1 x 3
+    ("window_merge", "width"): "12",              # 1 image of 2 x 6
 }
 
 # Options that act only in training: torch's train mode must show them (under a fixed seed);
@@ -193,9 +207,12 @@ EXCLUDED = {
                "the elaborator from the call's inputs" for k in ("rnn", "gru", "lstm")
        for f in ("initial", "lengths")},
     **{("attention", f): "tensor_args: counts the mask and bias tensors given by keyword"
-       for f in ("key_padding_mask", "mask", "attn_bias")},
+       for f in ("key_padding_mask", "attention_mask", "mask", "attn_bias", "past")},
     **{("sdpa", f): "tensor_args: counts the mask and bias tensors given by keyword"
        for f in ("mask", "attn_bias")},
+    ("positions", "past"): "tensor_args: counts the past-length tensors given by keyword",
+    ("positions", "mask"): "tensor_args: counts the attention-mask tensors given by keyword",
+    ("positional", "positions"): "tensor_args: counts the position-id tensors given by keyword",
     ("scan", "initial"): "tensor_args: counts the initial-state tensors given by keyword",
     ("scan", "body"): "holds the elaborated cell block (a body graph) the elaborator provides",
 }

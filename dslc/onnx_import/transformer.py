@@ -23,7 +23,7 @@ def positional(g, node):
     if sl.input[0].endswith(".weight"):
         return Layer("positional", [x], [node.output[0]], layer_name(node, sl.input[0]),
                      args=(table.shape[0],), weights={"weight": table}), []
-    from ..ops.attention import Positional
+    from ..ops.positions import Positional
     op = Positional(max_len=table.shape[0], encoding="sinusoidal")
     if not np.allclose(table, op.table(table.shape[1]), rtol=0,
                        atol=2 * np.finfo(table.dtype).eps):

@@ -40,7 +40,9 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "resample": ("upsample", "pad", "channel_shuffle"),
     "recurrent": ("embedding", "rnn", "gru", "lstm"),
     "scan": ("scan",),
-    "attention": ("attention", "sdpa", "positional", "class_token", "select", "rmsnorm"),
+    "attention": ("attention", "sdpa", "class_token", "select", "rmsnorm"),
+    "positions": ("arange", "positions", "positional", "relative_bias", "window_bias", "roll",
+                  "window_partition", "window_merge"),
 }
 INDEX: dict[str, str] = {kind: family for family, kinds in _FAMILIES.items() for kind in kinds}
 

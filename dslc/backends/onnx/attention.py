@@ -4,10 +4,9 @@ projection, the heads, the causal and padding masks and the softmax) for the sel
 it covers."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
-from ...ops.attention import Attention, ClassToken, Positional, RMSNorm, SDPA, Select
+from ...ops.attention import Attention, ClassToken, RMSNorm, SDPA, Select
 from .table import fused, lowering
 
 
@@ -295,17 +294,6 @@ def _sdpa(op, b, node, ins, outs):
     add = score_terms(b, node.name, ins[0], ins[1], q_t.rank, q_t.dtype, op.causal, 0, None, None,
                       mask, bias)
     attend(b, node.name, *ins[:3], op.factor(q_t), add, q_t.rank, out=outs[0], dtype=q_t.dtype)
-
-
-@lowering.register(Positional)
-def _positional(op, b, node, ins, outs):
-    from .builder import np_dtype
-    d = node.in_types[0].shape[2].value
-    table = b.param(node, "weight") if op.encoding == "learned" else \
-        b.const(op.table(d).astype(np_dtype(node.in_types[0].dtype)), f"{node.name}.table")
-    t = b.node("Shape", [ins[0]], name=f"{node.name}.length", start=1, end=2)[0]
-    rows = b.node("Slice", [table, b.ints([0]), t, b.ints([0])], name=f"{node.name}.rows")[0]
-    b.node("Add", [ins[0], rows], outs, name=node.name)
 
 
 @lowering.register(ClassToken)

@@ -1,13 +1,11 @@
 """torch modules for attention and its companions, with the IR's parameter names."""
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..torch_src import runtime
 from ..torch_src.attention import attention_args
-from ...ops.attention import Attention, ClassToken, Positional, RMSNorm, SDPA, Select
+from ...ops.attention import Attention, ClassToken, RMSNorm, SDPA, Select
 from .table import lowering
 
 
@@ -47,22 +45,6 @@ class SDPAModule(nn.Module):
         return runtime.sdpa(q, k, v, self.causal, self.scale, mask, bias)
 
 
-class PositionalModule(nn.Module):
-    def __init__(self, op, node):
-        super().__init__()
-        d = node.in_types[0].shape[2].value
-        if op.encoding == "learned":
-            self.weight = nn.Parameter(torch.empty(op.max_len, d))
-        else:       # a constant, not state: the IR has no parameter or buffer for it
-            from .module import torch_dtype
-            table = torch.from_numpy(op.table(d)).to(torch_dtype(node.in_types[0].dtype))
-            self.register_buffer("table", table, persistent=False)
-
-    def forward(self, x):
-        table = self.weight if hasattr(self, "weight") else self.table
-        return x + table[: x.shape[1]]
-
-
 class SelectModule(nn.Module):
     def __init__(self, index: int, axis: int):
         super().__init__()
@@ -83,11 +65,6 @@ def _attention(op, node):
 @lowering.register(SDPA)
 def _sdpa(op, node):
     return SDPAModule(op, node)
-
-
-@lowering.register(Positional)
-def _positional(op, node):
-    return PositionalModule(op, node)
 
 
 @lowering.register(ClassToken)

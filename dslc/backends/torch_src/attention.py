@@ -1,8 +1,8 @@
 """torch-src entries of attention and its companions (dslc/ops/attention.py)."""
 from __future__ import annotations
 
-from ...ops.attention import Attention, ClassToken, Positional, RMSNorm, SDPA, Select
-from .code import call, dtype_expr
+from ...ops.attention import Attention, ClassToken, RMSNorm, SDPA, Select
+from .code import call
 from .table import source
 
 
@@ -51,16 +51,6 @@ def _sdpa(op, c):
         c.helper(name)
     c.set(call("sdpa", *c.ins[:3], op.causal, op.factor(c.node.in_types[0]),
                *_extras(c.ins[3:], op.mask, op.attn_bias)))
-
-
-@source.register(Positional)
-def _positional(op, c):
-    x = c.node.in_types[0]
-    if op.encoding == "learned":
-        c.helper("LearnedPositions")
-        return c.module(call("LearnedPositions", op.max_len, x.shape[2].value))
-    c.helper("SinusoidalPositions")
-    c.module(call("SinusoidalPositions", op.max_len, x.shape[2].value, dtype_expr(x.dtype)))
 
 
 @source.register(ClassToken)

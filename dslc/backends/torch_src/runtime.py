@@ -66,32 +66,53 @@ class ClassToken(nn.Module):
         return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
 
 
-class LearnedPositions(nn.Module):
-    """positional(learned): x + weight[:T] with weight [max_len, D]."""
+def table_rows(table: torch.Tensor, x: torch.Tensor, offset: int,
+               ids: Optional[torch.Tensor]) -> torch.Tensor:
+    """positional: x [N, T, D] plus the table's rows offset .. offset+T-1, or with position ids
+    [N or 1, T] its rows offset + ids."""
+    if ids is None:
+        return x + table[offset: offset + x.shape[1]]
+    return x + F.embedding(ids.long() + offset, table)
 
-    def __init__(self, max_len: int, d: int):
+
+class LearnedPositions(nn.Module):
+    """positional(learned): x + weight[offset:offset+T] (or weight[offset + ids]) with weight
+    [max_len, D]."""
+
+    def __init__(self, max_len: int, d: int, offset: int = 0):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(max_len, d))
+        self.offset = offset
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.weight[: x.shape[1]]
+    def forward(self, x: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return table_rows(self.weight, x, self.offset, ids)
 
 
 class SinusoidalPositions(nn.Module):
-    """positional(sinusoidal): x + table[:T], the table [max_len, D] computed in float64 (sin on
-    even features, cos on odd ones) and cast to `dtype`; a constant, not state."""
+    """positional(sinusoidal | whisper): x + table[offset:offset+T] (or table[offset + ids]),
+    the table [max_len, D] computed in float64 and cast to `dtype`, a constant, not state.
+    sinusoidal: sin on even features, cos on odd ones (Vaswani et al.); whisper: sin on the
+    first D/2 features, cos on the rest, frequencies 10000^(-i/(D/2 - 1)) (Whisper's
+    sinusoids())."""
 
-    def __init__(self, max_len: int, d: int, dtype: torch.dtype):
+    def __init__(self, max_len: int, d: int, dtype: torch.dtype, encoding: str = "sinusoidal",
+                 offset: int = 0):
         super().__init__()
         pos = torch.arange(max_len, dtype=torch.float64)[:, None]
-        div = torch.exp(torch.arange(0, d, 2, dtype=torch.float64) * (-math.log(10000.0) / d))
-        table = torch.zeros(max_len, d, dtype=torch.float64)
-        table[:, 0::2] = torch.sin(pos * div)
-        table[:, 1::2] = torch.cos(pos * div)[:, : d // 2]
+        if encoding == "whisper":
+            inv = torch.exp(-math.log(10000.0) / (d // 2 - 1)
+                            * torch.arange(d // 2, dtype=torch.float64))
+            table = torch.cat([torch.sin(pos * inv), torch.cos(pos * inv)], dim=1)
+        else:
+            div = torch.exp(torch.arange(0, d, 2, dtype=torch.float64) * (-math.log(10000.0) / d))
+            table = torch.zeros(max_len, d, dtype=torch.float64)
+            table[:, 0::2] = torch.sin(pos * div)
+            table[:, 1::2] = torch.cos(pos * div)[:, : d // 2]
         self.register_buffer("table", table.to(dtype), persistent=False)
+        self.offset = offset
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.table[: x.shape[1]]
+    def forward(self, x: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return table_rows(self.table, x, self.offset, ids)
 
 
 class AxisLayerNorm(nn.Module):
@@ -413,3 +434,82 @@ def loop_direction(kind: str, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
         c = m * c2 + (1 - m) * c
         outs[t] = h * m
     return torch.stack(outs, dim=1), h, c
+
+
+class Arange(nn.Module):
+    """arange with known bounds: the values, a constant buffer (it follows the module's
+    device), not state."""
+
+    def __init__(self, start: int, end: int, step: int, dtype: torch.dtype):
+        super().__init__()
+        self.register_buffer("values", torch.arange(start, end, step, dtype=dtype),
+                             persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        return self.values
+
+
+def position_ids(x: torch.Tensor, offset: int, past: Optional[torch.Tensor],
+                 mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """positions: i64 [N, T] position ids of x [N, T, ...]: offset + past + t, or from an
+    attention mask [N, Tm] (1 token, 0 padding) cumsum(mask) - 1, 1 at padding, its last T
+    columns, plus offset."""
+    n, t = x.shape[0], x.shape[1]
+    if mask is not None:
+        m = mask.long()
+        pos = (m.cumsum(-1) - 1).masked_fill(m == 0, 1)
+        return pos[:, pos.shape[1] - t:] + offset
+    pos = torch.arange(offset, offset + t, dtype=torch.int64, device=x.device)[None, :]
+    if past is not None:
+        pos = pos + past.long().reshape(-1, 1)
+    return pos.expand(n, t)
+
+
+class RelativeBias(nn.Module):
+    """relative_bias: T5's relative position bias [1, heads, Tq, Tk] for queries [N, Tq, ...]
+    (at positions Tk - Tq + i) and keys [N, Tk, ...]: weight[bucket(key - query)], weight
+    [buckets, heads]; `table` is the bucket of each distance in [-max_distance, max_distance]."""
+
+    def __init__(self, buckets: int, heads: int, table: List[int]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(buckets, heads))
+        self.register_buffer("table", torch.tensor(table, dtype=torch.int64), persistent=False)
+        self.max_distance = (len(table) - 1) // 2
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        tq, tk = q.shape[1], k.shape[1]
+        query = torch.arange(tk - tq, tk, device=self.table.device)
+        key = torch.arange(tk, device=self.table.device)
+        r = (key[None, :] - query[:, None]).clamp(-self.max_distance, self.max_distance)
+        values = F.embedding(self.table[r + self.max_distance], self.weight)    # [Tq, Tk, heads]
+        return values.permute(2, 0, 1).unsqueeze(0)
+
+
+class WindowBias(nn.Module):
+    """window_bias: Swin's relative position bias [heads, h*w, h*w] of an h x w window, from
+    relative_position_bias_table [(2h-1)*(2w-1), heads] at HF SwinSelfAttention's index (a
+    constant buffer, not state)."""
+
+    def __init__(self, heads: int, h: int, w: int):
+        super().__init__()
+        self.relative_position_bias_table = nn.Parameter(torch.empty((2 * h - 1) * (2 * w - 1), heads))
+        ys = torch.arange(h * w) // w
+        xs = torch.arange(h * w) % w
+        index = (ys[:, None] - ys[None, :] + h - 1) * (2 * w - 1) + xs[:, None] - xs[None, :] + w - 1
+        self.register_buffer("index", index, persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        return self.relative_position_bias_table[self.index].permute(2, 0, 1)
+
+
+def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
+    """[N, H, W, C] -> [N*(H/ws)*(W/ws), ws*ws, C]: ws x ws windows, row-major."""
+    n, h, w, c = x.shape
+    x = x.reshape(n, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, ws * ws, c)
+
+
+def window_merge(x: torch.Tensor, ws: int, h: int, w: int) -> torch.Tensor:
+    """window_partition's inverse: [N*(h/ws)*(w/ws), ws*ws, C] -> [N, h, w, C]."""
+    x = x.reshape(-1, h // ws, w // ws, ws, ws, x.shape[-1]).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, h, w, x.shape[-1])
