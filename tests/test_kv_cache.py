@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dslc
-from dslc.passes.kv_cache import CacheRefused, with_kv_cache
+from dslc.elab.kv_cache import CacheRefused, with_kv_cache
 from support import cli, random_weights, run_ort, run_torch, run_torch_src
 
 # LLaMA's layer (rmsnorm, grouped-query rotary attention, SwiGLU) and Mistral's sliding window

@@ -84,7 +84,7 @@ def run(args) -> int:
     if args.weights and args.target == "torch-src":
         raise Usage("--weights needs a target that holds weights (onnx, torch, torch-state); "
                     "torch-src is code only")
-    from ..passes.kv_cache import CacheRefused, with_kv_cache
+    from ..elab.kv_cache import CacheRefused, with_kv_cache
     try:
         if args.target == "genai":
             return _genai(model, args)

@@ -43,7 +43,7 @@ def _tokenizer(path: str):
 
 
 def run(args) -> int:
-    from ..passes.kv_cache import CacheRefused
+    from ..elab.kv_cache import CacheRefused
     from ..tools.generate import Generator
     from ..diagnostics import render, use_color
     if args.max_new_tokens < 1:

@@ -208,13 +208,13 @@ class Model(_Frozen):
                  max_memory: int | None = None, kv_cache: bool = False):
         """An nn.Module; `dtype` (f16, bf16, f64) recompiles an f32 model in that precision
         (`with_dtype`): parameters in that dtype, precise ops in f32. `max_memory`: as for
-        `weights`, when they are drawn. `kv_cache`: the model passes.kv_cache derives (forward
+        `weights`, when they are drawn. `kv_cache`: the model elab.kv_cache derives (forward
         takes the past keys and values after the inputs and returns the present ones after
         the outputs)."""
         from ..backends.torch.module import build_module
         model = self.with_dtype(dtype) if dtype else self
         if kv_cache:
-            from ..passes.kv_cache import with_kv_cache
+            from ..elab.kv_cache import with_kv_cache
             model = with_kv_cache(model)
         return build_module(model, weights if weights is not None else model.weights(seed, max_memory))
 

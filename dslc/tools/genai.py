@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..passes.kv_cache import with_kv_cache
+from ..elab.kv_cache import with_kv_cache
 
 ONE_PROTO = 2 ** 31 - 2 ** 26       # below protobuf's 2 GiB, with room for the graph
 

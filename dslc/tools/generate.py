@@ -1,4 +1,4 @@
-"""Token generation on onnxruntime from any causal spec: the model passes.kv_cache derives,
+"""Token generation on onnxruntime from any causal spec: the model elab.kv_cache derives,
 compiled to ONNX once, then a prefill of the prompt and one step per new token, each step
 feeding the cache the last one returned. Greedy by default; sampling with a temperature,
 top-k and top-p (nucleus) from a seeded generator."""
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..passes.kv_cache import with_kv_cache
+from ..elab.kv_cache import with_kv_cache
 
 
 @dataclass
