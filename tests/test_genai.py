@@ -1,7 +1,7 @@
 """`dslc compile --target genai`: folders that onnxruntime-genai runs unchanged, generating the
 tokens Hugging Face's `generate` and `dslc generate` produce — for a LLaMA config with its
-checkpoint loaded by name, and for an architecture no genai builder knows (ALiBi with a
-parallel residual)."""
+checkpoint loaded by name, and for architectures no genai builder knows (ALiBi with a
+parallel residual; the course's character GPT)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ import torch
 import dslc
 from dslc.tools.generate import Generator
 from hf_support import checkpoint, tiny_llama
+from specfiles import SPECS
 from support import cli, random_weights
 from test_kv_cache import LLAMA
 
@@ -70,16 +71,22 @@ def test_llama_folder_equals_hugging_face(tmp_path, capsys):
     assert got == want and len(got) == 27
 
 
-def test_an_architecture_no_builder_knows(tmp_path, capsys):
-    model = dslc.load(ALIBI).models["AlibiLM"]
+@pytest.mark.parametrize("spec,name,eos", [(ALIBI, "AlibiLM", 49), ("char_gpt.dl", "CharGPT", 29)],
+                         ids=["alibi_parallel", "course_char_gpt"])
+def test_architectures_no_builder_knows(tmp_path, capsys, spec, name, eos):
+    """ALiBi with a parallel residual, and the course's character GPT (learned positions read
+    at the mask's position ids): genai generates what `dslc generate` does."""
+    text = spec if spec.endswith("}\n") else (SPECS / "transformer" / spec).read_text()
+    model = dslc.load(text).models[name]
     w = random_weights(model)
     np.savez(tmp_path / "w.npz", **w)
-    (tmp_path / "alibi.dl").write_text(ALIBI)
-    code, _, err = cli(capsys, "compile", tmp_path / "alibi.dl", "--target", "genai", "-o",
-                       tmp_path / "g", "--weights", tmp_path / "w.npz", "--eos", "49")
+    (tmp_path / "m.dl").write_text(text)
+    code, _, err = cli(capsys, "compile", tmp_path / "m.dl", "--target", "genai", "-o",
+                       tmp_path / "g", "--weights", tmp_path / "w.npz", "--eos", str(eos),
+                       "--context-length", "32")
     assert code == 0, err
     prompt = [3, 1, 4, 1, 5]
-    want = Generator(model, weights=w).generate([prompt], 16, eos=49).ids[0].tolist()
+    want = Generator(model, weights=w).generate([prompt], 16, eos=eos).ids[0].tolist()
     assert _genai_tokens(tmp_path / "g", prompt, 16) == want
 
 

@@ -136,3 +136,29 @@ def test_left_padded_batch_equals_hugging_face(llama, tmp_path):
         want = hf.generate(ids, attention_mask=mask, max_new_tokens=12, do_sample=False, pad_token_id=0)
     assert got.ids.tolist() == want.tolist()
     assert got.sequences()[1] == want[1, 4:].tolist()
+
+
+def test_gpt2_learned_positions_equal_hugging_face(tmp_path):
+    """GPT-2 (learned positions, read at the mask's position ids under the cache): a batch of a
+    6- and a 2-token prompt, left-padded, generates Hugging Face's tokens."""
+    import shutil
+    import transformers
+    from test_checkpoints import GPT2_RULES, SMALL_GPT2
+    from specfiles import SPECS
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=100, n_positions=32)
+    hf = transformers.GPT2LMHeadModel(config).eval()
+    for p in hf.parameters():       # off HF's N(0, 0.02), whose logits are nearly flat
+        torch.nn.init.normal_(p, std=0.2)
+    shutil.copy(SPECS / "transformer" / "gpt2.dl", tmp_path / "gpt2.dl")
+    (tmp_path / "small.dl").write_text(SMALL_GPT2)
+    model = dslc.load(tmp_path / "small.dl").models["SmallGPT2"]
+    hf.save_pretrained(tmp_path / "hf")
+    weights = dslc.read_weights(tmp_path / "hf", rename=GPT2_RULES)
+    prompts = [[5, 17, 42, 3, 9, 60], [33, 8]]
+    got = Generator(model, weights=weights).generate(prompts, 10)
+    ids = torch.tensor([prompts[0], [0] * 4 + prompts[1]])
+    mask = torch.tensor([[1] * 6, [0] * 4 + [1] * 2])
+    with torch.no_grad():
+        want = hf.generate(ids, attention_mask=mask, max_new_tokens=10, do_sample=False, pad_token_id=0)
+    assert got.ids.tolist() == want.tolist()

@@ -9,6 +9,7 @@ import pytest
 
 import dslc
 from dslc.elab.kv_cache import CacheRefused, with_kv_cache
+from specfiles import ROOT
 from support import cli, random_weights, run_ort, run_torch, run_torch_src
 
 # LLaMA's layer (rmsnorm, grouped-query rotary attention, SwiGLU) and Mistral's sliding window
@@ -34,14 +35,14 @@ def _ort(model, w, xs):
     return run_ort(model, w, xs)[0]
 
 
-def _generate(run, full, cached, w, prompt: np.ndarray, steps: int) -> float:
+def _generate(run, full, cached, w, prompt: np.ndarray, steps: int, kv=(2, 8)) -> float:
     """Greedy decoding with the cache; at each step the last logits against a full recompute.
     Returns the largest difference."""
-    kvh, d = 2, 8
-    past = [np.zeros((prompt.shape[0], kvh, 0, d), np.float32)] * (len(cached.inputs) - 1)
+    kvh, d = kv
+    past = [np.zeros((prompt.shape[0], kvh, 0, d), np.float32)] * (len(cached.inputs) - 2)
     seq, new, worst = prompt, prompt, 0.0
     for _ in range(steps):
-        logits, *past = run(cached, w, [new, *past])
+        logits, *past = run(cached, w, [new, np.ones(seq.shape, np.int64), *past])
         want = run(full, w, [seq])[0]
         assert logits.shape == (seq.shape[0], new.shape[1], want.shape[-1])
         worst = max(worst, float(np.abs(logits - want[:, -new.shape[1]:]).max()))
@@ -76,7 +77,7 @@ def test_sliding_window_shorter_than_the_generation():
 def test_cache_ports_and_types(llama):
     _, cached, _ = llama
     names = [(p.name, str(p.type)) for p in cached.inputs]
-    assert names == [("ids", "i64[N, T]")] + [
+    assert names == [("ids", "i64[N, T]"), ("attention_mask", "i64[N, P + T]")] + [
         (f"past_key_values.{i}.{kv}", "f32[N, 2, P, 8]") for i in range(2) for kv in ("key", "value")]
     assert [(p.name, str(p.type)) for p in cached.outputs] == [("logits", "f32[N, T, 64]")] + [
         (f"present.{i}.{kv}", "f32[N, 2, P + T, 8]") for i in range(2) for kv in ("key", "value")]
@@ -90,13 +91,12 @@ def test_to_torch_kv_cache(llama):
     ids = torch.tensor([[1, 2, 3]])
     empty = torch.zeros(1, 2, 0, 8)
     with torch.no_grad():
-        out = module(ids, *[empty] * 4)
+        out = module(ids, torch.ones(1, 3, dtype=torch.long), *[empty] * 4)
     assert len(out) == 5 and tuple(out[1].shape) == (1, 2, 3, 8)
 
 
 @pytest.mark.parametrize("body,layer,why", [
     ("x -> attention(4)", "attention_1", "not causal"),
-    ("x -> positional(16) -> attention(4, causal=true)", "positional_1", "row 0"),
     ("x -> transpose(1, 2) -> conv1d(32, 3, padding=1) -> transpose(1, 2) -> attention(4, causal=true)",
      "transpose_1", "transpose"),
     ("x -> softmax(axis=1) -> attention(4, causal=true)", "softmax_1", "over time"),
@@ -118,7 +118,7 @@ def test_compile_kv_cache(tmp_path, capsys):
     code, out, _ = cli(capsys, "compile", spec, "--target", "onnx", "--kv-cache", "-o", tmp_path / "m.onnx")
     assert code == 0, out
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-    assert [i.name for i in sess.get_inputs()][:2] == ["ids", "past_key_values.0.key"]
+    assert [i.name for i in sess.get_inputs()][:3] == ["ids", "attention_mask", "past_key_values.0.key"]
     assert [o.name for o in sess.get_outputs()][1] == "present.0.key"
     spec.write_text("model M {\n    input x: f32[N, T, 32]\n    output y = x -> attention(4)\n}\n")
     code, _, err = cli(capsys, "compile", spec, "--target", "onnx", "--kv-cache")
@@ -130,7 +130,7 @@ def test_left_padded_batch_equals_each_sequence_alone(llama, backend):
     """attention_mask (Hugging Face's: 0 = padding) on the cached model: a batch of a 7- and a
     4-token prompt, the shorter left-padded, generates what each generates alone."""
     full, _, w = llama
-    cached = with_kv_cache(full, attention_mask=True)
+    cached = with_kv_cache(full)
     a, b = [5, 17, 42, 3, 9, 60, 1], [8, 2, 33, 4]
     new, mask = np.array([a, [0, 0, 0] + b]), np.array([[1] * 7, [0] * 3 + [1] * 4])
     past = [np.zeros((2, 2, 0, 8), np.float32)] * 4
@@ -145,3 +145,21 @@ def test_left_padded_batch_equals_each_sequence_alone(llama, backend):
         for _ in range(6):
             seq = np.concatenate([seq, run_torch(full, w, [seq])[0][:, -1:].argmax(-1)], axis=1)
         assert row.tolist() == seq[0, len(prompt):].tolist()
+
+
+def test_learned_positions_of_the_course_gpt():
+    """specs/transformer/char_gpt.dl (learned positions): the cache reads the table at the
+    mask's position ids; generation equals a full recompute, and a left-padded row what it
+    generates alone."""
+    full = dslc.load(ROOT / "specs" / "transformer" / "char_gpt.dl").models["CharGPT"]
+    cached, w = with_kv_cache(full), random_weights(full)
+    assert [n.kind for n in cached.nodes].count("positions") == 1
+    prompt = np.random.default_rng(0).integers(0, 30, (2, 5))
+    for backend in (run_torch, _ort):
+        assert _generate(backend, full, cached, w, prompt, steps=6, kv=(4, 16)) <= 1e-5
+    a, b = [3, 1, 4, 1, 5, 9], [2, 6]
+    new, mask = np.array([a, [0] * 4 + b]), np.array([[1] * 6, [0] * 4 + [1] * 2])
+    past = [np.zeros((2, 4, 0, 16), np.float32)] * 4
+    logits, *past = _ort(cached, w, [new, mask, *past])
+    alone = _ort(full, w, [np.array([b])])[0]
+    np.testing.assert_allclose(logits[1, -2:], alone[0], rtol=1e-5, atol=1e-5)

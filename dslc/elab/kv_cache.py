@@ -5,14 +5,18 @@ returns them with the new tokens' appended (`present.i.key` / `.value`, [N, kv_h
 head size]); rotary positions and the causal mask count from P. One graph serves the prefill
 (P = 0, the whole prompt) and each decode step (T = 1).
 
+The model also takes Hugging Face's `attention_mask` [N, P + T] (0 = padding): the cached
+layers ignore padded keys, and a position table (`positional`) is read at the position ids the
+mask gives, HF's rule (cumsum - 1), so left-padded batches generate what each row would alone.
+
 The cache is exact only when every other layer treats each position on its own: a layer that
-mixes positions across time (a convolution or pooling over T, a recurrent layer, a learned
-position table read from row 0, a norm over T, attention that is not causal) gets a located
-diagnostic naming it, and nothing is derived."""
+mixes positions across time (a convolution or pooling over T, a recurrent layer, a norm over
+T, attention that is not causal) gets a located diagnostic naming it, and nothing is
+derived."""
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
-from ..ir.core import Model, Port, tensor
+from ..ir.core import Model, Node, Port, tensor
 from ..ir.dims import Dim
 
 # Kinds that compute each position from that position alone, on any axis (elementwise math,
@@ -57,8 +61,10 @@ def _time_mixing(node) -> str | None:
         return None if x is not None and node.op.axis % x.rank != 1 else "it normalises over time"
     if kind in _POSITIONWISE:
         return None
+    if kind == "positional" and node.op.positions:
+        return "its position ids come from the model's inputs; the cache reads them from the mask"
     if kind == "positional":
-        return "its position table is read from row 0, not from the cache's length"
+        return None
     return f"{kind} is not known to keep positions apart"
 
 
@@ -70,11 +76,30 @@ def _fresh(base: str, taken: set[str]) -> str:
     return name
 
 
-def with_kv_cache(model: Model, attention_mask: bool = False) -> Model:
+def _position_ids(node, mask_t, counter: int):
+    """A `positions(mask=attention_mask)` node giving `node` (a positional) its rows: Hugging
+    Face's position ids of the new tokens from the mask (cumsum - 1 over its last T columns,
+    left padding counted out), and the positional reading the table at them."""
+    from ..ops import OPS
+    x = node.in_types[0]
+    ids_op = OPS["positions"](mask=1)
+    ids_value = f"{node.name}.position_ids"
+    ids_t = ids_op.infer(x, mask_t)[0]
+    ids = Node(name=f"{node.name}_positions{counter}", op=ids_op, inputs=(node.inputs[0], "attention_mask"),
+               outputs=(ids_value,), in_types=(x, mask_t), out_types=(ids_t,), span=node.span,
+               call_sites=node.call_sites, blocks=node.blocks)
+    op = node.op.model_copy(update={"positions": 1})
+    read = node.model_copy(update={"op": op, "inputs": node.inputs[:1] + (ids_value,) + node.inputs[1:],
+                                   "in_types": node.in_types[:1] + (ids_t,) + node.in_types[1:]})
+    return ids, read
+
+
+def with_kv_cache(model: Model) -> Model:
     """The model with a cache on each causal self-attention (see the module's docstring);
-    raises CacheRefused with a diagnostic per layer that prevents it. `attention_mask`: the
-    model also takes Hugging Face's `attention_mask` i64[N, P + T] (0 = a padding token, as left
-    padding makes them) and every cached layer ignores those keys."""
+    raises CacheRefused with a diagnostic per layer that prevents it. The model also takes
+    Hugging Face's `attention_mask` i64[N, P + T] (1 = a token, 0 = padding, as left padding
+    makes them; the past's columns first): every cached layer ignores the padding keys, and a
+    position table is read at the position ids the mask gives (cumsum - 1)."""
     problems = []
     first = model.inputs[0].type if model.inputs else None
     time = first.shape[1] if first is not None and first.rank >= 2 else None
@@ -98,14 +123,14 @@ def with_kv_cache(model: Model, attention_mask: bool = False) -> Model:
     if problems:
         raise CacheRefused(problems)
     past = _fresh("P", set(model.symbols()))
-    inputs, outputs, nodes, i = list(model.inputs), list(model.outputs), [], 0
-    mask: tuple = ()
     mask_t = tensor((first.shape[0], Dim.of(past) + time), "i64")
-    if attention_mask:
-        inputs.append(Port(name="attention_mask", value="attention_mask", type=mask_t,
-                           span=model.inputs[0].span))
-        mask = ("attention_mask",)
+    inputs = list(model.inputs) + [Port(name="attention_mask", value="attention_mask", type=mask_t,
+                                        span=model.inputs[0].span)]
+    outputs, nodes, i = list(model.outputs), [], 0
     for node in model.nodes:
+        if node.kind == "positional":
+            nodes += _position_ids(node, mask_t, len(nodes))
+            continue
         if node.kind != "attention":
             nodes.append(node)
             continue
@@ -115,12 +140,12 @@ def with_kv_cache(model: Model, attention_mask: bool = False) -> Model:
         kept = [f"present.{i}.key", f"present.{i}.value"]
         past_t = tensor((x.shape[0], kvh, past, d), x.dtype)
         inputs += [Port(name=v, value=v, type=past_t, span=node.span) for v in names]
-        op = node.op.model_copy(update={"past": 2, "attention_mask": len(mask)})
-        in_types = node.in_types + (mask_t,) * len(mask) + (past_t, past_t)
+        op = node.op.model_copy(update={"past": 2, "attention_mask": 1})
+        in_types = node.in_types + (mask_t, past_t, past_t)
         out_types = op.infer(*in_types)
         outputs += [Port(name=v, value=v, type=t, span=node.span) for v, t in zip(kept, out_types[1:])]
         nodes.append(node.model_copy(update={
-            "op": op, "inputs": node.inputs + mask + tuple(names), "in_types": in_types,
+            "op": op, "inputs": node.inputs + ("attention_mask", *names), "in_types": in_types,
             "outputs": node.outputs + tuple(kept), "out_types": out_types}))
         i += 1
     constraints = {**model.constraints, past: {"min": 0}}

@@ -73,7 +73,7 @@ def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
         raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
     # logits first, the others dropped: genai reads the named outputs only
     model = model.model_copy(update={"outputs": tuple(p for p in model.outputs if p.name == name)})
-    cached = with_kv_cache(model, attention_mask=True)
+    cached = with_kv_cache(model)
     ids = cached.inputs[0]
     if ids.type.dtype not in ("i64", "i32") or ids.type.rank != 2:
         raise ValueError(f"onnxruntime-genai feeds token ids [batch, sequence]: the input "

@@ -71,7 +71,7 @@ class Generator:
         name = logits or ("logits" if "logits" in outs else outs[0])
         if name not in outs:
             raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
-        cached = with_kv_cache(model, attention_mask=True)
+        cached = with_kv_cache(model)
         self.ids = cached.inputs[0]
         self.past = [p for p in cached.inputs if p.name.startswith("past_key_values.")]
         if len(cached.inputs) != 2 + len(self.past):
