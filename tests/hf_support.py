@@ -15,6 +15,17 @@ from support import run_ort, run_torch
 HF_SPECS = Path(__file__).resolve().parent.parent / "specs" / "hf"
 
 
+def randomise(hf_model, seed: int = 0, std: float = 0.1):
+    """Every parameter moved off Hugging Face's initial values by N(0, std), so that biases
+    (zeros at init) and norm weights (ones) carry distinct numbers a wrong name would show;
+    the model is returned, in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in hf_model.parameters():
+            p.add_(std * torch.randn(p.shape, generator=gen))
+    return hf_model.eval()
+
+
 def checkpoint(hf_model, folder: Path) -> dict[str, np.ndarray]:
     """The model's tensors as save_pretrained writes them (model.safetensors), by HF's names."""
     from safetensors.numpy import load_file

@@ -1,0 +1,66 @@
+"""Hugging Face's language models against their specs in specs/hf/: each model is built from
+the small config its spec's header gives, its weights moved off their initial values, saved
+with save_pretrained (safetensors), read back by name and renamed by the spec's `.rename`
+rules; dslc's torch module and ONNX graph (onnxruntime) must give HF's outputs (fp32, 1e-5)
+at two sizes of every symbolic dim, and the spec HF's num_parameters()."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+import dslc
+from hf_support import HF_SPECS, checkpoint, compare, hf_output, randomise, read_rules, rename
+
+SIZES = ((2, 7), (1, 3))          # (N, T): every symbolic dim at two values
+
+
+def _qwen2():
+    return transformers.Qwen2ForCausalLM(transformers.Qwen2Config(
+        vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, rope_theta=1e6, rms_norm_eps=1e-6,
+        tie_word_embeddings=False, attn_implementation="eager"))
+
+
+def _ids(vocab):
+    return lambda rng, n, t: [rng.integers(0, vocab, size=(n, t)).astype(np.int64)]
+
+
+# spec file -> (model name, HF model builder, inputs for (rng, N, T))
+CASES = {
+    "qwen2": ("Qwen2", _qwen2, _ids(96)),
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """name -> (dslc model, HF model, renamed checkpoint), each built once."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            model_name, build, _ = CASES[name]
+            torch.manual_seed(0)
+            hf = randomise(build())
+            state = checkpoint(hf, tmp_path_factory.mktemp(name))
+            weights = rename(state, read_rules(HF_SPECS / f"{name}.rename"))
+            cache[name] = dslc.load(HF_SPECS / f"{name}.dl").models[model_name], hf, weights
+        return cache[name]
+    return get
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_parameter_count(name, built):
+    model, hf, weights = built(name)
+    assert model.params == hf.num_parameters()
+    assert {k: v.shape for k, v in weights.items()} == {
+        k: tuple(s) for k, s in model.param_shapes().items()}
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("n, t", SIZES)
+def test_outputs(name, n, t, built):
+    model, hf, weights = built(name)
+    xs = CASES[name][2](np.random.default_rng(n * 10 + t), n, t)
+    compare(model, weights, xs, hf_output(hf, *xs))
