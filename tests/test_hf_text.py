@@ -23,6 +23,25 @@ def _qwen2():
         tie_word_embeddings=False, attn_implementation="eager"))
 
 
+MISTRAL_WINDOW = 4
+
+
+def _mistral():
+    return transformers.MistralForCausalLM(transformers.MistralConfig(
+        vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, sliding_window=MISTRAL_WINDOW,
+        rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        attn_implementation="eager"))
+
+
+def _phi():
+    return transformers.PhiForCausalLM(transformers.PhiConfig(
+        vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, partial_rotary_factor=0.5, rope_theta=10000.0,
+        hidden_act="gelu_new", layer_norm_eps=1e-5, tie_word_embeddings=False,
+        attn_implementation="eager"))
+
+
 def _ids(vocab):
     return lambda rng, n, t: [rng.integers(0, vocab, size=(n, t)).astype(np.int64)]
 
@@ -30,6 +49,8 @@ def _ids(vocab):
 # spec file -> (model name, HF model builder, inputs for (rng, N, T))
 CASES = {
     "qwen2": ("Qwen2", _qwen2, _ids(96)),
+    "mistral": ("Mistral", _mistral, _ids(96)),
+    "phi": ("Phi", _phi, _ids(96)),
 }
 
 
@@ -64,3 +85,18 @@ def test_outputs(name, n, t, built):
     model, hf, weights = built(name)
     xs = CASES[name][2](np.random.default_rng(n * 10 + t), n, t)
     compare(model, weights, xs, hf_output(hf, *xs))
+
+
+def test_mistral_window_is_used(built):
+    """Hugging Face's Mistral really limits its attention to the window at T=7 > 4: without
+    it the logits differ (so the spec's window= is what matches them)."""
+    _, hf, _ = built("mistral")
+    ids = _ids(96)(np.random.default_rng(0), 1, 7)
+    windowed = hf_output(hf, *ids)
+    hf.config.sliding_window = None
+    try:
+        full = hf_output(hf, *ids)
+    finally:
+        hf.config.sliding_window = MISTRAL_WINDOW
+    assert np.abs(windowed - full)[0, MISTRAL_WINDOW:].max(axis=-1).min() > 1e-3
+    np.testing.assert_allclose(windowed[:, :MISTRAL_WINDOW], full[:, :MISTRAL_WINDOW], rtol=1e-6)

@@ -33,6 +33,7 @@ NOT_IMPORTED: dict = {("ops/runtime_sizes.dl", "SliceParam"): "Slice",
                       # its window reshape is read, but the spec written does not check (E304)
                       ("ops/runtime_sizes.dl", "Window"): "does not check",
                       # attention's new lowering (rotary positions from Range) is not read back
+                      ("hf/mistral.dl", "Mistral"): "Range", ("hf/phi.dl", "Phi"): "Range",
                       ("hf/qwen2.dl", "Qwen2"): "Range"}
 
 
