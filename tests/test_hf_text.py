@@ -42,15 +42,60 @@ def _phi():
         attn_implementation="eager"))
 
 
+def _clip_text():
+    return transformers.CLIPTextModel(transformers.CLIPTextConfig(
+        vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=16, hidden_act="quick_gelu",
+        layer_norm_eps=1e-5, eos_token_id=2, attn_implementation="eager"))
+
+
+def _distilbert():
+    return transformers.DistilBertModel(transformers.DistilBertConfig(
+        vocab_size=96, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=16,
+        activation="gelu", attn_implementation="eager"))
+
+
+def _llama(kv_heads: int, tied: bool):
+    return lambda: transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=kv_heads, rms_norm_eps=1e-6,
+        tie_word_embeddings=tied, attn_implementation="eager"))
+
+
 def _ids(vocab):
     return lambda rng, n, t: [rng.integers(0, vocab, size=(n, t)).astype(np.int64)]
 
 
-# spec file -> (model name, HF model builder, inputs for (rng, N, T))
+def _distinct_ids(vocab):
+    """Ids whose largest entry is unique in each row, at a different position in each row
+    (n <= t): CLIP's end-of-text token, the argmax."""
+    def make(rng, n, t):
+        ids = rng.integers(0, vocab - 1, size=(n, t))
+        ids[np.arange(n), rng.permutation(t)[:n]] = vocab - 1
+        return [ids.astype(np.int64)]
+    return make
+
+
+def _padded_ids(vocab):
+    """Ids and an attention mask (1 = token, 0 = padding) whose rows end in 0 to t - 1 pads."""
+    def make(rng, n, t):
+        mask = (np.arange(t) < rng.integers(1, t + 1, size=(n, 1))).astype(np.int64)
+        mask[0, t // 2:] = 0                 # the first row padded whatever was drawn
+        return [rng.integers(0, vocab, size=(n, t)).astype(np.int64), mask]
+    return make
+
+
+LOGITS = ("logits",)
+# case -> (spec file stem, model name, HF model builder, inputs for (rng, N, T), HF's output fields)
 CASES = {
-    "qwen2": ("Qwen2", _qwen2, _ids(96)),
-    "mistral": ("Mistral", _mistral, _ids(96)),
-    "phi": ("Phi", _phi, _ids(96)),
+    "qwen2": ("qwen2", "Qwen2", _qwen2, _ids(96), LOGITS),
+    "mistral": ("mistral", "Mistral", _mistral, _ids(96), LOGITS),
+    "phi": ("phi", "Phi", _phi, _ids(96), LOGITS),
+    "clip_text": ("clip_text", "ClipText", _clip_text, _distinct_ids(96),
+                  ("last_hidden_state", "pooler_output")),
+    "distilbert": ("distilbert", "DistilBert", _distilbert, _padded_ids(96), ("last_hidden_state",)),
+    "llama": ("llama", "Llama", _llama(4, tied=False), _ids(96), LOGITS),
+    "llama_tied": ("llama", "LlamaTied", _llama(1, tied=True), _ids(96), LOGITS),
 }
 
 
@@ -61,12 +106,12 @@ def built(tmp_path_factory):
 
     def get(name):
         if name not in cache:
-            model_name, build, _ = CASES[name]
+            spec, model_name, build = CASES[name][:3]
             torch.manual_seed(0)
             hf = randomise(build())
             state = checkpoint(hf, tmp_path_factory.mktemp(name))
-            weights = rename(state, read_rules(HF_SPECS / f"{name}.rename"))
-            cache[name] = dslc.load(HF_SPECS / f"{name}.dl").models[model_name], hf, weights
+            weights = rename(state, read_rules(HF_SPECS / f"{spec}.rename"))
+            cache[name] = dslc.load(HF_SPECS / f"{spec}.dl").models[model_name], hf, weights
         return cache[name]
     return get
 
@@ -83,8 +128,9 @@ def test_parameter_count(name, built):
 @pytest.mark.parametrize("n, t", SIZES)
 def test_outputs(name, n, t, built):
     model, hf, weights = built(name)
-    xs = CASES[name][2](np.random.default_rng(n * 10 + t), n, t)
-    compare(model, weights, xs, hf_output(hf, *xs))
+    inputs, fields = CASES[name][3:]
+    xs = inputs(np.random.default_rng(n * 10 + t), n, t)
+    compare(model, weights, xs, hf_output(hf, *xs, fields=fields))
 
 
 def test_mistral_window_is_used(built):
