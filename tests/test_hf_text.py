@@ -42,11 +42,11 @@ def _phi():
         attn_implementation="eager"))
 
 
-def _clip_text():
-    return transformers.CLIPTextModel(transformers.CLIPTextConfig(
+def _clip_text(eos: int):
+    return lambda: transformers.CLIPTextModel(transformers.CLIPTextConfig(
         vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, max_position_embeddings=16, hidden_act="quick_gelu",
-        layer_norm_eps=1e-5, eos_token_id=2, attn_implementation="eager"))
+        layer_norm_eps=1e-5, eos_token_id=eos, attn_implementation="eager"))
 
 
 def _distilbert():
@@ -76,6 +76,18 @@ def _distinct_ids(vocab):
     return make
 
 
+def _eos_ids(vocab, eos):
+    """Ids with `eos` at a different position in each row (n <= t), then eos again up to the
+    end in the first row (padding with eos: CLIP's later rule takes the first)."""
+    def make(rng, n, t):
+        ids = rng.integers(eos + 1, vocab, size=(n, t))
+        at = rng.permutation(t)[:n]
+        ids[np.arange(n), at] = eos
+        ids[0, at[0]:] = eos
+        return [ids.astype(np.int64)]
+    return make
+
+
 def _padded_ids(vocab):
     """Ids and an attention mask (1 = token, 0 = padding) whose rows end in 0 to t - 1 pads."""
     def make(rng, n, t):
@@ -86,13 +98,14 @@ def _padded_ids(vocab):
 
 
 LOGITS = ("logits",)
+CLIP_FIELDS = ("last_hidden_state", "pooler_output")
 # case -> (spec file stem, model name, HF model builder, inputs for (rng, N, T), HF's output fields)
 CASES = {
     "qwen2": ("qwen2", "Qwen2", _qwen2, _ids(96), LOGITS),
     "mistral": ("mistral", "Mistral", _mistral, _ids(96), LOGITS),
     "phi": ("phi", "Phi", _phi, _ids(96), LOGITS),
-    "clip_text": ("clip_text", "ClipText", _clip_text, _distinct_ids(96),
-                  ("last_hidden_state", "pooler_output")),
+    "clip_text": ("clip_text", "ClipText", _clip_text(2), _distinct_ids(96), CLIP_FIELDS),
+    "clip_text_eos": ("clip_text", "ClipTextEos", _clip_text(1), _eos_ids(96, 1), CLIP_FIELDS),
     "distilbert": ("distilbert", "DistilBert", _distilbert, _padded_ids(96), ("last_hidden_state",)),
     "llama": ("llama", "Llama", _llama(4, tied=False), _ids(96), LOGITS),
     "llama_tied": ("llama", "LlamaTied", _llama(1, tied=True), _ids(96), LOGITS),

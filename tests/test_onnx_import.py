@@ -35,6 +35,7 @@ NOT_IMPORTED: dict = {("ops/runtime_sizes.dl", "SliceParam"): "Slice",
                       # attention's new lowering is not read back: rotary positions from
                       # Range, projections=separate's head split from a Reshape of T
                       ("hf/clip_text.dl", "ClipText"): "Reshape",
+                      ("hf/clip_text.dl", "ClipTextEos"): "Reshape",
                       ("hf/distilbert.dl", "DistilBert"): "Reshape",
                       ("hf/llama.dl", "Llama"): "Range", ("hf/llama.dl", "LlamaTied"): "Range",
                       ("hf/mistral.dl", "Mistral"): "Range", ("hf/phi.dl", "Phi"): "Range",
