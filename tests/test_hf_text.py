@@ -2,7 +2,7 @@
 the small config its spec's header gives, its weights moved off their initial values, saved
 with save_pretrained (safetensors), read back by name and renamed by the spec's `.rename`
 rules; dslc's torch module and ONNX graph (onnxruntime) must give HF's outputs (fp32, 1e-5)
-at two sizes of every symbolic dim, and the spec HF's num_parameters()."""
+at two sizes of every symbolic dim, and the spec must count HF's num_parameters()."""
 from __future__ import annotations
 
 import numpy as np
