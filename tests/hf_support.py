@@ -15,6 +15,17 @@ from support import run_ort, run_torch
 HF_SPECS = Path(__file__).resolve().parent.parent / "specs" / "hf"
 
 
+def randomise(hf_model, seed: int = 0, std: float = 0.1):
+    """Every parameter moved off Hugging Face's initial values by N(0, std), so that biases
+    (zeros at init) and norm weights (ones) carry distinct numbers a wrong name would show;
+    the model is returned, in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in hf_model.parameters():
+            p.add_(std * torch.randn(p.shape, generator=gen))
+    return hf_model.eval()
+
+
 def checkpoint(hf_model, folder: Path) -> dict[str, np.ndarray]:
     """The model's tensors as save_pretrained writes them (model.safetensors), by HF's names."""
     from safetensors.numpy import load_file
@@ -48,19 +59,25 @@ def rename(state: dict, rules) -> dict:
     return out
 
 
-def compare(model, weights: dict, xs: list[np.ndarray], want: np.ndarray, rtol: float = 1e-5,
+def compare(model, weights: dict, xs: list[np.ndarray], want, rtol: float = 1e-5,
             atol: float = 1e-5) -> None:
-    """dslc's torch module and its ONNX graph against Hugging Face's output `want`."""
+    """dslc's torch module and its ONNX graph against Hugging Face's outputs: `want` is the
+    first output's array, or a list of arrays for the first outputs in order."""
     assert set(weights) == set(model.param_shapes()), (
         sorted(set(model.param_shapes()) - set(weights)), sorted(set(weights) - set(model.param_shapes())))
-    for name, got in (("torch", run_torch(model, weights, xs)[0]), ("onnxruntime", run_ort(model, weights, xs)[0][0])):
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=name)
+    wants = want if isinstance(want, list) else [want]
+    for name, got in (("torch", run_torch(model, weights, xs)), ("onnxruntime", run_ort(model, weights, xs)[0])):
+        for port, g, w in zip(model.outputs, got, wants):
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{name}: {port.name}")
 
 
-def hf_output(hf_model, *args, **kwargs) -> np.ndarray:
-    """The model's logits, or its last hidden state, in eval mode without gradients."""
+def hf_output(hf_model, *args, fields: tuple[str, ...] = (), **kwargs):
+    """The model's logits, or its last hidden state, in eval mode without gradients; with
+    `fields`, the list of those fields of its output."""
     with torch.no_grad():
         out = hf_model.eval()(*[torch.from_numpy(a) for a in args], **kwargs)
+    if fields:
+        return [getattr(out, f).numpy() for f in fields]
     logits = getattr(out, "logits", None)
     return (logits if logits is not None else out.last_hidden_state).numpy()
 
