@@ -46,6 +46,12 @@ NOT_IMPORTED: dict = {("ops/runtime_sizes.dl", "SliceParam"): "Slice",
                       ("hf/qwen2.dl", "Qwen2"): "Range"}
 
 
+# Models that import as a shorter graph of the same computation (the importer reads the
+# subgraph as one op): compared by their outputs in test_imported_weights_reproduce_the_graph
+EQUIVALENT = {("ops/hyper.dl", "Mobile"): "x * sigmoid(x) reads as silu",
+              ("ops/hyper.dl", "Grouped"): "x * sigmoid(x) reads as silu"}
+
+
 def _models():
     for path in valid_specs():
         if ir_only(path):
@@ -92,6 +98,8 @@ def test_round_trip_every_spec():
         done += 1
         m = imported.model
         assert (m.params, m.buffers) == (model.params, model.buffers), key
+        if key in EQUIVALENT:       # a shorter graph of the same numbers (test below)
+            continue
         assert _structure(m) == _structure(model), key
         assert [p.type.dtype for p in m.inputs] == [p.type.dtype for p in model.inputs], key
         for env in envs(model, path):
@@ -140,7 +148,8 @@ NUMERIC = [("seeds/lenet.dl", "LeNet"), ("seeds/inception.dl", "Inception2"),
            ("transformer/encoder_layer.dl", "EncoderLayer"), ("transformer/char_gpt.dl", "CharGPT"),
            ("sets/set_transformer.dl", "SetTransformerSAB"), ("math/isab.dl", "SetTransformer"),
            ("sets/set_transformer.dl", "SetTransformer"), ("ops/hand_attention.dl", "HandAttention"),
-           ("ops/combine.dl", "Combine"), ("autoencoders/denoising.dl", "DenoisingAutoencoder")]
+           ("ops/combine.dl", "Combine"), ("autoencoders/denoising.dl", "DenoisingAutoencoder"),
+           *EQUIVALENT]
 
 
 @pytest.mark.parametrize("spec,name", NUMERIC)

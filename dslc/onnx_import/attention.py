@@ -62,10 +62,12 @@ def _dot(g, kt):
     if not scale:
         return None
     nodes, scores, causal, mask = [kt, qk, mul], mul.output[0], False, None
-    users = g.consumers.get(scores, [])
-    where = next((u for u in users if u.op_type == "Where"), None)
-    if where is not None:
-        if where.input[1] != scores or scalar_of(g.const(where.input[2])) != -math.inf:
+    add = next((u for u in g.consumers.get(scores, []) if u.op_type == "Add"), None)
+    where = add is not None and made_by(g, add.input[1], "Where")
+    if add is not None and add.input[0] == scores and where:
+        # the masks as an additive term: Where(allowed, 0, the dtype's lowest number)
+        if scalar_of(g.const(where.input[1])) != 0 or \
+                scalar_of(g.const(where.input[2])) != float(np.finfo(np.float32).min):
             return None
         keep = g.producer.get(where.input[0])
         if keep is not None and keep.op_type == "And":
@@ -78,12 +80,10 @@ def _dot(g, kt):
         if not_ is None and tril is None:
             return None
         if tril is not None:
-            ones = made_by(g, tril.input[0], "ConstantOfShape")
-            shape = ones and made_by(g, ones.input[0], "Shape", start=rank - 2, end=rank)
-            if tril.op_type != "Trilu" or attrs(tril).get("upper", 1) != 0 or not shape or \
-                    shape.input[0] != scores:
+            band = _band(g, tril, scores)
+            if band is None:
                 return None
-            nodes += [ones, tril]
+            nodes += band
             causal = True
         if not_ is not None:
             pad = made_by(g, not_.input[0], "Unsqueeze")
@@ -91,14 +91,31 @@ def _dot(g, kt):
                 return None
             nodes += [pad, not_]
             mask = pad.input[0]
-        nodes.append(where)
-        scores = where.output[0]
+        nodes += [where, add]
+        scores = add.output[0]
     soft = next_op(g, scores, "Softmax", axis=-1)
     ctx = soft and next_op(g, soft.output[0], "MatMul")
     if ctx is None or ctx.input[0] != soft.output[0]:
         return None
     return {"q": qk.input[0], "k": kt.input[0], "v": ctx.input[1], "scale": scale,
             "causal": causal, "mask": mask, "nodes": nodes + [soft, ctx], "out": ctx.output[0]}
+
+
+def _band(g, tril, scores: str):
+    """The nodes of the causal band `tril` (query i keeps keys j <= i + Tk - Tq): a Trilu of a
+    ConstantOfShape [Tq, Tk] of the scores' two Shapes, k = Tk - Tq; None when it is not that."""
+    if tril.op_type != "Trilu" or attrs(tril).get("upper", 1) != 0 or len(tril.input) < 2:
+        return None
+    ones = made_by(g, tril.input[0], "ConstantOfShape")
+    square = ones and made_by(g, ones.input[0], "Concat")
+    k0 = made_by(g, tril.input[1], "Squeeze")
+    past = k0 and made_by(g, k0.input[0], "Sub")
+    if not (square and past) or list(past.input) != [square.input[1], square.input[0]]:
+        return None
+    shapes = [g.producer.get(v) for v in square.input]
+    if any(s is None or s.op_type != "Shape" or s.input[0] != scores for s in shapes):
+        return None
+    return [*shapes, past, square, ones, k0, tril]
 
 
 def sdpa(g, node):

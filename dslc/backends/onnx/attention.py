@@ -93,15 +93,17 @@ def _last_rows(b, n: str, q: str, cos: str, sin: str, same_length: bool):
                  for t in (cos, sin))
 
 
-def score_terms(b, n: str, q: str, k: str, rank: int, dtype: str, causal: bool, window: int,
-                slopes, pad: str | None, mask: str | None, bias: str | None) -> str | None:
-    """What attention adds to the scaled scores, as runtime.score_terms: the bias, ALiBi's
-    -slope * |j - i| (queries at the last Tq key positions), then the dtype's lowest number
-    where a mask forbids the key; None when nothing is added."""
+def score_terms(b, n: str, scores: str, rank: int, dtype: str, causal: bool = False,
+                window: int = 0, slopes=None, pad: str | None = None, mask: str | None = None,
+                bias: str | None = None) -> str | None:
+    """What attention adds to the scaled `scores` [..., Tq, Tk], as runtime.score_terms: the
+    bias, ALiBi's -slope * |j - i| (queries at the last Tq key positions), then the dtype's
+    lowest number where a mask forbids the key; None when nothing is added."""
     add = bias
-    tq = b.node("Shape", [q], name=f"{n}.tq_len", start=rank - 2, end=rank - 1)[0]
-    tk = b.node("Shape", [k], name=f"{n}.tk_len", start=rank - 2, end=rank - 1)[0]
-    past = b.node("Sub", [tk, tq], name=f"{n}.past")[0]        # [1]: Tk - Tq
+    if slopes is not None or causal:
+        tq = b.node("Shape", [scores], name=f"{n}.tq_len", start=rank - 2, end=rank - 1)[0]
+        tk = b.node("Shape", [scores], name=f"{n}.tk_len", start=rank - 1, end=rank)[0]
+        past = b.node("Sub", [tk, tq], name=f"{n}.past")[0]        # [1]: Tk - Tq
     if slopes is not None:
         i = b.node("Add", [b.node("Range", [b.scalar(0, "i64", "zero_i"), _scalar(b, n, tq, "tq0"),
                                             b.scalar(1, "i64", "one_i")], name=f"{n}.rows")[0],
@@ -145,15 +147,15 @@ def _scalar(b, n: str, x: str, what: str) -> str:
     return b.node("Squeeze", [x, b.ints([0])], name=f"{n}.{what}")[0]
 
 
-def attend(b, n: str, q: str, k: str, v: str, scale: float, add: str | None, rank: int,
+def attend(b, n: str, q: str, k: str, v: str, scale: float, terms: dict, rank: int,
            out: str | None = None, dtype: str = "f32") -> str:
-    """softmax(q k^T * scale + add) v on [..., T, d] tensors of `dtype`; `add` (score_terms)
-    broadcasts over the scores."""
+    """softmax(q k^T * scale + score_terms(**terms)) v on [..., T, d] tensors of `dtype`."""
     perm = list(range(rank - 2)) + [rank - 1, rank - 2]
     kt = b.node("Transpose", [k], name=f"{n}.kt", perm=perm)[0]
     scores = b.node("Mul", [b.node("MatMul", [q, kt], name=f"{n}.qk")[0],
                             b.scalar(scale, dtype, f"{n}.scale")],
                     name=f"{n}.scores")[0]
+    add = score_terms(b, n, scores, rank, dtype, **terms)
     if add is not None:
         scores = b.node("Add", [scores, add], name=f"{n}.scores_plus")[0]
     probs = b.node("Softmax", [scores], name=f"{n}.softmax", axis=-1)[0]
@@ -233,9 +235,9 @@ def attention(op, b, node, ins, outs) -> None:
         rep = op.heads // kvh
         k, v = (_repeat_heads(b, n, t, kvh, rep, d) for t in (k, v))
     from ...ops.attention import alibi_slopes
-    add = score_terms(b, n, q, k, 4, dtype, op.causal, op.window or 0,
-                      alibi_slopes(op.heads) if op.alibi else None, pad, mask, bias)
-    ctx = attend(b, n, q, k, v, op.factor(*xs), add, rank=4, dtype=dtype)
+    terms = dict(causal=op.causal, window=op.window or 0, pad=pad, mask=mask, bias=bias,
+                 slopes=alibi_slopes(op.heads) if op.alibi else None)
+    ctx = attend(b, n, q, k, v, op.factor(*xs), terms, rank=4, dtype=dtype)
     ctx = b.node("Transpose", [ctx], name=f"{n}.merge", perm=[0, 2, 1, 3])[0]
     ctx = b.node("Reshape", [ctx, b.ints([0, 0, e], "merge_shape")], name=f"{n}.merged")[0]
     _output(op, b, node, ctx, outs[:1])
@@ -291,9 +293,8 @@ def _sdpa(op, b, node, ins, outs):
     q_t = node.in_types[0]
     rest = list(ins[3:])
     mask, bias = (rest.pop(0) if given else None for given in (op.mask, op.attn_bias))
-    add = score_terms(b, node.name, ins[0], ins[1], q_t.rank, q_t.dtype, op.causal, 0, None, None,
-                      mask, bias)
-    attend(b, node.name, *ins[:3], op.factor(q_t), add, q_t.rank, out=outs[0], dtype=q_t.dtype)
+    attend(b, node.name, *ins[:3], op.factor(q_t), dict(causal=op.causal, mask=mask, bias=bias),
+           q_t.rank, out=outs[0], dtype=q_t.dtype)
 
 
 @lowering.register(ClassToken)
