@@ -48,13 +48,16 @@ def rename(state: dict, rules) -> dict:
     return out
 
 
-def compare(model, weights: dict, xs: list[np.ndarray], want: np.ndarray, rtol: float = 1e-5,
+def compare(model, weights: dict, xs: list[np.ndarray], want, rtol: float = 1e-5,
             atol: float = 1e-5) -> None:
-    """dslc's torch module and its ONNX graph against Hugging Face's output `want`."""
-    assert set(weights) == set(model.param_shapes()), (
-        sorted(set(model.param_shapes()) - set(weights)), sorted(set(weights) - set(model.param_shapes())))
-    for name, got in (("torch", run_torch(model, weights, xs)[0]), ("onnxruntime", run_ort(model, weights, xs)[0][0])):
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=name)
+    """dslc's torch module and its ONNX graph against Hugging Face's output `want` (or a list
+    of outputs, the model's first ones in order)."""
+    names = set(model.param_shapes()) | set(model.buffer_shapes())   # BatchNorm's statistics
+    assert set(weights) == names, (sorted(names - set(weights)), sorted(set(weights) - names))
+    wants = want if isinstance(want, (list, tuple)) else [want]
+    for name, outs in (("torch", run_torch(model, weights, xs)), ("onnxruntime", run_ort(model, weights, xs)[0])):
+        for i, w in enumerate(wants):
+            np.testing.assert_allclose(outs[i], w, rtol=rtol, atol=atol, err_msg=f"{name}, output {i}")
 
 
 def hf_output(hf_model, *args, **kwargs) -> np.ndarray:
