@@ -39,8 +39,9 @@ def rename(state: dict, rules) -> dict:
     out = {}
     for key, value in state.items():
         for pattern, repl in rules:
-            if pattern.fullmatch(key):
-                key = pattern.sub(repl, key) if repl else None
+            match = pattern.fullmatch(key)
+            if match:   # expand, not sub: `(.*)` would also match the empty tail after the key
+                key = match.expand(repl) if repl else None
                 break
         if key is not None:
             assert key not in out, f"two checkpoint tensors renamed to {key}"
