@@ -23,10 +23,10 @@ transformers = pytest.importorskip("transformers")
 
 def perturbed(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Every float tensor of the module drawn afresh, so that nothing of a fresh model hides a
-    difference: weight matrices and kernels N(0, 2/fan_in) (HF's N(0, 0.02) leaves a deep
-    network's output nearly independent of its input), running variances from [0.5, 1.5],
-    every other tensor (biases, norm scales, layer scales, running means, position tables)
-    moved by N(0, 0.3)."""
+    difference: weight matrices, kernels and embedding tables N(0, 2/fan_in) (HF's N(0, 0.02)
+    leaves a deep network's output nearly independent of its input), running variances from
+    [0.5, 1.5], every other tensor (biases, norm scales, layer scales, running means, ViT's
+    class token and position table) moved by N(0, 0.3)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in module.state_dict().items():
