@@ -120,6 +120,14 @@ def sample_and_temb(env):
             rng.standard_normal((env["N"], 16)).astype(np.float32)]
 
 
+def hf_efficientnet():
+    cfg = transformers.EfficientNetConfig(width_coefficient=0.5, depth_coefficient=1.0, in_channels=[32, 16, 24],
+                                          out_channels=[16, 24, 40], kernel_sizes=[3, 3, 5], strides=[1, 2, 2],
+                                          num_block_repeats=[1, 2, 1], expand_ratios=[1, 6, 6],
+                                          depthwise_padding=[3], hidden_dim=640)
+    return transformers.EfficientNetModel(cfg)
+
+
 CONV_SIZES = ({"N": 2, "H": 32, "W": 64}, {"N": 1, "H": 64, "W": 32})
 UNET_SIZES = ({"N": 2, "H": 16, "W": 24}, {"N": 1, "H": 8, "W": 8})
 CASES = [
@@ -132,6 +140,9 @@ CASES = [
     # 48: a strided convolution meets an odd input (3), where TF's SAME pads (1, 1)
     Case("mobilenet_v2", "MobileNetV2Model", hf_mobilenet_v2, image,
          ({"N": 2, "H": 32, "W": 48}, {"N": 1, "H": 48, "W": 32})),
+    # 44: block 3's strided depthwise convolution (symmetric padding) meets an odd input (11)
+    Case("efficientnet", "EfficientNetModel", hf_efficientnet, image,
+         ({"N": 2, "H": 32, "W": 44}, {"N": 1, "H": 44, "W": 32})),
 ]
 
 
