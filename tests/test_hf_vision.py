@@ -1,11 +1,11 @@
 """specs/hf/'s vision, convolutional and audio models against their references: each Hugging Face
 model built from the spec header's small config with random weights (drawn afresh, so that the
 ones, zeros, 1e-6 layer scales and small initial weights of a fresh model hide nothing:
-BatchNorm's running statistics included), saved with save_pretrained (safetensors), its keys renamed by the spec's `.rename`
-rules, loaded by name into dslc, and both backends' outputs compared with the reference's
-(fp32, 1e-5) at two values of each symbolic dim; dslc's parameter count against
-num_parameters(). The diffusion ResBlock's reference is diffusers' ResnetBlock2D written out in
-plain torch here (diffusers is not installed)."""
+BatchNorm's running statistics included), saved with save_pretrained (safetensors), its keys
+renamed by the spec's `.rename` rules, loaded by name into dslc, and both backends' outputs
+compared with the reference's (fp32, 1e-5 of the output's scale) at two values of each symbolic
+dim; dslc's parameter count against num_parameters(). The diffusion ResBlock's reference is
+diffusers' ResnetBlock2D written out in plain torch here (diffusers is not installed)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
