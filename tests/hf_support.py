@@ -50,8 +50,9 @@ def rename(state: dict, rules) -> dict:
     out = {}
     for key, value in state.items():
         for pattern, repl in rules:
-            if pattern.fullmatch(key):
-                key = pattern.sub(repl, key) if repl else None
+            match = pattern.fullmatch(key)
+            if match:   # expand, not sub: `(.*)` would also match the empty tail after the key
+                key = match.expand(repl) if repl else None
                 break
         if key is not None:
             assert key not in out, f"two checkpoint tensors renamed to {key}"
@@ -63,9 +64,9 @@ def compare(model, weights: dict, xs: list[np.ndarray], want, rtol: float = 1e-5
             atol: float = 1e-5) -> None:
     """dslc's torch module and its ONNX graph against Hugging Face's outputs: `want` is the
     first output's array, or a list of arrays for the first outputs in order."""
-    assert set(weights) == set(model.param_shapes()), (
-        sorted(set(model.param_shapes()) - set(weights)), sorted(set(weights) - set(model.param_shapes())))
-    wants = want if isinstance(want, list) else [want]
+    names = set(model.param_shapes()) | set(model.buffer_shapes())   # BatchNorm's statistics
+    assert set(weights) == names, (sorted(names - set(weights)), sorted(set(weights) - names))
+    wants = want if isinstance(want, (list, tuple)) else [want]
     for name, got in (("torch", run_torch(model, weights, xs)), ("onnxruntime", run_ort(model, weights, xs)[0])):
         for port, g, w in zip(model.outputs, got, wants):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{name}: {port.name}")

@@ -84,6 +84,11 @@ def _structure(model) -> list:
              sorted(n.op.buffers(*n.in_types).values())) for n in model.nodes]
 
 
+# specs/hf's attention(projections=separate): its query-length Shape node is not read back
+NOT_IMPORTED.update({("hf/vit.dl", "ViTModel"): "Shape",
+                     ("hf/whisper_encoder.dl", "WhisperEncoder"): "Shape"})
+
+
 def test_round_trip_every_spec():
     """Import dslc's ONNX of each spec (zero weights: only the structure is compared) and
     compare the imported IR with the spec's. GPT-2, BERT and VGG-16 included: about 20 s."""
