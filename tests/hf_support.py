@@ -4,7 +4,6 @@ read back by name and renamed onto the spec's parameter names by the rules in th
 `.rename` file, and both of dslc's backends compared with Hugging Face's outputs."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -31,33 +30,6 @@ def checkpoint(hf_model, folder: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
     hf_model.save_pretrained(folder)
     return load_file(str(folder / "model.safetensors"))
-
-
-def read_rules(path: Path) -> list[tuple[re.Pattern, str]]:
-    """`REGEX -> REPLACEMENT` per line (# comments, blank lines skipped); an empty replacement
-    drops the key."""
-    rules = []
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            pattern, _, repl = (part.strip() for part in line.partition("->"))
-            rules.append((re.compile(pattern), repl))
-    return rules
-
-
-def rename(state: dict, rules) -> dict:
-    """Each key through the first rule whose pattern matches it whole; unmatched keys kept."""
-    out = {}
-    for key, value in state.items():
-        for pattern, repl in rules:
-            match = pattern.fullmatch(key)
-            if match:   # expand, not sub: `(.*)` would also match the empty tail after the key
-                key = match.expand(repl) if repl else None
-                break
-        if key is not None:
-            assert key not in out, f"two checkpoint tensors renamed to {key}"
-            out[key] = np.asarray(value, np.float32)
-    return out
 
 
 def compare(model, weights: dict, xs: list[np.ndarray], want, rtol: float = 1e-5,

@@ -4,7 +4,6 @@ checkpoint loaded by name, against a full-recompute loop in torch, and the sampl
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pytest
@@ -12,16 +11,14 @@ import torch
 
 import dslc
 from dslc.tools.generate import Generator, pick_token
-from hf_support import checkpoint, rename, tiny_llama
+from hf_support import checkpoint, tiny_llama
 from support import cli, random_weights
 from test_kv_cache import LLAMA
 
 # Hugging Face's LlamaForCausalLM keys -> the spec's names
-LLAMA_RULES = [(re.compile(p), r) for p, r in [
-    (r"model\.layers\.(\d+)\.self_attn\.o_proj\.weight", r"layers.\1.self_attn.out_proj.weight"),
-    (r"model\.layers\.(\d+)\.mlp\.(\w+)\.weight", r"layers.\1.\2.weight"),
-    (r"model\.(.*)", r"\1"),
-]]
+LLAMA_RULES = [r"model\.layers\.(\d+)\.self_attn\.o_proj -> layers.\1.self_attn.out_proj",
+               r"model\.layers\.(\d+)\.mlp\.(\w+) -> layers.\1.\2",
+               r"model\.(.*) -> \1"]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +28,7 @@ def llama():
 
 def test_greedy_equals_hugging_face_generate(llama, tmp_path):
     hf = tiny_llama()
-    weights = rename(checkpoint(hf, tmp_path), LLAMA_RULES)
+    weights = dslc.rename_weights(checkpoint(hf, tmp_path), LLAMA_RULES)
     assert hf.num_parameters() == llama.params
     prompt = np.array([[5, 17, 42, 3, 9, 60, 1]])
     with torch.no_grad():
@@ -127,7 +124,7 @@ def test_left_padded_batch_equals_hugging_face(llama, tmp_path):
     """Prompts of 7 and 3 tokens in one batch (left-padded, masked) generate Hugging Face's
     tokens for the same padded batch and attention mask."""
     hf = tiny_llama()
-    weights = rename(checkpoint(hf, tmp_path), LLAMA_RULES)
+    weights = dslc.rename_weights(checkpoint(hf, tmp_path), LLAMA_RULES)
     prompts = [[5, 17, 42, 3, 9, 60, 1], [33, 8, 21]]
     got = Generator(llama, weights=weights).generate(prompts, 12)
     ids = torch.tensor([prompts[0], [0] * 4 + prompts[1]])

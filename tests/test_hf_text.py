@@ -11,7 +11,8 @@ import torch
 import transformers
 
 import dslc
-from hf_support import HF_SPECS, checkpoint, compare, hf_output, randomise, read_rules, rename
+from dslc import rename_weights
+from hf_support import HF_SPECS, checkpoint, compare, hf_output, randomise
 
 SIZES = ((2, 7), (1, 3))          # (N, T): every symbolic dim at two values
 
@@ -123,7 +124,7 @@ def built(tmp_path_factory):
             torch.manual_seed(0)
             hf = randomise(build())
             state = checkpoint(hf, tmp_path_factory.mktemp(name))
-            weights = rename(state, read_rules(HF_SPECS / f"{spec}.rename"))
+            weights = rename_weights(state, HF_SPECS / f"{spec}.rename")
             cache[name] = dslc.load(HF_SPECS / f"{spec}.dl").models[model_name], hf, weights
         return cache[name]
     return get

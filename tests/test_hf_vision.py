@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import dslc
-from hf_support import HF_SPECS, checkpoint, compare, read_rules, rename
+from dslc import rename_weights
+from hf_support import HF_SPECS, checkpoint, compare
 
 transformers = pytest.importorskip("transformers")
 
@@ -164,7 +165,7 @@ def loaded(request, tmp_path_factory):
     ref = perturbed(case.build())
     state = saved(ref, tmp_path_factory.mktemp(case.spec))
     model = dslc.load(HF_SPECS / f"{case.spec}.dl").models[case.model]
-    return case, model, ref, rename(state, read_rules(HF_SPECS / f"{case.spec}.rename"))
+    return case, model, ref, rename_weights(state, HF_SPECS / f"{case.spec}.rename")
 
 
 def test_parameter_count(loaded):
