@@ -94,9 +94,11 @@ def test_architectures_no_builder_knows(tmp_path, capsys, spec, name, eos):
     ([], "-o DIR"),
     (["-o", "g", "--kv-cache"], "--kv-cache does not apply"),
     (["-o", "g", "--tokenizer", "missing.json"], "no such file"),
+    (["-o", "g", "--context-length", "33"], "position table (32 rows)"),
 ])
 def test_genai_usage(tmp_path, capsys, argv, fragment, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "llama.dl").write_text(LLAMA)
+    (tmp_path / "llama.dl").write_text(LLAMA if "position" not in fragment else
+                                       (SPECS / "transformer" / "char_gpt.dl").read_text())
     code, _, err = cli(capsys, "compile", "llama.dl", "--target", "genai", *argv)
     assert code == 2 and fragment in err

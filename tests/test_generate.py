@@ -12,6 +12,7 @@ import torch
 import dslc
 from dslc.tools.generate import Generator, pick_token
 from hf_support import checkpoint, tiny_llama
+from specfiles import SPECS
 from support import cli, random_weights
 from test_kv_cache import LLAMA
 
@@ -104,10 +105,12 @@ def test_cli_generate(tmp_path, capsys):
     (["--prompt", "hi"], "--tokenizer"),
     (["--prompt-ids", "1", "--max-new-tokens", "0"], "at least 1"),
     (["--prompt-ids", "1", "--top-p", "1.5"], "top-p"),
+    (["--prompt-ids", "1,2", "--max-new-tokens", "40"], "position table has 32"),
 ])
 def test_cli_generate_usage(tmp_path, capsys, argv, fragment):
-    spec = tmp_path / "llama.dl"
-    spec.write_text(LLAMA)
+    spec = tmp_path / "llama.dl"      # the character GPT's table: 32 positions
+    spec.write_text(LLAMA if "position" not in fragment else
+                    (SPECS / "transformer" / "char_gpt.dl").read_text())
     code, _, err = cli(capsys, "generate", spec, *argv)
     assert code == 2 and fragment in err and "Traceback" not in err
 
@@ -141,7 +144,6 @@ def test_gpt2_learned_positions_equal_hugging_face(tmp_path):
     import shutil
     import transformers
     from test_checkpoints import GPT2_RULES, SMALL_GPT2
-    from specfiles import SPECS
     torch.manual_seed(0)
     config = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=100, n_positions=32)
     hf = transformers.GPT2LMHeadModel(config).eval()

@@ -120,7 +120,7 @@ def _genai(model, args) -> int:
         raise Usage(str(e)) from None
     dec = config["model"]["decoder"]
     print(f"wrote {args.output}/ ({model.name}, {model.params:,} parameters, genai: "
-          f"{dec['num_hidden_layers']} cached layers, context {args.context_length})")
+          f"{dec['num_hidden_layers']} cached layers, context {config['model']['context_length']})")
     return 0
 
 
@@ -212,8 +212,9 @@ def register(sub) -> None:
     k.add_argument("--tokenizer", metavar="tokenizer.json",
                    help="--target genai: copy this tokenizers file (and tokenizer_config.json "
                         "beside it) into the folder")
-    k.add_argument("--context-length", type=int, default=2048,
-                   help="--target genai: the longest sequence genai generates (default 2048)")
+    k.add_argument("--context-length", type=int,
+                   help="--target genai: the longest sequence genai generates (default 2048, or "
+                        "the rows of the model's position table if fewer)")
     for tok in ("bos", "eos", "pad"):
         k.add_argument(f"--{tok}", type=int, default=0 if tok != "pad" else None, metavar="ID",
                        help=f"--target genai: the {tok} token id" + (" (default: --eos)" if tok == "pad"

@@ -76,8 +76,12 @@ def run(args) -> int:
             text = tok.decode([int(tokens[0])]) if tok else str(int(tokens[0]))
             print(text if tok else text + " ", end="", flush=True)
 
-    out = gen.generate([ids], args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                       top_p=args.top_p, seed=args.seed, eos=args.eos, on_token=stream)
+    try:
+        out = gen.generate([ids], args.max_new_tokens, temperature=args.temperature,
+                           top_k=args.top_k, top_p=args.top_p, seed=args.seed, eos=args.eos,
+                           on_token=stream)
+    except ValueError as e:
+        raise Usage(str(e)) from None
     new = [int(t) for t in out.ids[0, len(ids):]]
     report = out.report()
     if args.json:

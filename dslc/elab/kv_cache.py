@@ -151,3 +151,11 @@ def with_kv_cache(model: Model) -> Model:
     constraints = {**model.constraints, past: {"min": 0}}
     return model.model_copy(update={"inputs": tuple(inputs), "outputs": tuple(outputs),
                                     "nodes": tuple(nodes), "constraints": constraints})
+
+
+def longest_sequence(model: Model) -> int | None:
+    """How many positions the model's position tables hold (the fewest rows past their offset
+    among its `positional` layers): the longest sequence a cache can reach; None when it has
+    no table (rotary embedding and ALiBi have no bound)."""
+    rows = [n.op.max_len - n.op.offset for n in model.walk() if n.kind == "positional"]
+    return min(rows) if rows else None

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..elab.kv_cache import with_kv_cache
+from ..elab.kv_cache import longest_sequence, with_kv_cache
 
 ONE_PROTO = 2 ** 31 - 2 ** 26       # below protobuf's 2 GiB, with room for the graph
 
@@ -63,9 +63,10 @@ def genai_config(model, cached, context_length: int, bos: int, eos: int, pad: in
 
 
 def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
-                tokenizer: Path | None = None, context_length: int = 2048, bos: int = 0,
+                tokenizer: Path | None = None, context_length: int | None = None, bos: int = 0,
                 eos: int = 0, pad: int | None = None, logits: str | None = None) -> dict:
-    """Write the folder (created if need be); returns its config."""
+    """Write the folder (created if need be); returns its config. `context_length`: the
+    longest sequence genai generates (default 2048, or the position table's rows if fewer)."""
     import onnx
     outs = [p.name for p in model.outputs]
     name = logits or ("logits" if "logits" in outs else outs[0])
@@ -74,6 +75,12 @@ def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
     # logits first, the others dropped: genai reads the named outputs only
     model = model.model_copy(update={"outputs": tuple(p for p in model.outputs if p.name == name)})
     cached = with_kv_cache(model)
+    longest = longest_sequence(model)
+    if context_length is None:        # genai's own default, within a position table
+        context_length = min(2048, longest or 2048)
+    if longest is not None and context_length > longest:
+        raise ValueError(f"--context-length {context_length} is longer than the model's position "
+                         f"table ({longest} rows): give --context-length {longest} or less")
     ids = cached.inputs[0]
     if ids.type.dtype not in ("i64", "i32") or ids.type.rank != 2:
         raise ValueError(f"onnxruntime-genai feeds token ids [batch, sequence]: the input "

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..elab.kv_cache import with_kv_cache
+from ..elab.kv_cache import longest_sequence, with_kv_cache
 
 
 @dataclass
@@ -72,6 +72,7 @@ class Generator:
         if name not in outs:
             raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
         cached = with_kv_cache(model)
+        self.longest = longest_sequence(model)
         self.ids = cached.inputs[0]
         self.past = [p for p in cached.inputs if p.name.startswith("past_key_values.")]
         if len(cached.inputs) != 2 + len(self.past):
@@ -105,6 +106,10 @@ class Generator:
         if min(lengths) < 1:
             raise ValueError("a prompt needs at least one token")
         width = max(lengths)
+        if self.longest is not None and width + max_new_tokens > self.longest:
+            raise ValueError(f"{width} prompt tokens and {max_new_tokens} new ones need "
+                             f"{width + max_new_tokens} positions; the model's position table "
+                             f"has {self.longest}")
         ids = np.full((len(rows), width), pad, dtype=self.dtype)
         mask = np.zeros((len(rows), width), np.int64)
         for i, r in enumerate(rows):
