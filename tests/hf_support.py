@@ -68,3 +68,16 @@ def tiny_llama():
     for p in hf.parameters():
         torch.nn.init.normal_(p, std=0.3)
     return hf
+
+
+def tiny_gpt2():
+    """GPT2LMHeadModel on test_checkpoints.SMALL_GPT2's config (2 layers, width 64, 4 heads,
+    vocab 100, 32 positions), its weights drawn from N(0, 0.2) (HF's N(0, 0.02) gives nearly
+    flat logits)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=100, n_positions=32)
+    hf = GPT2LMHeadModel(config).eval()
+    for p in hf.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    return hf

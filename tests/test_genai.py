@@ -13,7 +13,7 @@ import torch
 
 import dslc
 from dslc.tools.generate import Generator
-from hf_support import checkpoint, tiny_llama
+from hf_support import checkpoint, tiny_gpt2, tiny_llama
 from specfiles import SPECS
 from support import cli, random_weights
 from test_kv_cache import LLAMA
@@ -102,3 +102,25 @@ def test_genai_usage(tmp_path, capsys, argv, fragment, monkeypatch):
                                        (SPECS / "transformer" / "char_gpt.dl").read_text())
     code, _, err = cli(capsys, "compile", "llama.dl", "--target", "genai", *argv)
     assert code == 2 and fragment in err
+
+
+def test_gpt2_folder_equals_hugging_face(tmp_path, capsys):
+    """GPT-2 (learned positions, a tied head, Conv1D weights transposed by the rules) from
+    Hugging Face's checkpoint: genai generates HF's greedy tokens."""
+    import shutil
+    from test_checkpoints import GPT2_RULES, SMALL_GPT2
+    hf = tiny_gpt2()
+    hf.save_pretrained(tmp_path / "hf")
+    shutil.copy(SPECS / "transformer" / "gpt2.dl", tmp_path / "gpt2.dl")
+    (tmp_path / "small.dl").write_text(SMALL_GPT2)
+    (tmp_path / "gpt2.rename").write_text(GPT2_RULES)
+    code, _, err = cli(capsys, "compile", tmp_path / "small.dl", "--target", "genai", "-o",
+                       tmp_path / "g", "--weights", tmp_path / "hf", "--rename-file",
+                       tmp_path / "gpt2.rename", "--eos", "99")
+    assert code == 0, err
+    assert json.loads((tmp_path / "g" / "genai_config.json").read_text())["model"]["context_length"] == 32
+    prompt = [5, 17, 42, 3, 9, 60]
+    with torch.no_grad():
+        want = hf.generate(torch.tensor([prompt]), max_new_tokens=16, do_sample=False,
+                           eos_token_id=99, pad_token_id=0)[0].tolist()
+    assert _genai_tokens(tmp_path / "g", prompt, 16) == want

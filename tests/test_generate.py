@@ -11,7 +11,7 @@ import torch
 
 import dslc
 from dslc.tools.generate import Generator, pick_token
-from hf_support import checkpoint, tiny_llama
+from hf_support import HF_SPECS, checkpoint, randomise, tiny_gpt2, tiny_llama
 from specfiles import SPECS
 from support import cli, random_weights
 from test_kv_cache import LLAMA
@@ -142,13 +142,8 @@ def test_gpt2_learned_positions_equal_hugging_face(tmp_path):
     """GPT-2 (learned positions, read at the mask's position ids under the cache): a batch of a
     6- and a 2-token prompt, left-padded, generates Hugging Face's tokens."""
     import shutil
-    import transformers
     from test_checkpoints import GPT2_RULES, SMALL_GPT2
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=100, n_positions=32)
-    hf = transformers.GPT2LMHeadModel(config).eval()
-    for p in hf.parameters():       # off HF's N(0, 0.02), whose logits are nearly flat
-        torch.nn.init.normal_(p, std=0.2)
+    hf = tiny_gpt2()
     shutil.copy(SPECS / "transformer" / "gpt2.dl", tmp_path / "gpt2.dl")
     (tmp_path / "small.dl").write_text(SMALL_GPT2)
     model = dslc.load(tmp_path / "small.dl").models["SmallGPT2"]
@@ -161,3 +156,19 @@ def test_gpt2_learned_positions_equal_hugging_face(tmp_path):
     with torch.no_grad():
         want = hf.generate(ids, attention_mask=mask, max_new_tokens=10, do_sample=False, pad_token_id=0)
     assert got.ids.tolist() == want.tolist()
+
+
+def test_mistral_sliding_window_shorter_than_the_generation_equals_hugging_face(tmp_path):
+    """specs/hf/mistral.dl (a window of 4 keys) with Hugging Face's checkpoint by name: 16 new
+    tokens after 5, far past the window, are HF's greedy tokens."""
+    from test_hf_text import _mistral
+    torch.manual_seed(0)
+    hf = randomise(_mistral(), std=0.3)
+    model = dslc.load(HF_SPECS / "mistral.dl").models["Mistral"]
+    weights = dslc.rename_weights(checkpoint(hf, tmp_path), HF_SPECS / "mistral.rename")
+    prompt = [[5, 17, 42, 3, 9]]
+    with torch.no_grad():
+        want = hf.generate(torch.tensor(prompt), max_new_tokens=16, do_sample=False, pad_token_id=0)
+    got = Generator(model, weights=weights).generate(prompt, 16)
+    assert got.ids.tolist() == want.tolist()
+    assert len(set(want[0, 5:].tolist())) > 3
