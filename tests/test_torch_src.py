@@ -145,7 +145,7 @@ def test_source_imports_only_torch():
 
 
 def test_blocks_print_by_name_and_outputs_are_named(tmp_path):
-    path = next(p for p in valid_specs() if p.name == "resnet.dl")
+    path = next(p for p in valid_specs() if p.parent.name == "zoo" and p.name == "resnet.dl")
     gen = _import(dslc.load(path).models["ResNet18"].to_torch_src(), tmp_path, "gen_resnet")
     with torch.device("meta"):
         net = gen.ResNet18()
