@@ -193,15 +193,19 @@ def package(path: str) -> str:
     return parts[1] if len(parts) > 2 else "top"
 
 
-def _tests_for(m: Mutant) -> list[str]:
+def _tests_for(m: Mutant) -> tuple[list[str], list[str]]:
+    """The module's own tests, then the common ones: two pytest runs, so that a mutant its own
+    tests kill costs their collection only (collecting all of COMMON takes a minute here)."""
     pkg, stem = package(m.path), Path(m.path).stem
     if pkg not in ("ops", "backends"):
-        own = MODULE_TESTS.get(stem, []) + PACKAGE_TESTS.get(pkg, [])
-        return list(dict.fromkeys(own + SHORT_COMMON))
-    family = stem.replace("onnx_", "").replace("torch_", "")
-    own = FAMILY_TESTS.get(family, []) + ([f"tests/test_{family}.py"]
-                                          if (ROOT / f"tests/test_{family}.py").exists() else [])
-    return list(dict.fromkeys(own + COMMON))
+        own, common = MODULE_TESTS.get(stem, []) + PACKAGE_TESTS.get(pkg, []), SHORT_COMMON
+    else:
+        family = stem.replace("onnx_", "").replace("torch_", "")
+        own = FAMILY_TESTS.get(family, []) + ([f"tests/test_{family}.py"]
+                                              if (ROOT / f"tests/test_{family}.py").exists() else [])
+        common = COMMON
+    own = list(dict.fromkeys(own))
+    return own, [t for t in common if t not in own]
 
 
 def sample(pool: list[Mutant], n: int, seed: int) -> list[Mutant]:
@@ -225,8 +229,8 @@ def sample(pool: list[Mutant], n: int, seed: int) -> list[Mutant]:
 
 
 def run(m: Mutant, work: Path, timeout: int, full: bool = False) -> tuple[str, float]:
-    """'killed', 'survived' or 'timeout', and the seconds it took; `full`: a survivor of the
-    covering tests faces the whole suite too."""
+    """'killed', 'survived' or 'timeout' (one pytest run past `timeout` seconds), and the
+    seconds it took; `full`: a survivor of the covering tests faces the whole suite too."""
     target = work / m.path
     original = target.read_text()
     lines = original.splitlines(keepends=True)
@@ -234,8 +238,8 @@ def run(m: Mutant, work: Path, timeout: int, full: bool = False) -> tuple[str, f
     target.write_text("".join(lines))
     t = time.perf_counter()
     try:
-        suites = [[t for t in _tests_for(m) if (work / t).exists()]] + ([["tests"]] if full else [])
-        for tests in suites:
+        suites = [[t for t in ts if (work / t).exists()] for ts in _tests_for(m)]
+        for tests in [ts for ts in suites if ts] + ([["tests"]] if full else []):
             p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                                 *tests], cwd=work, env={**os.environ, "PYTHONPATH": str(work)},
                                capture_output=True, timeout=timeout)
