@@ -10,6 +10,9 @@
   output=last is the last layer's final states, both directions).
 - Gradients: one backward pass through dslc's torch module against torch's own module with the
   same weights (input and parameter gradients); embedding's padding row gets none.
+- The importer: ConvTranspose (group x strides x pads x output_padding), AveragePool (pads x
+  ceil_mode x count_include_pad absent, 0 or 1) and MaxPool (pads x dilations x ceil_mode) nodes
+  imported and compiled back, against onnxruntime on the original graph.
 - Default init: the statistics of dslc's weights against torch's own default init for layers
   whose input and output widths differ (conv_transpose with in != out, groups)."""
 from __future__ import annotations
@@ -260,3 +263,53 @@ def test_default_init_statistics_are_torchs(snippet, shape, ref):
         tol = 0.1 if want.size >= 1000 else 0.35
         assert abs(got.std() - want.std()) <= tol * want.std(), (k, got.std(), want.std())
         assert abs(np.abs(got).max() - np.abs(want).max()) <= max(0.05, tol) * np.abs(want).max(), k
+
+
+# ---- the importer: option products of the ONNX forms, against onnxruntime on the original ----
+def _onnx_case(op, attrs, x_shape, w_shape=None):
+    from onnx import TensorProto, helper
+    ins = ["x"] + (["w", "b"] if w_shape else [])
+    inits = {}
+    if w_shape:
+        rng = np.random.default_rng(sum(w_shape))
+        inits = {"w": rng.standard_normal(w_shape).astype(np.float32) * 0.3,
+                 "b": rng.standard_normal(w_shape[1] * attrs.get("group", 1)).astype(np.float32)}
+    node = helper.make_node(op, ins, ["y"], name="n", **attrs)
+    return node, inits, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))]
+
+
+IMPORT_CASES = (
+    [("ConvTranspose", dict(group=g, strides=[s, s], pads=[p, p, p, p], output_padding=[o, o]),
+      (1, 4, 5, 4), (4, 6 // g, 3, 3))
+     for g, s, p, o in itertools.product((1, 2), (1, 2), (0, 1), (0, 1)) if o < s] +
+    [("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[p, p, p, p], ceil_mode=c,
+                          **({} if i is None else {"count_include_pad": i})), (1, 2, 7, 6), None)
+     for p, c, i in itertools.product((0, 1), (0, 1), (None, 0, 1))] +
+    [("MaxPool", dict(kernel_shape=[3, 2], strides=[2, 2], pads=[p, 0, p, 0], dilations=[d, 1],
+                      ceil_mode=c), (1, 2, 9, 6), None)
+     for p, d, c in itertools.product((0, 1), (1, 2), (0, 1))])
+
+
+@pytest.mark.parametrize("op, attrs, x_shape, w_shape", IMPORT_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(IMPORT_CASES)])
+def test_import_option_products_against_onnxruntime(op, attrs, x_shape, w_shape):
+    """`dslc import` of one node with its attributes (group, output_padding, count_include_pad
+    absent or given, ceil_mode, dilations), compiled back to ONNX with the imported weights,
+    computes what onnxruntime computes on the original graph."""
+    from onnx import TensorProto, helper, numpy_helper
+    from dslc.onnx_import import import_onnx
+    import onnxruntime as ort
+    node, inits, ins = _onnx_case(op, attrs, x_shape, w_shape)
+    graph = helper.make_graph([node], "G", ins, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(1).standard_normal(x_shape).astype(np.float32)
+
+    def run(p):
+        s = ort.InferenceSession(p.SerializeToString(), providers=["CPUExecutionProvider"])
+        return s.run(None, {"x": x})[0]
+    imported = import_onnx(proto, "g.onnx")
+    want = run(proto)
+    got = run(imported.model.to_onnx(weights=imported.weights))
+    assert got.shape == want.shape, imported.text
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=imported.text)
