@@ -79,8 +79,8 @@ MODULE_TESTS = {"dims": ["tests/test_dims_property.py", "tests/test_dims.py"],
                 "graph": ["tests/test_graph.py"], "summary": ["tests/test_summary_totals.py",
                                                               "tests/test_summary.py"],
                 "macs": ["tests/test_macs_oracle.py"], "weights": ["tests/test_init.py"]}
-SHORT_COMMON = ["tests/test_survivors.py", "tests/test_language.py", "tests/test_invalid_specs.py", "tests/test_cli.py",
-                "tests/test_ops_table.py"]
+SHORT_COMMON = ["tests/test_survivors.py", "tests/test_language.py", "tests/test_invalid_specs.py",
+                "tests/test_cli.py", "tests/test_ops_table.py"]
 
 
 @dataclass(frozen=True)
