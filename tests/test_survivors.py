@@ -30,3 +30,81 @@ def test_an_unnamed_leading_dim_of_an_onnx_input_gets_one_example():
                                 providers=["CPUExecutionProvider"])
     with pytest.raises(InputError, match="axis 1"):
         input_feeds(sess, {})
+
+
+def _rendered(text: str) -> str:
+    import dslc
+    try:
+        dslc.load(text)
+    except dslc.SpecError as e:
+        return str(e)
+    raise AssertionError("the spec checked")
+
+
+def test_an_error_on_the_last_line_shows_that_line():
+    """diagnostics.py SourceMap.line: the excerpt and caret of a diagnostic on the file's last
+    line, with or without a final newline (mutants: `line <= len(lines)` -> `<`; and
+    source_lines' `lines[:-1]` -> `lines[:-0]`, which numbers a final empty line)."""
+    for end in ("", "\n"):
+        text = "model M {\n input x: f32[N, 4]\n output y = x -> dense(0) }" + end
+        out = _rendered(text)
+        assert "3 |  output y = x -> dense(0) }" in out and "^" in out, out
+    import dslc.diagnostics as d
+    assert d.source_lines("a\nb\n") == ["a", "b"] and d.source_lines("a\nb") == ["a", "b"]
+    assert d.source_lines("a\n\n") == ["a", ""] and d.source_lines("") == [""]
+
+
+def test_an_error_deep_in_block_calls_shows_both_ends_of_the_chain():
+    """elab/elaborator.py _call_notes: past 6 calls, the 3 innermost, `... K more block calls
+    ...` and the 2 outermost (mutant: the tuple concatenation `+` -> `-`, a crash on every
+    error 7 calls deep)."""
+    blocks = ["block B0(x: [N, 4]) {\n    return x -> dense(0)\n}"]
+    blocks += [f"block B{i}(x: [N, 4]) {{\n    return x -> B{i - 1}\n}}" for i in range(1, 8)]
+    text = "\n".join(blocks) + "\nmodel M {\n    input x: f32[N, 4]\n    output y = x -> B7\n}\n"
+    import dslc
+    errors = dslc.check_text(text).errors
+    assert errors, "dense(0) deep inside was accepted"
+    notes = [msg for _, msg in errors[0].notes if "block" in msg]     # the call chain
+    assert len(notes) == 6 and notes[3] == "... 3 more block calls ...", notes
+    assert notes.count("in the block called here") == 5
+
+
+def test_memory_available_is_the_cgroup_limit_less_its_use(monkeypatch):
+    """checks/memory.py available_memory: under a cgroup limit, what the limit leaves (limit -
+    current use) when that is below MemAvailable (mutant: `cap - used` -> `cap + used`)."""
+    import builtins
+    import io
+    from dslc.checks.memory import available_memory
+    files = {"/proc/meminfo": "MemTotal: 67108864 kB\nMemAvailable: 33554432 kB\n",
+             "/sys/fs/cgroup/memory.max": "4294967296\n",
+             "/sys/fs/cgroup/memory.current": "1073741824\n"}
+    real = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: io.StringIO(files[path])
+                        if path in files else real(path, *a, **k))
+    assert available_memory()[0] == 3 * 2 ** 30
+    files["/sys/fs/cgroup/memory.max"] = "max\n"         # no limit: MemAvailable
+    assert available_memory()[0] == 32 * 2 ** 30
+
+
+def test_a_parameter_of_exactly_the_external_minimum_goes_outside(tmp_path):
+    """backends/onnx/builder.py: parameters of EXTERNAL_MIN bytes or more are external data
+    (mutant: `>=` -> `>`); a dense 16 -> 16 has a weight of exactly 1,024 bytes."""
+    import dslc
+    from dslc.backends.onnx.builder import EXTERNAL_MIN
+    m = dslc.load("model M {\n input x: f32[N, 16]\n output y = x -> dense(16)\n}").models["M"]
+    assert 16 * 16 * 4 == EXTERNAL_MIN
+    with open(tmp_path / "m.onnx.data", "wb") as f:
+        proto = m.to_onnx(external=(f, "m.onnx.data"))
+    outside = {t.name for t in proto.graph.initializer if t.data_location == 1}
+    assert outside == {"dense_1.weight"}
+
+
+def test_to_onnx_has_no_guards_unless_asked():
+    """ir/core.py Model.to_onnx: `guards` is off by default (mutant: default True): the plain
+    graph has only the layers' nodes, the guarded one more."""
+    import dslc
+    m = dslc.load("model M {\n input x: f32[N, H] where H % 4 == 0\n output y = x -> relu\n}").models["M"]
+    plain, default, guarded = m.to_onnx(guards=False), m.to_onnx(), m.to_onnx(guards=True)
+    ops = [n.op_type for n in plain.graph.node]
+    assert [n.op_type for n in default.graph.node] == ops
+    assert len(guarded.graph.node) > len(ops)
