@@ -11,8 +11,8 @@
 - Gradients: one backward pass through dslc's torch module against torch's own module with the
   same weights (input and parameter gradients); embedding's padding row gets none.
 - The importer: ConvTranspose (group x strides x pads x output_padding), AveragePool (pads x
-  ceil_mode x count_include_pad absent, 0 or 1) and MaxPool (pads x dilations x ceil_mode) nodes
-  imported and compiled back, against onnxruntime on the original graph.
+  ceil_mode x count_include_pad absent, 0 or 1) and MaxPool (pads x dilations x ceil_mode, and
+  pads at the ends only) nodes imported and compiled back, against onnxruntime on the original graph.
 - Default init: the statistics of dslc's weights against torch's own default init for layers
   whose input and output widths differ (conv_transpose with in != out, groups)."""
 from __future__ import annotations
@@ -287,7 +287,10 @@ IMPORT_CASES = (
      for p, c, i in itertools.product((0, 1), (0, 1), (None, 0, 1))] +
     [("MaxPool", dict(kernel_shape=[3, 2], strides=[2, 2], pads=[p, 0, p, 0], dilations=[d, 1],
                       ceil_mode=c), (1, 2, 9, 6), None)
-     for p, d, c in itertools.product((0, 1), (1, 2), (0, 1))])
+     for p, d, c in itertools.product((0, 1), (1, 2), (0, 1))] +
+    # padded at the ends only (Caffe's ceil): read as ceil_mode where the sizes agree
+    [("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1]), (1, 2, h, h), None)
+     for h in (6, 7)])
 
 
 @pytest.mark.parametrize("op, attrs, x_shape, w_shape", IMPORT_CASES,

@@ -108,3 +108,23 @@ def test_to_onnx_has_no_guards_unless_asked():
     ops = [n.op_type for n in plain.graph.node]
     assert [n.op_type for n in default.graph.node] == ops
     assert len(guarded.graph.node) > len(ops)
+
+
+def test_a_size_of_two_symbols_names_the_smallest_value_of_each():
+    """checks/domain.py _first_ok: the bisection for the smallest value of one symbol (the
+    other at its smallest) is over integers (mutant: `(lo + hi) // 2` -> `/ 2`, which ends on
+    a float): H*W - 49 >= 1 needs H >= 50 or W >= 50, stated as integers."""
+    import dslc
+    (d,) = dslc.check_text("model M {\n input x: f32[N, 1, H, W]\n output y = x -> "
+                           "flatten(start_dim=2) -> conv1d(4, 50)\n}\n").errors
+    assert d.code == "E303" and "valid only when H >= 50 or W >= 50" in d.message, d.message
+    assert [(r.symbol, r.kind, r.value) for r in d.requires] == [("H", "min", 50), ("W", "min", 50)]
+    assert all(type(r.value) is int for r in d.requires)
+
+
+def test_end_of_file_is_located_after_the_last_line():
+    """syntax/parser.py: an unexpected end of file points just past the last line's text
+    (mutant: `lines[-1]` -> `lines[-0]`, the first line's length)."""
+    import dslc
+    (d,) = dslc.check_text("model M {\n input x: f32[N, 4]\n output y = x -> dense(4").errors
+    assert d.code == "E103" and (d.span.line, d.span.col) == (3, len(" output y = x -> dense(4") + 1)
