@@ -43,12 +43,15 @@ COMMON = ["tests/test_oracles.py", "tests/test_ops_table.py", "tests/test_arith.
           "tests/test_conv_pool.py", "tests/test_shape_norm.py", "tests/test_transformer.py",
           "tests/test_recurrent.py", "tests/test_scan.py", "tests/test_ties_frozen.py",
           "tests/test_dtypes.py", "tests/test_cli.py", "tests/test_summary.py",
-          "tests/test_math_specs.py", "tests/test_gan.py", "tests/test_language.py"]
+          "tests/test_math_specs.py", "tests/test_gan.py", "tests/test_language.py",
+          "tests/test_macs_oracle.py", "tests/test_combinations.py"]
 FAMILY_TESTS = {"activation": ["tests/test_oracles.py", "tests/test_ops_table.py"],
                 "attention": ["tests/test_oracles.py", "tests/test_transformer.py"],
                 "normalization": ["tests/test_oracles.py", "tests/test_shape_norm.py"],
-                "recurrent": ["tests/test_recurrent.py"], "scan": ["tests/test_scan.py"],
-                "convolution": ["tests/test_conv_pool.py"], "pooling": ["tests/test_conv_pool.py"],
+                "recurrent": ["tests/test_recurrent.py", "tests/test_combinations.py"],
+                "scan": ["tests/test_scan.py"],
+                "convolution": ["tests/test_conv_pool.py", "tests/test_macs_oracle.py"],
+                "pooling": ["tests/test_conv_pool.py", "tests/test_combinations.py"],
                 "window": ["tests/test_conv_pool.py"], "augment": ["tests/test_gan.py"],
                 "sources": ["tests/test_sources.py"]}
 
@@ -57,28 +60,28 @@ FAMILY_TESTS = {"activation": ["tests/test_oracles.py", "tests/test_ops_table.py
 PACKAGE_TESTS = {
     "ir": ["tests/test_dims_property.py", "tests/test_dims.py", "tests/test_constraints.py",
            "tests/test_runtime_sizes.py"],
-    "elab": ["tests/test_language.py", "tests/test_invalid_specs.py", "tests/test_constraints.py",
-             "tests/test_scan.py"],
+    "elab": ["tests/test_survivors.py", "tests/test_language.py", "tests/test_invalid_specs.py",
+             "tests/test_constraints.py", "tests/test_scan.py"],
     "syntax": ["tests/test_fmt.py", "tests/test_language.py", "tests/test_invalid_specs.py",
                "tests/test_imports.py"],
     "passes": ["tests/test_init.py", "tests/test_seeds.py", "tests/test_ties_frozen.py"],
-    "checks": ["tests/test_guards.py", "tests/test_constraints.py", "tests/test_budgets.py",
-               "tests/test_limits.py"],
+    "checks": ["tests/test_survivors.py", "tests/test_guards.py", "tests/test_constraints.py",
+               "tests/test_budgets.py", "tests/test_limits.py"],
     "tools": ["tests/test_summary_totals.py", "tests/test_summary.py", "tests/test_budgets.py",
               "tests/test_reference.py"],
     "onnx_import": ["tests/test_onnx_import.py", "tests/test_import_forms.py",
                     "tests/test_import_regressions.py", "tests/test_import_corpus.py"],
     "cli": ["tests/test_cli.py", "tests/test_summary.py", "tests/test_files.py",
             "tests/test_hostile.py", "tests/test_guards.py"],
-    "top": ["tests/test_api.py", "tests/test_files.py", "tests/test_limits.py",
-            "tests/test_hostile.py", "tests/test_invalid_specs.py"],
+    "top": ["tests/test_survivors.py", "tests/test_api.py", "tests/test_files.py",
+            "tests/test_limits.py", "tests/test_hostile.py", "tests/test_invalid_specs.py"],
 }
 MODULE_TESTS = {"dims": ["tests/test_dims_property.py", "tests/test_dims.py"],
                 "diff": ["tests/test_tools_oracle.py", "tests/test_diff.py"],
                 "fmt": ["tests/test_tools_oracle.py", "tests/test_fmt.py"],
                 "graph": ["tests/test_graph.py"], "summary": ["tests/test_summary_totals.py",
                                                               "tests/test_summary.py"],
-                "macs": ["tests/test_macs_oracle.py"], "weights": ["tests/test_init.py"]}
+                "weights": ["tests/test_init.py"]}
 SHORT_COMMON = ["tests/test_survivors.py", "tests/test_language.py", "tests/test_invalid_specs.py",
                 "tests/test_cli.py", "tests/test_ops_table.py"]
 
@@ -201,8 +204,8 @@ def _tests_for(m: Mutant) -> tuple[list[str], list[str]]:
         own, common = MODULE_TESTS.get(stem, []) + PACKAGE_TESTS.get(pkg, []), SHORT_COMMON
     else:
         family = stem.replace("onnx_", "").replace("torch_", "")
-        own = FAMILY_TESTS.get(family, []) + ([f"tests/test_{family}.py"]
-                                              if (ROOT / f"tests/test_{family}.py").exists() else [])
+        mine = f"tests/test_{family}.py"
+        own = FAMILY_TESTS.get(family, []) + ([mine] if (ROOT / mine).exists() else [])
         common = COMMON
     own = list(dict.fromkeys(own))
     return own, [t for t in common if t not in own]
@@ -240,9 +243,9 @@ def run(m: Mutant, work: Path, timeout: int, full: bool = False) -> tuple[str, f
     try:
         suites = [[t for t in ts if (work / t).exists()] for ts in _tests_for(m)]
         for tests in [ts for ts in suites if ts] + ([["tests"]] if full else []):
-            p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                                *tests], cwd=work, env={**os.environ, "PYTHONPATH": str(work)},
-                               capture_output=True, timeout=timeout)
+            p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
+                                "no:cacheprovider", *tests], cwd=work, capture_output=True,
+                               env={**os.environ, "PYTHONPATH": str(work)}, timeout=timeout)
             verdict = "survived" if p.returncode == 0 else "killed"
             if verdict == "killed":
                 break
