@@ -44,7 +44,7 @@ COMMON = ["tests/test_oracles.py", "tests/test_ops_table.py", "tests/test_arith.
           "tests/test_recurrent.py", "tests/test_scan.py", "tests/test_ties_frozen.py",
           "tests/test_dtypes.py", "tests/test_cli.py", "tests/test_summary.py",
           "tests/test_math_specs.py", "tests/test_gan.py", "tests/test_language.py",
-          "tests/test_macs_oracle.py", "tests/test_combinations.py"]
+          "tests/test_macs_oracle.py", "tests/test_combinations.py", "tests/test_survivors.py"]
 FAMILY_TESTS = {"activation": ["tests/test_oracles.py", "tests/test_ops_table.py"],
                 "attention": ["tests/test_oracles.py", "tests/test_transformer.py"],
                 "normalization": ["tests/test_oracles.py", "tests/test_shape_norm.py"],
@@ -53,7 +53,8 @@ FAMILY_TESTS = {"activation": ["tests/test_oracles.py", "tests/test_ops_table.py
                 "convolution": ["tests/test_conv_pool.py", "tests/test_macs_oracle.py"],
                 "pooling": ["tests/test_conv_pool.py", "tests/test_combinations.py"],
                 "window": ["tests/test_conv_pool.py"], "augment": ["tests/test_gan.py"],
-                "sources": ["tests/test_sources.py"]}
+                "sources": ["tests/test_sources.py"],
+                "builder": ["tests/test_survivors.py", "tests/test_external.py"]}
 
 # The tests of the packages beyond ops and backends, by package (dslc/<package>/...) and by
 # module stem where one module has tests of its own; run before a short common set.
@@ -62,7 +63,7 @@ PACKAGE_TESTS = {
            "tests/test_runtime_sizes.py"],
     "elab": ["tests/test_survivors.py", "tests/test_language.py", "tests/test_invalid_specs.py",
              "tests/test_constraints.py", "tests/test_scan.py"],
-    "syntax": ["tests/test_fmt.py", "tests/test_language.py", "tests/test_invalid_specs.py",
+    "syntax": ["tests/test_survivors.py", "tests/test_fmt.py", "tests/test_language.py", "tests/test_invalid_specs.py",
                "tests/test_imports.py"],
     "passes": ["tests/test_init.py", "tests/test_seeds.py", "tests/test_ties_frozen.py"],
     "checks": ["tests/test_survivors.py", "tests/test_guards.py", "tests/test_constraints.py",
