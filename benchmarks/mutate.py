@@ -1,15 +1,22 @@
-"""Mutation testing for dslc/ops and dslc/backends: apply one one-line mutation at a time to a
-copy of the tree, run the tests that cover it, report the mutants no test kills (survivors).
+"""Mutation testing over all of dslc/: apply one one-line mutation at a time to a copy of the
+tree, run the tests that cover it, report the mutants no test kills (survivors) and the kill
+rate per package.
 
 Run: python benchmarks/mutate.py [--regressions] [--sample N] [--seed S] [--timeout SEC]
+                                 [--packages P ...] [--full]
 
 - `--regressions` runs the list below: the one-line bugs a review once slipped past the whole
   suite (each must be killed now).
-- `--sample N` draws N mutants from every applicable rule on every line of dslc/ops/*.py and
-  dslc/backends/*.py (comparison flips, True/False, + and -, * and /, numbers, dropped
-  keyword arguments), reproducibly from --seed.
+- `--sample N` draws N mutants from every applicable rule on every line of dslc/**/*.py
+  (comparison flips, True/False, + and -, * and /, //, numbers, dropped keyword arguments),
+  reproducibly from --seed, spread evenly over the packages (dslc/ops, dslc/backends,
+  dslc/ir, dslc/elab, dslc/tools, dslc/onnx_import, dslc/cli, ...; `--packages` keeps some):
+  round-robin over the packages, each one's mutants in a seeded random order.
+- `--full` runs the whole suite on each mutant the covering tests leave alive (nightly runs:
+  about 3 minutes of wall time each here).
 The tree is copied to a temporary folder and tests run there (PYTHONPATH points at the copy),
-so the working tree is never modified. Prints a Markdown table of survivors.
+so the working tree is never modified. Prints the kill rate per package and a Markdown table
+of survivors.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("dslc/ops", "dslc/backends")
+TARGETS = ("dslc",)
 
 # The tests run for a mutant: its family's own module first (-x stops at the first failure,
 # so a killed mutant costs little), then the cross-cutting oracles.
@@ -36,14 +43,48 @@ COMMON = ["tests/test_oracles.py", "tests/test_ops_table.py", "tests/test_arith.
           "tests/test_conv_pool.py", "tests/test_shape_norm.py", "tests/test_transformer.py",
           "tests/test_recurrent.py", "tests/test_scan.py", "tests/test_ties_frozen.py",
           "tests/test_dtypes.py", "tests/test_cli.py", "tests/test_summary.py",
-          "tests/test_math_specs.py", "tests/test_gan.py", "tests/test_language.py"]
+          "tests/test_math_specs.py", "tests/test_gan.py", "tests/test_language.py",
+          "tests/test_macs_oracle.py", "tests/test_combinations.py", "tests/test_survivors.py"]
 FAMILY_TESTS = {"activation": ["tests/test_oracles.py", "tests/test_ops_table.py"],
                 "attention": ["tests/test_oracles.py", "tests/test_transformer.py"],
                 "normalization": ["tests/test_oracles.py", "tests/test_shape_norm.py"],
-                "recurrent": ["tests/test_recurrent.py"], "scan": ["tests/test_scan.py"],
-                "convolution": ["tests/test_conv_pool.py"], "pooling": ["tests/test_conv_pool.py"],
+                "recurrent": ["tests/test_recurrent.py", "tests/test_combinations.py"],
+                "scan": ["tests/test_scan.py"],
+                "convolution": ["tests/test_conv_pool.py", "tests/test_macs_oracle.py"],
+                "pooling": ["tests/test_conv_pool.py", "tests/test_combinations.py"],
                 "window": ["tests/test_conv_pool.py"], "augment": ["tests/test_gan.py"],
-                "sources": ["tests/test_sources.py"]}
+                "sources": ["tests/test_sources.py"],
+                "builder": ["tests/test_survivors.py", "tests/test_external.py"]}
+
+# The tests of the packages beyond ops and backends, by package (dslc/<package>/...) and by
+# module stem where one module has tests of its own; run before a short common set.
+PACKAGE_TESTS = {
+    "ir": ["tests/test_dims_property.py", "tests/test_dims.py", "tests/test_constraints.py",
+           "tests/test_runtime_sizes.py"],
+    "elab": ["tests/test_survivors.py", "tests/test_language.py", "tests/test_invalid_specs.py",
+             "tests/test_constraints.py", "tests/test_scan.py"],
+    "syntax": ["tests/test_survivors.py", "tests/test_fmt.py", "tests/test_language.py",
+               "tests/test_invalid_specs.py", "tests/test_imports.py"],
+    "passes": ["tests/test_init.py", "tests/test_seeds.py", "tests/test_ties_frozen.py"],
+    "checks": ["tests/test_survivors.py", "tests/test_guards.py", "tests/test_constraints.py",
+               "tests/test_budgets.py", "tests/test_limits.py"],
+    "tools": ["tests/test_summary_totals.py", "tests/test_summary.py", "tests/test_budgets.py",
+              "tests/test_reference.py"],
+    "onnx_import": ["tests/test_onnx_import.py", "tests/test_import_forms.py",
+                    "tests/test_import_regressions.py", "tests/test_import_corpus.py"],
+    "cli": ["tests/test_cli.py", "tests/test_summary.py", "tests/test_files.py",
+            "tests/test_hostile.py", "tests/test_guards.py"],
+    "top": ["tests/test_survivors.py", "tests/test_api.py", "tests/test_files.py",
+            "tests/test_limits.py", "tests/test_hostile.py", "tests/test_invalid_specs.py"],
+}
+MODULE_TESTS = {"dims": ["tests/test_dims_property.py", "tests/test_dims.py"],
+                "diff": ["tests/test_tools_oracle.py", "tests/test_diff.py"],
+                "fmt": ["tests/test_tools_oracle.py", "tests/test_fmt.py"],
+                "graph": ["tests/test_graph.py"], "summary": ["tests/test_summary_totals.py",
+                                                              "tests/test_summary.py"],
+                "weights": ["tests/test_init.py"]}
+SHORT_COMMON = ["tests/test_survivors.py", "tests/test_language.py", "tests/test_invalid_specs.py",
+                "tests/test_cli.py", "tests/test_ops_table.py"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +135,8 @@ _RULES = [
     (re.compile(r" \+ "), " - ", "`+` -> `-`"),
     (re.compile(r" - "), " + ", "`-` -> `+`"),
     (re.compile(r" \* "), " / ", "`*` -> `/`"),
+    (re.compile(r" // "), " / ", "`//` -> `/`"),
+    (re.compile(r"(?<![\w.])1(?![\w.])"), "0", "a 1 made 0"),
     (re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.])"), None, "a float doubled"),
     (re.compile(r"(?<![\w.\[])([2-9])(?![\w.\]])"), None, "an integer plus one"),
     (re.compile(r", (?!name=)\w+=[^,()\[\]{}]+(?=[,)])"), "", "a keyword argument dropped"),
@@ -148,15 +191,50 @@ def regressions() -> list[Mutant]:
     return out
 
 
-def _tests_for(m: Mutant) -> list[str]:
-    family = Path(m.path).stem.replace("onnx_", "").replace("torch_", "")
-    own = FAMILY_TESTS.get(family, []) + ([f"tests/test_{family}.py"]
-                                          if (ROOT / f"tests/test_{family}.py").exists() else [])
-    return list(dict.fromkeys(own + COMMON))
+def package(path: str) -> str:
+    """`ops` for dslc/ops/x.py, `top` for dslc/x.py."""
+    parts = Path(path).parts
+    return parts[1] if len(parts) > 2 else "top"
 
 
-def run(m: Mutant, work: Path, timeout: int) -> tuple[str, float]:
-    """'killed', 'survived' or 'timeout', and the seconds it took."""
+def _tests_for(m: Mutant) -> tuple[list[str], list[str]]:
+    """The module's own tests, then the common ones: two pytest runs, so that a mutant its own
+    tests kill costs their collection only (collecting all of COMMON takes a minute here)."""
+    pkg, stem = package(m.path), Path(m.path).stem
+    if pkg not in ("ops", "backends"):
+        own, common = MODULE_TESTS.get(stem, []) + PACKAGE_TESTS.get(pkg, []), SHORT_COMMON
+    else:
+        family = stem.replace("onnx_", "").replace("torch_", "")
+        mine = f"tests/test_{family}.py"
+        own = FAMILY_TESTS.get(family, []) + ([mine] if (ROOT / mine).exists() else [])
+        common = COMMON
+    own = list(dict.fromkeys(own))
+    return own, [t for t in common if t not in own]
+
+
+def sample(pool: list[Mutant], n: int, seed: int) -> list[Mutant]:
+    """n mutants spread evenly over the packages: each package's mutants shuffled by `seed`,
+    then taken round-robin (a package with fewer runs out and the others go on)."""
+    rng = random.Random(seed)
+    by_pkg: dict[str, list[Mutant]] = {}
+    for m in pool:
+        by_pkg.setdefault(package(m.path), []).append(m)
+    queues = []
+    for pkg in sorted(by_pkg):
+        ms = by_pkg[pkg]
+        rng.shuffle(ms)
+        queues.append(ms)
+    out = []
+    while len(out) < n and any(queues):
+        for q in queues:
+            if q and len(out) < n:
+                out.append(q.pop())
+    return out
+
+
+def run(m: Mutant, work: Path, timeout: int, full: bool = False) -> tuple[str, float]:
+    """'killed', 'survived' or 'timeout' (one pytest run past `timeout` seconds), and the
+    seconds it took; `full`: a survivor of the covering tests faces the whole suite too."""
     target = work / m.path
     original = target.read_text()
     lines = original.splitlines(keepends=True)
@@ -164,11 +242,14 @@ def run(m: Mutant, work: Path, timeout: int) -> tuple[str, float]:
     target.write_text("".join(lines))
     t = time.perf_counter()
     try:
-        p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                            *[t for t in _tests_for(m) if (work / t).exists()]],
-                           cwd=work, env={**os.environ, "PYTHONPATH": str(work)},
-                           capture_output=True, timeout=timeout)
-        verdict = "survived" if p.returncode == 0 else "killed"
+        suites = [[t for t in ts if (work / t).exists()] for ts in _tests_for(m)]
+        for tests in [ts for ts in suites if ts] + ([["tests"]] if full else []):
+            p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
+                                "no:cacheprovider", *tests], cwd=work, capture_output=True,
+                               env={**os.environ, "PYTHONPATH": str(work)}, timeout=timeout)
+            verdict = "survived" if p.returncode == 0 else "killed"
+            if verdict == "killed":
+                break
     except subprocess.TimeoutExpired:
         verdict = "timeout"
     finally:
@@ -192,29 +273,43 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--packages", nargs="*", default=[], help="sample only these packages")
+    ap.add_argument("--full", action="store_true", help="the whole suite for each survivor")
     ap.add_argument("--only", nargs="*", default=[], metavar="PATH:LINE",
                     help="run just the sampled mutants at these places (re-checking survivors)")
     args = ap.parse_args()
     mutants = regressions() if args.regressions else []
     if args.sample:
-        pool = candidates()
-        mutants += random.Random(args.seed).sample(pool, min(args.sample, len(pool)))
-        print(f"{len(pool)} candidate mutants in {', '.join(TARGETS)}; sampled {args.sample}")
+        pool = [m for m in candidates() if not args.packages or package(m.path) in args.packages]
+        mutants += sample(pool, args.sample, args.seed)
+        counts: dict[str, int] = {}
+        for m in pool:
+            counts[package(m.path)] = counts.get(package(m.path), 0) + 1
+        print(f"{len(pool)} candidate mutants in {', '.join(TARGETS)} "
+              f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); "
+              f"sampled {len(mutants)} (seed {args.seed})")
     if args.only:
         mutants = [m for m in mutants if f"{m.path}:{m.line}" in args.only]
     work = _copy_tree()
-    survivors = []
+    survivors, tally = [], {}
     try:
         for k, m in enumerate(mutants, start=1):
-            verdict, secs = run(m, work, args.timeout)
+            verdict, secs = run(m, work, args.timeout, args.full)
             print(f"[{k}/{len(mutants)}] {verdict:8} {secs:5.0f} s  {m.path}:{m.line}  {m.why}",
                   flush=True)
+            t = tally.setdefault(package(m.path), [0, 0])
+            t[0] += verdict == "killed"
+            t[1] += 1
             if verdict != "killed":
                 survivors.append((m, verdict))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{len(mutants) - len(survivors)} of {len(mutants)} mutants killed; "
           f"{len(survivors)} survived\n")
+    print("| package | killed | mutants | kill rate |\n| --- | --- | --- | --- |")
+    for pkg, (k, n) in sorted(tally.items()):
+        print(f"| {pkg} | {k} | {n} | {100 * k / n:.0f}% |")
+    print()
     if survivors:
         print("| where | mutation | line after |\n| --- | --- | --- |")
         for m, verdict in survivors:

@@ -2,15 +2,13 @@
 
 Layers are aligned by what they are, not by their names (an inserted layer renumbers the
 automatic names after it): the two sequences of op descriptions (`conv2d(64, 3, padding=1)`) are
-matched with difflib, and a replaced run of the same length pairs up layer by layer. Each row
-is `=` (same op, same output shape, same counts: not shown unless asked), `~` (changed: op,
+matched by a longest common subsequence, and a replaced run of the same length pairs up layer
+by layer. Each row is `=` (same op, same output shape, same counts: not shown unless asked), `~` (changed: op,
 shape or counts), `+` (only in b) or `-` (only in a). Blocks are folded below `depth` as
 `dslc summary --depth` folds them, so a changed block is one row. Aligned layers with
 parameters whose names differ are listed apart (`renamed`): an inserted layer renumbers the
 automatic names after it, and a checkpoint of one model then does not load into the other."""
 from __future__ import annotations
-
-import difflib
 
 from ..ir.dims import Dim
 from .summary import _columns, _fmt, grouped_rows, total_macs
@@ -20,17 +18,44 @@ def rows(a, b, depth: int | None = None, dims: dict | None = None) -> list[dict]
     """The aligned rows: {"change", "a", "b"} with "a"/"b" a layer row (None where absent)."""
     ra = [_subs(r, dims) for r in grouped_rows(a, depth)]
     rb = [_subs(r, dims) for r in grouped_rows(b, depth)]
-    out = []
-    matcher = difflib.SequenceMatcher(None, [r["op"] for r in ra], [r["op"] for r in rb],
-                                      autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
-            for x, y in zip(ra[i1:i2], rb[j1:j2]):
-                out.append({"change": "=" if _same(x, y) else "~", "a": x, "b": y})
-            continue
-        out += [{"change": "-", "a": x, "b": None} for x in ra[i1:i2]]
-        out += [{"change": "+", "a": None, "b": y} for y in rb[j1:j2]]
+    out, i0, j0 = [], 0, 0
+    for i, j in _lcs([r["op"] for r in ra], [r["op"] for r in rb]) + [(len(ra), len(rb))]:
+        if i - i0 == j - j0:        # a run replaced by one as long: paired layer by layer
+            out += [{"change": "=" if _same(x, y) else "~", "a": x, "b": y}
+                    for x, y in zip(ra[i0:i + 1], rb[j0:j + 1])]
+        else:
+            out += [{"change": "-", "a": x, "b": None} for x in ra[i0:i]]
+            out += [{"change": "+", "a": None, "b": y} for y in rb[j0:j]]
+            out += [{"change": "=" if _same(x, y) else "~", "a": x, "b": y}
+                    for x, y in zip(ra[i:i + 1], rb[j:j + 1])]
+        i0, j0 = i + 1, j + 1
     return out
+
+
+def _lcs(xs: list, ys: list) -> list[tuple[int, int]]:
+    """The index pairs of a longest common subsequence of xs and ys, by dynamic programming
+    after the common prefix and suffix (difflib's longest-block-first matching is not
+    optimal: one layer inserted into a run of equal ones showed as two `+` and a `-`)."""
+    n, m, lo, hi = len(xs), len(ys), 0, 0
+    while lo < min(n, m) and xs[lo] == ys[lo]:
+        lo += 1
+    while hi < min(n, m) - lo and xs[n - 1 - hi] == ys[m - 1 - hi]:
+        hi += 1
+    a, b = xs[lo:n - hi], ys[lo:m - hi]
+    t = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        for j in range(len(b) - 1, -1, -1):
+            t[i][j] = t[i + 1][j + 1] + 1 if a[i] == b[j] else max(t[i + 1][j], t[i][j + 1])
+    pairs, i, j = [(k, k) for k in range(lo)], 0, 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            pairs.append((lo + i, lo + j))
+            i, j = i + 1, j + 1
+        elif t[i + 1][j] >= t[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs + [(n - hi + k, m - hi + k) for k in range(hi)]
 
 
 def renamed(a, b, depth: int | None = None, dims: dict | None = None) -> list[tuple[str, str]]:

@@ -1,0 +1,130 @@
+"""Behaviour no test pinned down until a mutant of benchmarks/mutate.py survived it: each test
+names the mutation it kills (`python benchmarks/mutate.py --sample 40 --seed 1`) and states the
+behaviour it checks, which a real bug of that kind would break."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _graph_with_input(shape):
+    from onnx import TensorProto, helper
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    g = helper.make_graph([node], "G", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_an_unnamed_leading_dim_of_an_onnx_input_gets_one_example():
+    """checks/guards.py `complete`: `dslc run graph.onnx` without inputs draws them; a leading
+    dim the graph leaves unnamed is a batch of 1 (mutant: `Dim.of(1)` -> `Dim.of(0)`, an empty
+    batch that runs and prints nothing); an unnamed dim elsewhere is refused."""
+    import onnxruntime as ort
+    import pytest
+    from dslc.backends.onnx.ort import input_feeds
+    from dslc.checks.guards import InputError
+    sess = ort.InferenceSession(_graph_with_input([None, 4]).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    (x,) = input_feeds(sess, {}).values()
+    assert x.shape == (1, 4) and x.dtype == np.float32
+    sess = ort.InferenceSession(_graph_with_input([2, None]).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    with pytest.raises(InputError, match="axis 1"):
+        input_feeds(sess, {})
+
+
+def _rendered(text: str) -> str:
+    import dslc
+    try:
+        dslc.load(text)
+    except dslc.SpecError as e:
+        return str(e)
+    raise AssertionError("the spec checked")
+
+
+def test_an_error_on_the_last_line_shows_that_line():
+    """diagnostics.py SourceMap.line: the excerpt and caret of a diagnostic on the file's last
+    line, with or without a final newline (mutants: `line <= len(lines)` -> `<`; and
+    source_lines' `lines[:-1]` -> `lines[:-0]`, which numbers a final empty line)."""
+    for end in ("", "\n"):
+        text = "model M {\n input x: f32[N, 4]\n output y = x -> dense(0) }" + end
+        out = _rendered(text)
+        assert "3 |  output y = x -> dense(0) }" in out and "^" in out, out
+    import dslc.diagnostics as d
+    assert d.source_lines("a\nb\n") == ["a", "b"] and d.source_lines("a\nb") == ["a", "b"]
+    assert d.source_lines("a\n\n") == ["a", ""] and d.source_lines("") == [""]
+
+
+def test_an_error_deep_in_block_calls_shows_both_ends_of_the_chain():
+    """elab/elaborator.py _call_notes: past 6 calls, the 3 innermost, `... K more block calls
+    ...` and the 2 outermost (mutant: the tuple concatenation `+` -> `-`, a crash on every
+    error 7 calls deep)."""
+    blocks = ["block B0(x: [N, 4]) {\n    return x -> dense(0)\n}"]
+    blocks += [f"block B{i}(x: [N, 4]) {{\n    return x -> B{i - 1}\n}}" for i in range(1, 8)]
+    text = "\n".join(blocks) + "\nmodel M {\n    input x: f32[N, 4]\n    output y = x -> B7\n}\n"
+    import dslc
+    errors = dslc.check_text(text).errors
+    assert errors, "dense(0) deep inside was accepted"
+    notes = [msg for _, msg in errors[0].notes if "block" in msg]     # the call chain
+    assert len(notes) == 6 and notes[3] == "... 3 more block calls ...", notes
+    assert notes.count("in the block called here") == 5
+
+
+def test_memory_available_is_the_cgroup_limit_less_its_use(monkeypatch):
+    """checks/memory.py available_memory: under a cgroup limit, what the limit leaves (limit -
+    current use) when that is below MemAvailable (mutant: `cap - used` -> `cap + used`)."""
+    import builtins
+    import io
+    from dslc.checks.memory import available_memory
+    files = {"/proc/meminfo": "MemTotal: 67108864 kB\nMemAvailable: 33554432 kB\n",
+             "/sys/fs/cgroup/memory.max": "4294967296\n",
+             "/sys/fs/cgroup/memory.current": "1073741824\n"}
+    real = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: io.StringIO(files[path])
+                        if path in files else real(path, *a, **k))
+    assert available_memory()[0] == 3 * 2 ** 30
+    files["/sys/fs/cgroup/memory.max"] = "max\n"         # no limit: MemAvailable
+    assert available_memory()[0] == 32 * 2 ** 30
+
+
+def test_a_parameter_of_exactly_the_external_minimum_goes_outside(tmp_path):
+    """backends/onnx/builder.py: parameters of EXTERNAL_MIN bytes or more are external data
+    (mutant: `>=` -> `>`); a dense 16 -> 16 has a weight of exactly 1,024 bytes."""
+    import dslc
+    from dslc.backends.onnx.builder import EXTERNAL_MIN
+    m = dslc.load("model M {\n input x: f32[N, 16]\n output y = x -> dense(16)\n}").models["M"]
+    assert 16 * 16 * 4 == EXTERNAL_MIN
+    with open(tmp_path / "m.onnx.data", "wb") as f:
+        proto = m.to_onnx(external=(f, "m.onnx.data"))
+    outside = {t.name for t in proto.graph.initializer if t.data_location == 1}
+    assert outside == {"dense_1.weight"}
+
+
+def test_to_onnx_has_no_guards_unless_asked():
+    """ir/core.py Model.to_onnx: `guards` is off by default (mutant: default True): the plain
+    graph has only the layers' nodes, the guarded one more."""
+    import dslc
+    m = dslc.load("model M {\n input x: f32[N, H] where H % 4 == 0\n output y = x -> relu\n}").models["M"]
+    plain, default, guarded = m.to_onnx(guards=False), m.to_onnx(), m.to_onnx(guards=True)
+    ops = [n.op_type for n in plain.graph.node]
+    assert [n.op_type for n in default.graph.node] == ops
+    assert len(guarded.graph.node) > len(ops)
+
+
+def test_a_size_of_two_symbols_names_the_smallest_value_of_each():
+    """checks/domain.py _first_ok: the bisection for the smallest value of one symbol (the
+    other at its smallest) is over integers (mutant: `(lo + hi) // 2` -> `/ 2`, which ends on
+    a float): H*W - 49 >= 1 needs H >= 50 or W >= 50, stated as integers."""
+    import dslc
+    (d,) = dslc.check_text("model M {\n input x: f32[N, 1, H, W]\n output y = x -> "
+                           "flatten(start_dim=2) -> conv1d(4, 50)\n}\n").errors
+    assert d.code == "E303" and "valid only when H >= 50 or W >= 50" in d.message, d.message
+    assert [(r.symbol, r.kind, r.value) for r in d.requires] == [("H", "min", 50), ("W", "min", 50)]
+    assert all(type(r.value) is int for r in d.requires)
+
+
+def test_end_of_file_is_located_after_the_last_line():
+    """syntax/parser.py: an unexpected end of file points just past the last line's text
+    (mutant: `lines[-1]` -> `lines[-0]`, the first line's length)."""
+    import dslc
+    (d,) = dslc.check_text("model M {\n input x: f32[N, 4]\n output y = x -> dense(4").errors
+    assert d.code == "E103" and (d.span.line, d.span.col) == (3, len(" output y = x -> dense(4") + 1)
