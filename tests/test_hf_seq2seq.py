@@ -35,9 +35,10 @@ def _bart():
 
 def _mask(rng, n, t):
     """HF's attention mask (1 = token, 0 = padding) whose rows end in 0 to t - 1 pads; the
-    first row padded from t // 2 (t >= 2) whatever was drawn."""
+    first row keeps its first (t + 1) // 2 tokens (two of three: a query that sees two keys,
+    so the scores' scale shows) whatever was drawn."""
     mask = (np.arange(t) < rng.integers(1, t + 1, size=(n, 1))).astype(np.int64)
-    mask[0, max(1, t // 2):] = 0
+    mask[0, (t + 1) // 2:] = 0
     return mask
 
 
