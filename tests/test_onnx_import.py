@@ -43,7 +43,10 @@ NOT_IMPORTED: dict = {("ops/runtime_sizes.dl", "SliceParam"): "Slice",
                       ("hf/distilbert.dl", "DistilBert"): "Reshape",
                       ("hf/llama.dl", "Llama"): "Range", ("hf/llama.dl", "LlamaTied"): "Range",
                       ("hf/mistral.dl", "Mistral"): "Range", ("hf/phi.dl", "Phi"): "Range",
-                      ("hf/qwen2.dl", "Qwen2"): "Range"}
+                      ("hf/qwen2.dl", "Qwen2"): "Range",
+                      # relative_bias's key positions (Range); positional(offset=)'s rows from
+                      # the Shape of T (as ops/positions.dl's Offsets)
+                      ("hf/t5_encoder.dl", "T5Encoder"): "Range", ("hf/bart.dl", "Bart"): "Shape"}
 
 
 # Models that import as a shorter graph of the same computation (the importer reads the
