@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from ..backends.onnx.builder import LAYER, ROLE
@@ -68,7 +69,8 @@ class Graph:
         for n in self.nodes:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
-        self.dims = inferred_dims(proto)
+        self.types: dict[str, int] = {}        # value: its ONNX element type, where known
+        self.dims = inferred_dims(proto, self.types)
         self.ranks = {k: len(v) for k, v in self.dims.items()}
         # values computed from constants and shapes only (Shape of a tensor, its Gathers and
         # Concats, a weight's Gather and Unsqueeze): the layer that reads them claims them
@@ -86,6 +88,20 @@ class Graph:
 
     def const(self, name: str):
         return self.consts.get(name)
+
+    def unfolded(self, value: str) -> str:
+        """Why a value computed from constants alone is no constant: the text to append to
+        "is not a constant" (a ConstantOfShape larger than the importer evaluates), or ""."""
+        from .normalise import FOLD_LIMIT
+        n = self.producer.get(value)
+        if n is None or value not in self.static or n.op_type == "Shape":
+            return ""
+        dims = self.dims.get(value) or [None]
+        size = math.prod(dims) if all(isinstance(d, int) for d in dims) else None
+        if size is not None and size > FOLD_LIMIT:
+            return (f" (its {n.op_type} '{n.name or value}' makes {size:,} elements, more "
+                    f"than the importer evaluates: {FOLD_LIMIT:,})")
+        return ""
 
     def upstream(self, value: str) -> list:
         """The nodes computing a static value (none for a constant), in graph order."""
@@ -167,7 +183,7 @@ class Graph:
         return users[0] if len(users) == 1 and value not in self.outputs else None
 
 
-def inferred_dims(proto) -> dict:
+def inferred_dims(proto, types: dict | None = None) -> dict:
     """{value: its dims, each an int, a symbol of the graph's inputs or None} from onnx's shape
     inference (data_prop: sizes read by Shape and rebuilt, a ConstantOfShape of a mask, stay
     known), each size it leaves unknown taken from onnxruntime's symbolic shape inference
@@ -182,6 +198,9 @@ def inferred_dims(proto) -> dict:
         infos = list(g.input) + list(g.output)
     dims = {v.name: [_dim(d) for d in v.type.tensor_type.shape.dim] for v in infos
             if v.type.tensor_type.HasField("shape")}
+    if types is not None:       # `types` gets each value's element type
+        types.update({v.name: v.type.tensor_type.elem_type for v in infos
+                      if v.type.tensor_type.elem_type})
     symbols = {d.dim_param for v in g.input for d in v.type.tensor_type.shape.dim
                if d.dim_param}
     if not symbols or all(None not in d for d in dims.values()):

@@ -83,6 +83,10 @@ def dropout(g, node):
     if node.op_type == "Dropout":
         if len(node.output) > 1 and node.output[1] and g.uses(node.output[1]):
             raise fail(node, "its mask output is read, and dslc's dropout has none")
+        training = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        if training is not None and (g.const(training) is None or g.const(training).any()):
+            raise fail(node, "its training_mode is true or computed: it drops at inference, "
+                             "and dslc's dropout is the identity there")
         ratio = g.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None
         p = float(np.float32(ratio.item() if ratio is not None else attrs(node).get("ratio", 0.5)))
         if p != 0.5:
