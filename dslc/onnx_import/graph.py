@@ -207,8 +207,15 @@ def inferred_dims(proto, types: dict | None = None) -> dict:
         return dims
     try:
         from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+        # its steps, not its infer_shapes, which saves the model (and its weights, as a
+        # .data file) into the current directory when it cannot infer every size
+        run = SymbolicShapeInference(2**31 - 1, False, False, 0)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            sym = SymbolicShapeInference.infer_shapes(proto).graph
+            run._preprocess(proto)
+            while run.run_:
+                run._infer_impl()
+            run._update_output_from_vi()
+        sym = run.out_mp_.graph
     except Exception:           # noqa: BLE001 - an op it lacks: onnx's sizes alone
         return dims
     for v in [*sym.value_info, *sym.output]:
