@@ -338,3 +338,18 @@ def test_torch_instance_and_group_norm_exports(name):
     np.testing.assert_allclose(next(iter(got.values())), module(x).detach().numpy(),
                                rtol=1e-5, atol=1e-5)
 
+
+
+@pytest.mark.parametrize("op,axes,keep,kind", [
+    ("ReduceMean", [2, 3], 1, "global_avgpool"), ("ReduceMax", [-2, -1], 1, "global_maxpool"),
+    ("ReduceMean", [2], 1, "mean"), ("ReduceMean", [2, 3], 0, "mean"),
+    ("ReduceMean", [1, 2, 3], 1, "mean")])
+def test_spatial_mean_is_a_global_pool(op, axes, keep, kind):
+    """torch's `x.mean((2, 3), keepdim=True)` (the dynamo exporter's AdaptiveAvgPool2d(1)) in
+    a foreign graph is global_avgpool, a ReduceMax so global_maxpool; other axes, or the
+    dims dropped, stay a mean."""
+    node = helper.make_node(op, ["x", "axes"], ["y"], name="pool", keepdims=keep)
+    proto = _graph([node], {"axes": np.array(axes, np.int64)}, [_f32("x", ["N", 3, 5, 4])],
+                   [_f32("y", None)], opset=18)
+    x = np.random.default_rng(6).standard_normal((2, 3, 5, 4)).astype(np.float32)
+    _same(proto, {"x": x}, [kind])
