@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from .emit import Name
 from .graph import DTYPES, Layer, attrs, fail, layer_name, scalar_of, part_of
 
