@@ -171,6 +171,54 @@ def test_maxpool_padded_at_the_end(size, stride, end, refused):
     assert imported.model.nodes[0].op.ceil_mode
 
 
+@pytest.mark.parametrize("op,include,size,k,pads,refused", [
+    ("MaxPool", 0, 10, 3, [0, 0, 1, 1], None), ("MaxPool", 0, 9, 3, [1, 1, 1, 1], None),
+    ("MaxPool", 0, 8, 2, [0, 0, 1, 1], None),
+    ("MaxPool", 0, 6, 7, [0, 0, 2, 2], "it gives 2 where dslc's ceil_mode pool, padded 0 at "
+                                       "both ends, gives 1"),
+    ("MaxPool", 0, 8, 3, [1, 1, 0, 0], "it gives 4 where"),
+    ("AveragePool", 0, 10, 3, [0, 0, 1, 1], None), ("AveragePool", 1, 9, 3, [1, 1, 1, 1], None),
+    ("AveragePool", 0, 8, 3, [1, 1, 0, 0], "it gives 4 where"),
+    ("AveragePool", 1, 10, 3, [0, 0, 1, 1], "it counts its end padding")])
+def test_ceil_mode_pools_of_other_end_pads(op, include, size, k, pads, refused):
+    """A ceil_mode pool (stride 2) whose end pads are not the begin pads: imported as dslc's
+    ceil_mode pool where onnxruntime's sizes and means are torch's, else refused (they were
+    imported with other sizes, or a mean counting the end pad, silently)."""
+    from dslc.onnx_import import ImportFailure
+    kw = {"count_include_pad": include} if op == "AveragePool" else {}
+    pool = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[k, k], strides=[2, 2],
+                            pads=pads, ceil_mode=1, **kw)
+    proto = _graph([pool], {}, [_f32("x", ["N", 2, size, size])], [_f32("y", None)])
+    if refused is not None:
+        with pytest.raises(ImportFailure, match=rf"'pool' \({op}\): .*{refused}"):
+            import_onnx(proto, "p.onnx")
+        return
+    x = np.random.default_rng(5).standard_normal((2, 2, size, size)).astype(np.float32)
+    _same(proto, {"x": x})
+
+
+@pytest.mark.parametrize("op,include,ceil,kind", [
+    ("AveragePool", 0, 0, "global_avgpool"), ("MaxPool", 0, 0, "global_maxpool"),
+    ("AveragePool", 1, 0, None), ("MaxPool", 0, 1, None)])
+def test_pool_whose_padded_window_is_the_whole_input(op, include, ceil, kind):
+    """Caffe's GoogLeNet (Inception v1): a 7x7 AveragePool padded at the ends of a 6x6 map,
+    one window over the whole map, the padding not counted: a global pool. Counting the
+    padding (count_include_pad=1), or ceil_mode giving a second window, is refused. (Here
+    stride 2 and two end pads: one window without ceil_mode.)"""
+    from dslc.onnx_import import ImportFailure
+    kw = {"count_include_pad": include} if op == "AveragePool" else {}
+    pool = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[7, 7],
+                            pads=[0, 0, 2, 2], ceil_mode=ceil, strides=[2, 2], **kw)
+    proto = _graph([pool], {}, [_f32("x", ["N", 3, 6, 6])], [_f32("y", None)])
+    if kind is None:
+        with pytest.raises(ImportFailure, match=rf"'pool' \({op}\): (its padding differs|"
+                                                rf"with ceil_mode .* gives 2 where)"):
+            import_onnx(proto, "p.onnx")
+        return
+    x = np.random.default_rng(4).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    _same(proto, {"x": x}, [kind])
+
+
 @pytest.mark.parametrize("target", ["heads", "flat"])
 def test_reshape_to_sizes_computed_from_a_symbolic_batch(target):
     """A Reshape whose target is computed from the input's Shape with a symbolic batch N: a
@@ -289,3 +337,19 @@ def test_torch_instance_and_group_norm_exports(name):
     got = _run(imported.model.to_onnx(weights=imported.weights), {"x": x.numpy()})
     np.testing.assert_allclose(next(iter(got.values())), module(x).detach().numpy(),
                                rtol=1e-5, atol=1e-5)
+
+
+
+@pytest.mark.parametrize("op,axes,keep,kind", [
+    ("ReduceMean", [2, 3], 1, "global_avgpool"), ("ReduceMax", [-2, -1], 1, "global_maxpool"),
+    ("ReduceMean", [2], 1, "mean"), ("ReduceMean", [2, 3], 0, "mean"),
+    ("ReduceMean", [1, 2, 3], 1, "mean")])
+def test_spatial_mean_is_a_global_pool(op, axes, keep, kind):
+    """torch's `x.mean((2, 3), keepdim=True)` (the dynamo exporter's AdaptiveAvgPool2d(1)) in
+    a foreign graph is global_avgpool, a ReduceMax so global_maxpool; other axes, or the
+    dims dropped, stay a mean."""
+    node = helper.make_node(op, ["x", "axes"], ["y"], name="pool", keepdims=keep)
+    proto = _graph([node], {"axes": np.array(axes, np.int64)}, [_f32("x", ["N", 3, 5, 4])],
+                   [_f32("y", None)], opset=18)
+    x = np.random.default_rng(6).standard_normal((2, 3, 5, 4)).astype(np.float32)
+    _same(proto, {"x": x}, [kind])

@@ -1,5 +1,6 @@
 """Activations and elementwise functions: one ONNX operator each (Relu, Tanh, Exp, ...), those
-with attributes (LeakyRelu, Elu, Gelu, Softmax, HardSigmoid with torch's constants), Clip with
+with attributes (LeakyRelu, Elu, Gelu, Softmax; HardSigmoid, torch's constants or the mul,
+add and hardtanh(0, 1) of others; Selu with other constants an elu times gamma), Clip with
 constant bounds (relu6 for [0, 6], hardtanh; clamp where a bound is missing or an integer, or
 the bounds are named as dslc names clamp's), Sigmoid followed by a Mul with its input (silu),
 PRelu with constant slopes, GreaterOrEqual(x, 0) -> Cast (step), dslc's softplus (Mul,
@@ -31,7 +32,11 @@ def unary(g, node):
     a = attrs(node)
     if node.op_type == "Selu" and (abs(a.get("alpha", SELU[0]) - SELU[0]) > 1e-6 or
                                    abs(a.get("gamma", SELU[1]) - SELU[1]) > 1e-6):
-        raise fail(node, "selu has torch's fixed alpha and gamma only")
+        # gamma * (x > 0 ? x : alpha * (exp(x) - 1)): an elu of its alpha, scaled
+        out = node.output[0]
+        return [_layer(node, "elu", {"alpha": f32(a.get("alpha", SELU[0]))}, out=f"{out}.elu"),
+                Layer("mul", [f"{out}.elu"], [out], None,
+                      kwargs={"scalar": f32(a.get("gamma", SELU[1]))}, infix="*")], []
     if node.op_type == "Sigmoid":
         mul = g.sole_consumer(node.output[0])
         if mul is not None and mul.op_type == "Mul" and set(mul.input) == {node.input[0], node.output[0]}:
@@ -54,9 +59,17 @@ def with_attrs(g, node):
         approx = a.get("approximate", "none")
         return _layer(node, "gelu", {} if approx == "none" else {"approximate": approx}), []
     if t == "HardSigmoid":
-        if abs(a.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(a.get("beta", 0.5) - 0.5) > 1e-6:
-            raise fail(node, "dslc's hardsigmoid is torch's: alpha 1/6, beta 0.5")
-        return _layer(node, "hardsigmoid"), []
+        alpha, beta = f32(a.get("alpha", 0.2)), f32(a.get("beta", 0.5))
+        if abs(alpha - 1 / 6) <= 1e-6 and beta == 0.5:       # torch's
+            return _layer(node, "hardsigmoid"), []
+        # max(0, min(1, alpha * x + beta)) with any other constants
+        out = node.output[0]
+        return [Layer("mul", [node.input[0]], [f"{out}.ax"], None, kwargs={"scalar": alpha},
+                      infix="*"),
+                Layer("add", [f"{out}.ax"], [f"{out}.axb"], None, kwargs={"scalar": beta},
+                      infix="+"),
+                Layer("hardtanh", [f"{out}.axb"], [out], layer_name(node, None),
+                      kwargs={"min_val": 0.0})], []
     axis = a.get("axis", -1)
     kind = "softmax" if t == "Softmax" else "log_softmax"
     return _layer(node, kind, {} if axis == -1 else {"axis": axis}), []

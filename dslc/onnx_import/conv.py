@@ -1,4 +1,5 @@
-"""Convolutions and poolings: Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool,
+"""Convolutions and poolings: Conv, ConvTranspose, MaxPool, AveragePool (a padded one whose
+window covers the whole input a global pool), GlobalAveragePool,
 GlobalMaxPool, their hyperparameters read from the attributes and the weight's shape. A size
 repeated on every axis is written once (`kernel_size=3`); ONNX's pads [b1, b2, e1, e2] become
 `padding=1`, `(1, 2)` or `((0, 1), (0, 1))` pairs; auto_pad SAME_UPPER is `padding=same`; a
@@ -44,7 +45,8 @@ def conv(g, node):
     a = attrs(node)
     w = g.const(node.input[1])
     if w is None or w.ndim not in (3, 4, 5):
-        raise fail(node, "its weight is not a constant of rank 3, 4 or 5")
+        raise fail(node, f"its weight is not a constant of rank 3, 4 or 5"
+                         f"{g.unfolded(node.input[1])}")
     n = w.ndim - 2
     bias = g.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
     if len(node.input) > 2 and node.input[2] and bias is None:
@@ -72,6 +74,9 @@ def pool(g, node):
     a = attrs(node)
     ks = a["kernel_shape"]
     n = len(ks)
+    if _whole(g, node, a):
+        kind = "global_avgpool" if node.op_type == "AveragePool" else "global_maxpool"
+        return Layer(kind, [node.input[0]], [node.output[0]], layer_name(node, None)), []
     kw = _geometry(node, a, n)
     if "stride" not in kw and list(a.get("strides", [1] * n)) != list(ks):
         kw["stride"] = 1          # dslc's stride defaults to the kernel, ONNX's to 1
@@ -85,6 +90,7 @@ def pool(g, node):
         kw.pop("padding", None)
         if set(begins) != {0}:
             kw["padding"] = short(begins)
+        _ceil_sizes_agree(g, node, a, begins)
     if isinstance(kw.get("padding"), tuple) and isinstance(kw["padding"][0], tuple):
         _ceil_for_end_pads(g, node, kw, ks, list(a.get("strides", [1] * n)))
     if node.op_type == "AveragePool":
@@ -97,6 +103,50 @@ def pool(g, node):
         kind = f"maxpool{n}d"
     return Layer(kind, [node.input[0]], [node.output[0]], layer_name(node, None),
                  args=(short(ks),), kwargs=kw), []
+
+
+def _ceil_sizes_agree(g, node, a, begins) -> None:
+    """A ceil_mode pool's sizes at the input's known sizes: the graph's (onnxruntime's: its
+    own end pads, a last window that starts past the input and the begin pad dropped)
+    against torch's (the begin pads at both ends, the same rule); other end pads can give
+    other sizes, refused."""
+    n = len(begins)
+    ends = list(a.get("pads", [0] * 2 * n))[n:]
+    strides, dil = a.get("strides", [1] * n), a.get("dilations", [1] * n)
+
+    def size(d, k, st, dl, p, e):
+        out = -(-(d + p + e - dl * (k - 1) - 1) // st) + 1
+        return out - 1 if (out - 1) * st >= d + p else out
+    if node.op_type == "AveragePool" and a.get("count_include_pad", 0) and ends != begins \
+            and g.proto.producer_name != "dslc":
+        raise fail(node, "it counts its end padding, padded otherwise than at the start, in "
+                         "its means, and torch's ceil_mode windows count the begin pad's "
+                         "width at most")
+    dims = (g.dims.get(node.input[0]) or [])[2:]
+    for d, k, st, dl, p, e in zip(dims, a["kernel_shape"], strides, dil, begins, ends):
+        if isinstance(d, int) and size(d, k, st, dl, p, e) != size(d, k, st, dl, p, p):
+            raise fail(node, f"with ceil_mode and its end pads it gives "
+                             f"{size(d, k, st, dl, p, e)} where dslc's ceil_mode pool, padded "
+                             f"{p} at both ends, gives {size(d, k, st, dl, p, p)}")
+
+
+def _whole(g, node, a) -> bool:
+    """Whether the pool's one window covers its whole input at its known sizes (Caffe's
+    GoogLeNet: a 7x7 AveragePool, padded at the ends, of a 6x6 map) and no padding counts
+    (the mean excludes it, a max ignores it): a global pool. Not with dilations."""
+    ks, dims = list(a["kernel_shape"]), (g.dims.get(node.input[0]) or [])[2:]
+    n = len(ks)
+    pads = list(a.get("pads", [0] * 2 * n))
+    strides = list(a.get("strides", [1] * n))
+    if len(dims) != n or not all(isinstance(d, int) for d in dims) or \
+            set(a.get("dilations", [1])) != {1} or a.get("auto_pad", "NOTSET") != "NOTSET" or \
+            len(node.output) > 1 and node.output[1] or \
+            node.op_type == "AveragePool" and a.get("count_include_pad", 0) and any(pads):
+        return False
+    return any(pads) and all(
+        k - b >= d and d + b + e - k < st and b < k and
+        (d + b + e == k or not a.get("ceil_mode", 0))          # else a second window
+        for d, k, b, e, st in zip(dims, ks, pads[:n], pads[n:], strides))
 
 
 def _ceil_for_end_pads(g, node, kw: dict, ks, strides) -> None:

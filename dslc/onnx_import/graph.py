@@ -4,6 +4,9 @@ numpy arrays, who produces and who consumes each value, ranks and sizes from sha
 `Layer`, one dslc layer recognised in the graph."""
 from __future__ import annotations
 
+import contextlib
+import io
+import math
 import re
 from dataclasses import dataclass, field
 from ..backends.onnx.builder import LAYER, ROLE
@@ -17,7 +20,7 @@ DTYPES = {1: "f32", 10: "f16", 11: "f64", 16: "bf16", 3: "i8", 6: "i32", 7: "i64
 # operators of shape arithmetic: on static values they compute a static value (ConstantOfShape:
 # a constant sized by them, a recurrence's zero initial states, a causal mask's ones)
 SHAPE_OPS = {"Gather", "Concat", "Cast", "Unsqueeze", "Squeeze", "Slice", "ReduceProd", "Mul",
-             "Add", "Sub", "Div", "Reshape", "Identity", "ConstantOfShape"}
+             "Add", "Sub", "Div", "Reshape", "Identity", "ConstantOfShape", "Equal", "Where"}
 
 
 class ImportFailure(Exception):
@@ -48,7 +51,7 @@ class Graph:
     """The graph's nodes in order and the facts about values the matchers ask for."""
 
     def __init__(self, proto):
-        from onnx import numpy_helper, shape_inference
+        from onnx import numpy_helper
         self.proto = proto
         g = proto.graph
         self.nodes = list(g.node)
@@ -66,14 +69,8 @@ class Graph:
         for n in self.nodes:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
-        try:
-            # data_prop: sizes read by Shape and rebuilt (a ConstantOfShape of a mask) stay known
-            inferred = shape_inference.infer_shapes(proto, data_prop=True).graph
-            infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
-        except Exception:           # ranks are only needed to fold blocks
-            infos = list(g.input) + list(g.output)
-        self.dims = {v.name: [_dim(d) for d in v.type.tensor_type.shape.dim] for v in infos
-                     if v.type.tensor_type.HasField("shape")}
+        self.types: dict[str, int] = {}        # value: its ONNX element type, where known
+        self.dims = inferred_dims(proto, self.types)
         self.ranks = {k: len(v) for k, v in self.dims.items()}
         # values computed from constants and shapes only (Shape of a tensor, its Gathers and
         # Concats, a weight's Gather and Unsqueeze): the layer that reads them claims them
@@ -91,6 +88,20 @@ class Graph:
 
     def const(self, name: str):
         return self.consts.get(name)
+
+    def unfolded(self, value: str) -> str:
+        """Why a value computed from constants alone is no constant: the text to append to
+        "is not a constant" (a ConstantOfShape larger than the importer evaluates), or ""."""
+        from .normalise import FOLD_LIMIT
+        n = self.producer.get(value)
+        if n is None or value not in self.static or n.op_type == "Shape":
+            return ""
+        dims = self.dims.get(value) or [None]
+        size = math.prod(dims) if all(isinstance(d, int) for d in dims) else None
+        if size is not None and size > FOLD_LIMIT:
+            return (f" (its {n.op_type} '{n.name or value}' makes {size:,} elements, more "
+                    f"than the importer evaluates: {FOLD_LIMIT:,})")
+        return ""
 
     def upstream(self, value: str) -> list:
         """The nodes computing a static value (none for a constant), in graph order."""
@@ -145,6 +156,15 @@ class Graph:
             return parts[1] if parts[0] == [1] else parts[0]     # dslc's `1 * N` of a symbol
         if n.op_type in ARITH and len(parts) == 2 and all(len(p) == 1 for p in parts):
             return [_arith(n.op_type, *parts[0], *parts[1])]     # `N * 2` heads of a batch
+        if n.op_type == "Equal" and len(parts) == 2:      # torch's `expand(n, -1)`: sizes == -1
+            return _equal(*parts)
+        if n.op_type == "Where" and len(parts) == 3:      # ... then 1 where they were -1
+            width = max(len(p) for p in parts)
+            if any(len(p) not in (1, width) for p in parts):
+                return None
+            at = lambda p, i: p[i if len(p) > 1 else 0]
+            return [None if at(parts[0], i) is None else
+                    at(parts[1], i) if at(parts[0], i) else at(parts[2], i) for i in range(width)]
         if n.op_type == "ReduceProd":
             out = 1
             for d in parts[0]:
@@ -163,7 +183,71 @@ class Graph:
         return users[0] if len(users) == 1 and value not in self.outputs else None
 
 
+def inferred_dims(proto, types: dict | None = None) -> dict:
+    """{value: its dims, each an int, a symbol of the graph's inputs or None} from onnx's shape
+    inference (data_prop: sizes read by Shape and rebuilt, a ConstantOfShape of a mask, stay
+    known), each size it leaves unknown taken from onnxruntime's symbolic shape inference
+    where that knows it: onnx's loses a batch symbol through a Pad or a Reshape to a computed
+    shape (a symbolic-batch export's `flatten(2)`, its attention heads' split)."""
+    from onnx import shape_inference
+    g = proto.graph
+    try:
+        inferred = shape_inference.infer_shapes(proto, data_prop=True).graph
+        infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
+    except Exception:           # noqa: BLE001 - ranks are only needed to fold blocks
+        infos = list(g.input) + list(g.output)
+    dims = {v.name: [_dim(d) for d in v.type.tensor_type.shape.dim] for v in infos
+            if v.type.tensor_type.HasField("shape")}
+    if types is not None:       # `types` gets each value's element type
+        types.update({v.name: v.type.tensor_type.elem_type for v in infos
+                      if v.type.tensor_type.elem_type})
+    symbols = {d.dim_param for v in g.input for d in v.type.tensor_type.shape.dim
+               if d.dim_param}
+    if not symbols or all(None not in d for d in dims.values()):
+        return dims
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+        # its steps, not its infer_shapes, which saves the model (and its weights, as a
+        # .data file) into the current directory when it cannot infer every size
+        run = SymbolicShapeInference(2**31 - 1, False, False, 0)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            run._preprocess(proto)
+            while run.run_:
+                run._infer_impl()
+            run._update_output_from_vi()
+        sym = run.out_mp_.graph
+    except Exception:           # noqa: BLE001 - an op it lacks: onnx's sizes alone
+        return dims
+    for v in [*sym.value_info, *sym.output]:
+        known = [int(d.dim_value) if d.HasField("dim_value") else
+                 d.dim_param if d.dim_param in symbols else None
+                 for d in v.type.tensor_type.shape.dim]
+        old = dims.get(v.name)
+        if old is None:
+            dims[v.name] = known
+        elif len(old) == len(known):
+            dims[v.name] = [o if o is not None else k for o, k in zip(old, known)]
+    return dims
+
+
 ARITH = {"Mul": "*", "Div": "//", "Add": "+", "Sub": "-"}
+
+
+def _equal(a: list, b: list) -> list | None:
+    """Sizes compared elementwise: a symbol (a size, never negative) differs from a negative
+    number; None where the answer is unknown."""
+    if len(a) != len(b) and 1 not in (len(a), len(b)):
+        return None
+    width = max(len(a), len(b))
+    at = lambda p, i: p[i if len(p) > 1 else 0]
+
+    def eq(x, y):
+        if x is None or y is None:
+            return None
+        if isinstance(x, int) and isinstance(y, int) or x == y:
+            return x == y
+        return False if (x if isinstance(x, int) else y) < 0 else None
+    return [eq(at(a, i), at(b, i)) for i in range(width)]
 
 
 def _arith(op: str, a, b):

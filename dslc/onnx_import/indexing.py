@@ -1,14 +1,13 @@
 """Indexing: GatherElements (gather), Gather of a tensor by a 1-D index tensor (index_select),
-Slice with constant axis and step (slice; each bound a constant, the axis's size read by a
-Shape, or that size plus a constant, written `T`, `T - 1`), TopK (topk, k as a slice bound),
-OneHot with values [0, 1] (one_hot; with dtype= their type, or a Cast `<layer>` of the Cast
-`<layer>.f32`) and CumSum (cumsum). An index's Cast to i64 `<layer>.index_i64` is part of
-its layer."""
+Slice with constant axes and steps (slice; each bound a constant, the axis's size read by a
+Shape, or that size plus a constant, written `T`, `T - 1`; a Slice of several axes a chain of
+slices), TopK (topk, k as a slice bound), OneHot (one_hot; with dtype= their type, or a Cast
+`<layer>` of the Cast `<layer>.f32`; values other than [0, 1] scaled and shifted after it,
+an axis other than the last a permute, non-integer indices cast to i64 first) and CumSum
+(cumsum). An index's Cast to i64 `<layer>.index_i64` is part of its layer."""
 from __future__ import annotations
 
 import re
-
-import numpy as np
 
 from .emit import Name
 from .graph import DTYPES, Layer, attrs, fail, layer_name, scalar_of, part_of
@@ -68,20 +67,55 @@ def _ints(g, value) -> list[int] | None:
 
 
 def slice_(g, node):
-    x = node.input[0]
+    """One slice per axis, in the order the Slice lists them (they commute): a Slice of
+    several axes (x[1:3, ::2] in one node) is a chain of slices."""
+    x, out = node.input[0], node.output[0]
     axes, steps = (_ints(g, node.input[k]) if len(node.input) > k and node.input[k] else None
                    for k in (3, 4))
-    if axes is None or len(axes) != 1 or (steps is not None and len(steps) != 1):
-        raise fail(node, "only a Slice of one constant axis (and step) is a dslc slice")
     rank = g.ranks.get(x)
-    axis = axes[0] % rank if rank else axes[0]
-    lo, hi = (bound(g, v, x, axis) for v in node.input[1:3])
-    if lo is None or hi is None:
+    if axes is None:        # absent: the first len(starts) axes
+        starts = _ints(g, node.input[1])
+        count = len(starts) if starts is not None else (g.dims.get(node.input[1]) or [None])[0]
+        if not isinstance(count, int):
+            raise fail(node, "its axes are absent and the number of its bounds unknown")
+        axes = list(range(count))
+    steps = steps or [1] * len(axes)
+    if len(steps) != len(axes):
+        raise fail(node, f"it lists {len(axes)} axes and {len(steps)} steps")
+    if any(s < 1 for s in steps):
+        raise fail(node, f"step {min(steps)} (a reversal) has no dslc form: dslc's slice steps "
+                         f"are >= 1")
+    if len(axes) == 1:
+        bounds = [(bound(g, node.input[1], x, _axis(axes[0], rank)),
+                   bound(g, node.input[2], x, _axis(axes[0], rank)))]
+    else:           # several axes: constant bounds, one per axis
+        starts, ends = _ints(g, node.input[1]), _ints(g, node.input[2])
+        if starts is None or ends is None or not len(starts) == len(ends) == len(axes):
+            raise fail(node, f"the bounds of its {len(axes)} axes are not constants, one each")
+        bounds = list(zip(starts, ends))
+    if any(lo is None or hi is None for lo, hi in bounds):
         raise fail(node, "its bounds are neither constants nor the axis's size plus a constant "
                    "(a size ONNX shape inference leaves unknown is one only minus a constant)")
-    step = steps[0] if steps else 1
-    return Layer("slice", [x], [node.output[0]], layer_name(node, None), args=(lo, hi, axis),
-                 kwargs={} if step == 1 else {"step": step}), []
+    dims = g.dims.get(x) or []
+    for axis, (lo, hi), step in zip(axes, bounds, steps):
+        size = dims[_axis(axis, rank)] if rank and len(dims) == rank else None
+        if all(isinstance(v, int) for v in (lo, hi, size)) and \
+                not range(*slice(lo, hi, step).indices(size)):
+            raise fail(node, f"it takes nothing of axis {_axis(axis, rank)} ([{lo}:{hi}] of "
+                             f"{size}), and a dslc slice is never empty")
+    cur, layers = x, []
+    for k, (axis, (lo, hi), step) in enumerate(zip(axes, bounds, steps)):
+        last = k == len(axes) - 1
+        nxt = out if last else f"{out}.axis{k}"
+        layers.append(Layer("slice", [cur], [nxt], layer_name(node, None) if last else None,
+                            args=(lo, hi, _axis(axis, rank)),
+                            kwargs={} if step == 1 else {"step": step}))
+        cur = nxt
+    return layers if len(layers) > 1 else layers[0], []
+
+
+def _axis(axis: int, rank) -> int:
+    return axis % rank if rank else axis
 
 
 def topk(g, node):
@@ -97,22 +131,52 @@ def topk(g, node):
 
 
 def one_hot(g, node):
+    """one_hot(depth) on the last axis; values [off, on] other than [0, 1] are `* (on - off)`
+    and `+ off` after it, an axis other than the last a permute moving the new axis there."""
     depth, values = (g.const(i) for i in node.input[1:3])
-    if depth is None or values is None or values.size != 2 or list(values.reshape(-1)) != [0, 1] \
-            or attrs(node).get("axis", -1) != -1:
-        raise fail(node, "only a OneHot of constant depth and values [0, 1] on the last axis is "
-                         "a dslc one_hot")
+    if depth is None or values is None or values.size != 2 or scalar_of(depth) is None:
+        raise fail(node, "only a OneHot of constant depth and [off, on] values is a dslc one_hot")
+    off, on = (v.item() for v in values.reshape(-1))
+    rank = g.ranks.get(node.input[0])
+    axis = int(attrs(node).get("axis", -1))
+    if axis != -1 and rank is None:
+        raise fail(node, f"its axis {axis} needs the indices' rank, which is unknown")
+    axis = axis % (rank + 1) if rank is not None else rank
     out, used = node.output[0], []
     name = layer_name(node, None)
-    dtype = {np.dtype(np.float16): "f16", np.dtype(np.float32): "f32"}.get(values.dtype, "i64")
+    from onnx.helper import np_dtype_to_tensor_dtype
+    dtype = DTYPES.get(np_dtype_to_tensor_dtype(values.dtype))
+    if dtype is None:
+        raise fail(node, f"its values are {values.dtype}, no dslc dtype")
     cast = g.sole_consumer(out)
     layer = part_of(node, "f32")
     if layer is not None and cast is not None and cast.op_type == "Cast" and \
             layer_name(cast, None) == layer and attrs(cast)["to"] in DTYPES:
         name, out, dtype, used = layer, cast.output[0], DTYPES[attrs(cast)["to"]], [cast]
     index = _index(g, node.input[0], name)
-    return Layer("one_hot", [index], [out], name, args=(int(scalar_of(depth)),),
-                 kwargs={} if dtype == "i64" else {"dtype": dtype}), used
+    layers = []
+    if g.types.get(index, 7) not in INTEGER:    # ONNX casts other indices to i64 first
+        layers.append(Layer("cast", [index], [f"{out}.index"], None, args=("i64",)))
+        index = f"{out}.index"
+    after = ([("mul", "*", on - off)] if on - off != 1 else []) + \
+        ([("add", "+", off)] if off != 0 else [])
+    moved = rank is not None and axis != rank
+    cur = f"{out}.hot" if after or moved else out
+    layers.append(Layer("one_hot", [index], [cur], None if after or moved else name,
+                        args=(int(scalar_of(depth)),), kwargs={} if dtype == "i64" else
+                        {"dtype": dtype}))
+    for k, (kind, sym, v) in enumerate(after):
+        nxt = out if k == len(after) - 1 and not moved else f"{out}.{kind}"
+        layers.append(Layer(kind, [cur], [nxt], None, kwargs={"scalar": v}, infix=sym))
+        cur = nxt
+    if moved:
+        perm = (*range(axis), rank, *range(axis, rank))
+        layers.append(Layer("permute", [cur], [out], None, args=perm))
+    layers[-1].name = name
+    return (layers if len(layers) > 1 else layers[0]), used
+
+
+INTEGER = {2, 3, 4, 5, 6, 7, 12, 13}      # ONNX's integer element types
 
 
 def cumsum(g, node):

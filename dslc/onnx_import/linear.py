@@ -1,4 +1,5 @@
-"""Fully connected layers: Gemm (torch.onnx's nn.Linear on [N, F], dslc's dense on rank 2),
+"""Fully connected layers: Gemm (torch.onnx's nn.Linear on [N, F], dslc's dense on rank 2;
+with transA, alpha, beta or a matrix bias the dense and the layers around it),
 MatMul with a constant weight and an optional Add of a constant bias (dslc's dense on higher
 ranks; torch.onnx's nn.Linear on [N, T, F], whose weight it stores transposed), and MatMul
 of two tensors (`a @ b`)."""
@@ -15,21 +16,55 @@ def _dense(node, x, weight, bias, out, name):
 
 
 def gemm(g, node):
+    """alpha * A' @ B' + beta * C: a dense layer on A (transposed first when transA) when B is
+    a constant matrix; C its bias when it is a vector of the output width and alpha and beta
+    are 1, else the dense has none and `* alpha`, the number C or a `param` of C (`* beta`)
+    added follow (a matrix bias, a scaled product)."""
     a = attrs(node)
-    if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
-        raise fail(node, "only Gemm with transA=0, alpha=1 and beta=1 is a dense layer")
+    alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
     w = g.const(node.input[1])
     if w is None or w.ndim != 2:
-        raise fail(node, "its weight B is not a constant matrix")
+        raise fail(node, f"its weight B is not a constant matrix{g.unfolded(node.input[1])}")
     width = w.shape[0 if a.get("transB", 0) else 1]
     has_bias = len(node.input) > 2 and bool(node.input[2])
-    bias = g.const(node.input[2]) if has_bias else None
-    if has_bias and (bias is None or bias.size != width):
-        raise fail(node, "its bias C is not a constant vector of the output width")
-    layer = layer_name(node, node.input[1])
+    c = g.const(node.input[2]) if has_bias else None
+    if has_bias and c is None:
+        raise fail(node, "its C is not a constant")
+    plain = alpha == 1.0 and (c is None or beta == 1.0 and c.size == width and
+                              c.shape[-1] == width)
+    bias = _vector(c) if plain else None
+    x, out, layer = node.input[0], node.output[0], layer_name(node, node.input[1])
+    pre, post = [], []
+    if a.get("transA", 0):
+        pre.append(Layer("transpose", [x], [f"{out}.a"], None, args=(0, 1)))
+        x = f"{out}.a"
+    if not plain:
+        steps = [("mul", "*", alpha)] if alpha != 1.0 else []
+        if c is not None and c.size == 1:
+            steps.append(("add", "+", beta * float(c.reshape(()))))
+        elif c is not None:
+            post.append(Layer("param", [], [f"{out}.c"], node.input[2],
+                              args=([int(d) for d in c.shape],), weights={"weight": c}))
+            term = f"{out}.c"
+            if beta != 1.0:
+                post.append(Layer("mul", [term], [f"{out}.beta_c"], None,
+                                  kwargs={"scalar": beta}, infix="*"))
+                term = f"{out}.beta_c"
+        cur = f"{out}.ab"
+        for k, (kind, sym, v) in enumerate(steps):
+            nxt = f"{out}.ab{k}"
+            post.insert(k, Layer(kind, [cur], [nxt], None, kwargs={"scalar": v}, infix=sym))
+            cur = nxt
+        if c is not None and c.size > 1:
+            post.append(Layer("add", [cur, term], [out], None, infix="+"))
+        else:
+            post[-1].outputs = [out]
+        out = f"{out}.ab"
     if a.get("transB", 0):
-        return _dense(node, node.input[0], w, _vector(bias), node.output[0], layer), []
-    return _in_out(node, node.input[0], node.input[1], w, _vector(bias), node.output[0], layer), []
+        dense = _dense(node, x, w, bias, out, layer)
+    else:
+        dense = _in_out(node, x, node.input[1], w, bias, out, layer)
+    return [*pre, dense, *post] if pre or post else dense, []
 
 
 def _vector(b):

@@ -1,7 +1,7 @@
 """Normalisation and inference identities: BatchNormalization with constant statistics
 (batchnorm; the running statistics are its buffers), LayerNormalization (layernorm over the
 last dims), Dropout and a lone Identity (dropout: the identity at inference, p lost unless a
-Dropout node states its ratio)."""
+Dropout node states its ratio), LRN (the layers that compute it)."""
 from __future__ import annotations
 
 import numpy as np
@@ -83,6 +83,10 @@ def dropout(g, node):
     if node.op_type == "Dropout":
         if len(node.output) > 1 and node.output[1] and g.uses(node.output[1]):
             raise fail(node, "its mask output is read, and dslc's dropout has none")
+        training = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        if training is not None and (g.const(training) is None or g.const(training).any()):
+            raise fail(node, "its training_mode is true or computed: it drops at inference, "
+                             "and dslc's dropout is the identity there")
         ratio = g.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None
         p = float(np.float32(ratio.item() if ratio is not None else attrs(node).get("ratio", 0.5)))
         if p != 0.5:
@@ -90,5 +94,48 @@ def dropout(g, node):
     return Layer("dropout", [node.input[0]], [node.output[0]], layer_name(node, None), kwargs=kw), []
 
 
+def lrn(g, node):
+    """LRN (AlexNet's, GoogLeNet's local response normalisation across channels) as the
+    layers torch's F.local_response_norm computes it with: y = x / (bias + alpha *
+    avg(x^2))^beta, the average over `size` channels around each (floor((size - 1) / 2)
+    before, ceil after, zeros past the ends counted): square, unsqueeze(1), a pad of the
+    channel axis where the window is lopsided (an even size), avgpool3d((size, 1, 1),
+    stride=1), squeeze(1), `* alpha`, `+ bias`, `** beta`, `x / d`."""
+    a = attrs(node)
+    size = int(a["size"])
+    alpha, beta = float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75))
+    bias = float(a.get("bias", 1.0))
+    x, out = node.input[0], node.output[0]
+    dims = g.dims.get(x)
+    if dims is None or len(dims) < 3:
+        raise fail(node, "an LRN needs its input's rank (N, C and at least one spatial axis)")
+    if len(dims) > 4:
+        raise fail(node, f"an LRN of a rank-{len(dims)} input would average over a window of "
+                         f"{len(dims) - 1} axes, and dslc's pools take 3 at most")
+    before, after = (size - 1) // 2, size // 2
+    if len(dims) != 4 and before != after:
+        raise fail(node, f"an LRN of even size {size} on a rank-{len(dims)} input: dslc pads "
+                         f"the channel window unevenly only for images")
+    v = [f"{out}.{part}" for part in ("sq", "planes", "padded", "pooled", "avg", "scaled",
+                                      "shifted", "den")]
+    pool = (size,) + (1,) * (len(dims) - 2)
+    layers = [Layer("square", [x], [v[0]], None),
+              Layer("unsqueeze", [v[0]], [v[1]], None, args=(1,))]
+    src = v[1]
+    if before != after:
+        layers.append(Layer("pad", [src], [v[2]], None, args=(((before, after), (0, 0),
+                                                                 (0, 0)),)))
+        src = v[2]
+    kw = {"stride": 1} if before != after else {"stride": 1, "padding": (before,) + (0,) *
+                                                 (len(dims) - 2)}
+    layers += [Layer(f"avgpool{len(pool)}d", [src], [v[3]], None, args=(pool,), kwargs=kw),
+               Layer("squeeze", [v[3]], [v[4]], None, args=(1,)),
+               Layer("mul", [v[4]], [v[5]], None, kwargs={"scalar": alpha}, infix="*"),
+               Layer("add", [v[5]], [v[6]], None, kwargs={"scalar": bias}, infix="+"),
+               Layer("pow", [v[6]], [v[7]], None, kwargs={"scalar": beta}, infix="**"),
+               Layer("div", [x, v[7]], [out], layer_name(node, None), infix="/")]
+    return layers, []
+
+
 MATCHERS = {"BatchNormalization": batchnorm, "LayerNormalization": layernorm,
-            "Dropout": dropout, "Identity": dropout}
+            "Dropout": dropout, "Identity": dropout, "LRN": lrn}

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .graph import inferred_dims
+
 # evaluated into a constant only up to this many elements (ResNet-50's largest weight, which
 # the model-zoo graphs build with ConstantOfShape, has 2.4M; a mask far larger stays computed)
-FOLD_LIMIT = 1 << 24
+FOLD_LIMIT = 1 << 26
 RANDOM = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
           "Bernoulli", "Dropout"}
 
@@ -38,10 +40,64 @@ def normalise(proto):
         work = _optimise(work)
     except Exception:           # noqa: BLE001 - an optimiser failure leaves the graph as it is
         work = before
-    fold(work.graph, work.opset_import, _known_dims(work))
+    fold(work.graph, work.opset_import, {k: [d if isinstance(d, int) else None for d in v]
+                                         for k, v in inferred_dims(work).items()})
+    _sink_expands(work.graph)
     _zero_states(work.graph)
-    fold(work.graph, work.opset_import)         # the zeros nothing reads now go
+    fold(work.graph, work.opset_import)         # what they computed on constants, folded
     return work
+
+
+# elementwise ops: on an Expand of a constant and other constants, the Expand of their result
+ELEMENTWISE = {"Where", "Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "LessOrEqual",
+               "Greater", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Neg", "Cast", "Max",
+               "Min"}
+
+
+def _sink_expands(graph) -> None:
+    """An elementwise op (or an embedding's Gather along axis 0 of a constant table) whose
+    operands are constants but for one Expand of a constant to a computed size (a symbolic
+    batch: Hugging Face's causal mask `where(expand(tril), 0, min)`, BERT's token type ids of
+    zeros expanded to the batch) computes the Expand of its result on the constants, which
+    fold() then evaluates: the spec expands one free tensor (`param`) to the batch. Equal
+    values, as broadcasting is associative and the op elementwise; a Gather's Expand has
+    the table's row dims appended as 1s."""
+    from onnx import helper, numpy_helper
+    consts = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    nodes, changed = [], False
+    for n in graph.node:
+        nodes.append(n)
+        if n.domain not in ("", "ai.onnx") or len(n.output) != 1:
+            continue
+        gather = n.op_type == "Gather" and n.input[0] in consts and \
+            not any(a.name == "axis" and a.i != 0 for a in n.attribute)
+        if n.op_type not in ELEMENTWISE and not gather:
+            continue
+        grown = [i for i, v in enumerate(n.input) if v and v not in consts]
+        e = producer.get(n.input[grown[0]]) if len(grown) == 1 else None
+        if e is None or e.op_type != "Expand" or e.input[0] not in consts:
+            continue
+        inner, sizes = f"{n.output[0]}.unexpanded", e.input[1]
+        ins = list(n.input)
+        ins[grown[0]] = e.input[0]
+        nodes[-1] = helper.make_node(n.op_type, ins, [inner], name=n.name, domain=n.domain)
+        nodes[-1].attribute.extend(n.attribute)
+        if gather:
+            rows = numpy_helper.to_array(consts[n.input[0]]).ndim - 1
+            ones = numpy_helper.from_array(np.ones(rows, np.int64), f"{n.output[0]}.row_dims")
+            graph.initializer.append(ones)
+            consts[ones.name] = ones
+            sizes = f"{n.output[0]}.sizes"
+            nodes.append(helper.make_node("Concat", [e.input[1], ones.name], [sizes], axis=0,
+                                          name=f"{n.name}.sizes"))
+        nodes.append(helper.make_node("Expand", [inner, sizes], [n.output[0]],
+                                      name=f"{n.name}.expand"))
+        producer[n.output[0]] = nodes[-1]
+        changed = True
+    if changed:
+        del graph.node[:]
+        graph.node.extend(nodes)
 
 
 def _zero_states(graph) -> None:
@@ -69,19 +125,6 @@ def _zero_states(graph) -> None:
             for k in (5, 6):
                 if len(n.input) > k and n.input[k] and zeros(n.input[k]):
                     n.input[k] = ""
-
-
-def _known_dims(proto) -> dict:
-    """{value: its dims, each an int or None} from onnx's shape inference (nothing where it
-    fails): a Shape of a tensor whose read dims are all known is a constant."""
-    from onnx import shape_inference
-    try:
-        g = shape_inference.infer_shapes(proto, data_prop=True).graph
-    except Exception:           # noqa: BLE001
-        return {}
-    return {v.name: [d.dim_value if d.HasField("dim_value") else None
-                     for d in v.type.tensor_type.shape.dim]
-            for v in [*g.value_info, *g.input, *g.output] if v.type.tensor_type.HasField("shape")}
 
 
 OPSET = 21          # dslc's own graphs' opset (backends/onnx/builder.py)

@@ -48,8 +48,9 @@ def _unread(node) -> ImportFailure:
 
 
 # ops whose constant tensor operands (a layer scale, a position table, a class token, a norm's
-# weight written as a Mul) become free tensors, `param([...])`, when no pattern took the node
-LIFT = {"Add", "Sub", "Mul", "Div", "Pow", "Concat", "Where", "Max", "Min"}
+# weight written as a Mul; a class token Expanded to the batch) become free tensors,
+# `param([...])`, when no pattern took the node
+LIFT = {"Add", "Sub", "Mul", "Div", "Pow", "Concat", "Where", "Max", "Min", "Expand"}
 
 
 def _lift(g: Graph, node) -> list[Layer]:
@@ -66,6 +67,7 @@ def _lift(g: Graph, node) -> list[Layer]:
                          weights={"weight": c}))
         del g.consts[i]
         g.static.discard(i)
+        g.dims[i] = [int(s) for s in c.shape]
     return out
 
 

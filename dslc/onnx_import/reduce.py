@@ -1,5 +1,7 @@
 """Reductions: ReduceSum/Mean/Max/Min/Prod over constant axes (sum, mean, max, min, prod; an
-integer sum's Cast to i64 before it is part of it), ReduceL1/L2 and the Abs -> Pow -> ReduceSum
+integer sum's Cast to i64 before it is part of it; in a graph dslc did not write, a f32
+ReduceMean or ReduceMax over every axis after N and C, keepdims, is global_avgpool or
+global_maxpool), ReduceL1/L2 and the Abs -> Pow -> ReduceSum
 -> Pow and Abs -> ReduceMax forms (norm), dslc's var/std (ReduceMean, Sub, ReduceSumSquare, a
 Div by the count less the correction, a Sqrt for std) and logsumexp (ReduceMax, IsInf, Where,
 Sub, Exp, ReduceSum, Log, Add), ArgMax/ArgMin (with the Reshape to [-1] of the flattened
@@ -55,6 +57,14 @@ def simple(g, node, x=None, used=()):
     extra = {"p": 1 if node.op_type == "ReduceL1" else 2} if kind == "norm" else {}
     if kind == "max" and (lse := _logsumexp(g, node, axes, keep)):
         return lse
+    rank = g.ranks.get(node.input[0])
+    if kind in ("mean", "max") and keep and rank and rank >= 3 and axes == tuple(
+            range(2, rank)) and x is None and g.types.get(node.input[0]) == 1 and \
+            g.proto.producer_name != "dslc":
+        # torch's mean over the spatial axes (keepdim), its adaptive pool to 1 as the dynamo
+        # exporter writes it: the global pool it is (dslc's own graphs keep their mean)
+        return Layer(f"global_{'avg' if kind == 'mean' else 'max'}pool", [node.input[0]],
+                     [node.output[0]], layer_name(node, None)), list(used)
     return Layer(kind, [x or node.input[0]], [node.output[0]], layer_name(node, None),
                  kwargs=_kw(axes, keep, **extra)), list(used)
 
