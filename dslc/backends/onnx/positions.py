@@ -175,8 +175,15 @@ def _roll(op, b, node, ins, outs):
 def _window_partition(op, b, node, ins, outs):
     n, h, w, c = node.in_types[0].shape
     ws = op.window
-    grid = b.node("Reshape", [ins[0], _sizes(b, node, ins, [-1, h // ws, ws, w // ws, ws, c])],
-                  name=f"{node.name}.grid")[0]
+    if all(d.is_const() for d in (h, w, c)):
+        sizes = _sizes(b, node, ins, [-1, h // ws, ws, w // ws, ws, c])
+    else:   # read from the input's shape: its dims may be expressions (H/4) of symbols no input has
+        const = lambda v: b.ints([v], f"{node.name}.shape")
+        dim = lambda axis: b.node("Shape", [ins[0]], name=f"{node.name}.dim", start=axis, end=axis + 1)[0]
+        per = lambda axis: b.node("Div", [dim(axis), const(ws)], name=f"{node.name}.div")[0]
+        sizes = b.node("Concat", [const(-1), per(1), const(ws), per(2), const(ws), dim(3)],
+                       name=f"{node.name}.sizes", axis=0)[0]
+    grid = b.node("Reshape", [ins[0], sizes], name=f"{node.name}.grid")[0]
     grid = b.node("Transpose", [grid], name=f"{node.name}.windows", perm=[0, 1, 3, 2, 4, 5])[0]
     b.node("Reshape", [grid, _sizes(b, node, ins, [-1, ws * ws, c])], outs, name=node.name)
 
