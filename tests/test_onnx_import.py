@@ -43,9 +43,7 @@ NOT_IMPORTED: dict = {("ops/runtime_sizes.dl", "SliceParam"): "Slice",
                       ("hf/distilbert.dl", "DistilBert"): "Reshape",
                       ("hf/llama.dl", "Llama"): "Range", ("hf/llama.dl", "LlamaTied"): "Range",
                       ("hf/mistral.dl", "Mistral"): "Range", ("hf/phi.dl", "Phi"): "Range",
-                      ("hf/qwen2.dl", "Qwen2"): "Range",
-                      # weight_norm's weight, computed from g and v in the graph, is no constant
-                      ("seq/tcn.dl", "TCN"): "Conv"}
+                      ("hf/qwen2.dl", "Qwen2"): "Range"}
 
 
 # Models that import as a shorter graph of the same computation (the importer reads the
@@ -70,6 +68,10 @@ def _blocker(message: str) -> str:
         return "does not check"
     m = re.search(r"ONNX op (\w+) has no dslc form|^cannot import node '[^']*' \((\w+)\)", message)
     return (m.group(1) or m.group(2)) if m else message
+
+
+# weight_norm's weight, computed from g and v in the graph, is no constant
+NOT_IMPORTED[("seq/tcn.dl", "TCN")] = "Conv"
 
 
 def _zeros(model) -> dict:
