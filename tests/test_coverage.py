@@ -25,7 +25,10 @@ ALLOWED = {
     **{(k, "torch-src"): ("no input carries the size",)
        for k in ("slice", "topk", "expand", "reshape", "flatten", "maxout", "arange",
                  "window_merge")},
-    **{(f"conv{n}d", "torch-src"): ("a tied convolution with a padding mode",) for n in (1, 2, 3)},
+    # tie={bias: ...} on a weight-normed layer: its own g and v have dotted names
+    **{(f"conv{n}d", "torch-src"): ("a tied convolution with a padding mode",
+                                     "a weight-normed layer tied by parameter") for n in (1, 2, 3)},
+    ("dense", "torch-src"): ("a weight-normed layer tied by parameter",),
 }
 # torch-src writes a tied layer for dense, convolutions and embedding only
 TIED = "a tied {…} has no source form"

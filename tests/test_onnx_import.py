@@ -76,6 +76,10 @@ def _blocker(message: str) -> str:
     return (m.group(1) or m.group(2)) if m else message
 
 
+# weight_norm's weight, computed from g and v in the graph, is no constant
+NOT_IMPORTED[("seq/tcn.dl", "TCN")] = "Conv"
+
+
 def _zeros(model) -> dict:
     return {k: np.zeros(s, np.float32) for k, s in {**model.param_shapes(),
                                                       **model.buffer_shapes()}.items()}

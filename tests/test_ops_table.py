@@ -28,10 +28,17 @@ def _nn():
     return nn
 
 
+def _wn(module):
+    """torch's own weight norm (the parametrization), dim 0."""
+    return _nn().utils.parametrizations.weight_norm(module, dim=0)
+
+
 # (spec snippet, input shape, reference module factory, dims for parity)
 ROWS = [
     ("dense(5)", (2, 7), lambda nn: nn.Linear(7, 5)),
     ("dense(5, bias=false)", (2, 3, 7), lambda nn: nn.Linear(7, 5, bias=False)),
+    ("dense(5, weight_norm=true)", (2, 7), lambda nn: _wn(nn.Linear(7, 5))),
+    ("dense(5, bias=false, weight_norm=true)", (2, 3, 7), lambda nn: _wn(nn.Linear(7, 5, bias=False))),
     ("relu", (2, 6), lambda nn: nn.ReLU()),
     ("relu6", (2, 6), lambda nn: nn.ReLU6()),
     ("leaky_relu(0.2)", (2, 6), lambda nn: nn.LeakyReLU(0.2)),
@@ -62,6 +69,9 @@ ROWS = [
     ("layernorm(axis=-1)", (2, 3, 6), lambda nn: nn.LayerNorm(6)),
     ("drop_path(0.3)", (2, 6), lambda nn: nn.Identity()),
     ("conv1d(4, 4, stride=2, dilation=2)", (2, 1, 100), lambda nn: nn.Conv1d(1, 4, 4, stride=2, dilation=2)),
+    ("conv1d(4, 3, dilation=2, weight_norm=true)", (2, 3, 11), lambda nn: _wn(nn.Conv1d(3, 4, 3, dilation=2))),
+    ("conv2d(4, 3, padding=1, groups=2, weight_norm=true)", (1, 2, 5, 6),
+     lambda nn: _wn(nn.Conv2d(2, 4, 3, padding=1, groups=2))),
     ("conv2d(8, 3, padding=1, groups=2)", (2, 4, 9, 9), lambda nn: nn.Conv2d(4, 8, 3, padding=1, groups=2)),
     ("conv2d(6, 4, padding=same)", (1, 3, 10, 10), lambda nn: nn.Conv2d(3, 6, 4, padding="same")),
     ("conv2d(4, 3, stride=2, padding=same)", (1, 3, 9, 9),
@@ -90,6 +100,8 @@ ROWS = [
     ("global_avgpool", (1, 2, 5, 5), lambda nn: nn.AdaptiveAvgPool2d(1)),
     ("global_maxpool", (1, 2, 5, 5), lambda nn: nn.AdaptiveMaxPool2d(1)),
     ("conv_transpose1d(3, 3, stride=2)", (1, 2, 7), lambda nn: nn.ConvTranspose1d(2, 3, 3, 2)),
+    ("conv_transpose1d(3, 3, stride=2, weight_norm=true)", (1, 2, 7),
+     lambda nn: _wn(nn.ConvTranspose1d(2, 3, 3, 2))),
     ("conv_transpose2d(32, 4, stride=2, padding=1)", (1, 64, 16, 16),
      lambda nn: nn.ConvTranspose2d(64, 32, 4, 2, 1)),
     ("conv_transpose2d(4, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=2)",
@@ -245,7 +257,8 @@ def _inputs(kind, shape, seed):
 
 def _reference_output(ref, snippet, model, weights, x):
     """The oracle's output: the torch.nn module with dslc's weights (`<node>.weight` -> `weight`,
-    `<node>.weight` -> `1.weight` inside an nn.Sequential), or the row's formula."""
+    `<node>.weight` -> `1.weight` inside an nn.Sequential, a longer name as it is), or the
+    row's formula."""
     import torch
     (node,) = [n.name for n in model.nodes]
     local = {k[len(node) + 1:]: v for k, v in weights.items()}
@@ -256,7 +269,7 @@ def _reference_output(ref, snippet, model, weights, x):
     state = module.state_dict()
     by_name = {}
     for key in state:
-        name = key.rsplit(".", 1)[-1]
+        name = key if key in local else key.rsplit(".", 1)[-1]
         if name == "num_batches_tracked":
             continue
         assert name in local, f"{snippet}: dslc has no `{name}` for the reference's {key}"

@@ -203,7 +203,8 @@ def test_dense_parameters_and_macs():
     from dslc.tools.summary import macs_per_example
     assert macs_per_example(model, node).value == d * units
     assert arguments("dense") == {"out_features": ("int", "required"), "bias": ("bool", "true"),
-                                  "transpose": ("bool", "false")}
+                                  "transpose": ("bool", "false"),
+                                  "weight_norm": ("bool", "false")}
     assert "weight [out, in]" in section("dense") and "bias [out]" in section("dense")
 
 

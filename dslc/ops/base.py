@@ -88,6 +88,12 @@ class Op(BaseModel):
         """torch's default initialisation for a parameter or buffer of this op."""
         return torch_uniform(shape, fan_in(shape), rng)
 
+    def derived(self, name: str):
+        """(another parameter's local name, a function of its drawn array) when this
+        parameter's default value is computed from that one's (weight norm's g = ||v||, as
+        torch sets it), else None: drawn by `init`."""
+        return None
+
     def describe(self, inputs: tuple[str, ...] = ()) -> str:
         """Compact hyperparameters for tables: `conv2d(64, 3, stride=2)`; the fields in `shown`
         even at their defaults (`dropout(0.5)`); a tensor argument by the values it takes, the

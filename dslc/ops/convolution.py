@@ -5,7 +5,8 @@ from math import prod
 from typing import ClassVar, Literal, Union
 
 from ..ir.dims import Dim
-from .base import Op, ShapeError, known, need_float, need_rank, ntuple, torch_uniform, variant
+from .base import ShapeError, known, need_float, need_rank, ntuple, torch_uniform, variant
+from .linear import WeightNormed, weight_params
 from .window import axis_name, check_fits, out_size, pads
 
 IntOrTuple = Union[int, tuple[int, ...]]
@@ -30,12 +31,13 @@ def check_channels(op, x) -> None:
                              culprits=(0,) if what == "input channels" else ())
 
 
-class _Conv(Op):
+class _Conv(WeightNormed):
     """convNd(out_channels, kernel_size): [N, C, *S] -> [N, out_channels, *S'] with
     S' = floor((S + pb + pe - dilation*(k-1) - 1) / stride) + 1 per axis. padding: an int, one
     per axis, (begin, end) pairs per axis, `valid` (0), `same` (S' = ceil(S/stride), the odd
     pad at the end, ONNX SAME_UPPER) or `full` (dilation*(k-1) on both sides).
-    Weight [out, C/groups, *k], bias [out]."""
+    Weight [out, C/groups, *k], bias [out]. weight_norm=true: weight = g * v / ||v||, torch's
+    parametrizations.weight_norm(dim=0) with its names (as dense's): g [out, 1, ...]."""
     n: ClassVar[int]
     positional: ClassVar[tuple[str, ...]] = ("out_channels", "kernel_size")
     out_channels: int
@@ -46,6 +48,7 @@ class _Conv(Op):
     groups: int = 1
     bias: bool = True
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+    weight_norm: bool = False
 
     def geometry(self, x):
         """(kernel, stride, dilation, pads) per spatial axis; pads as in window.pads."""
@@ -68,7 +71,8 @@ class _Conv(Op):
 
     def params(self, x):
         ks = ntuple(self.kernel_size, self.n, "kernel_size")
-        p = {"weight": (self.out_channels, x.shape[1].value // self.groups, *ks)}
+        p = weight_params((self.out_channels, x.shape[1].value // self.groups, *ks),
+                          self.weight_norm)
         if self.bias:
             p["bias"] = (self.out_channels,)
         return p
@@ -87,11 +91,13 @@ class _Conv(Op):
         return out * (per * prod(ntuple(self.kernel_size, self.n, "kernel_size")))
 
 
-class _ConvTranspose(Op):
+class _ConvTranspose(WeightNormed):
     """conv_transposeNd(out_channels, kernel_size): [N, C, *S] -> [N, out_channels, *S'] with
     S' = (S - 1)*stride - pb - pe + dilation*(k-1) + output_padding + 1 per axis; padding: an int,
     one per axis, or (begin, end) pairs per axis (rows cropped from the output's two ends).
-    Weight [C, out/groups, *k] (torch layout), bias [out]."""
+    Weight [C, out/groups, *k] (torch layout), bias [out]. weight_norm=true: weight = g * v / ||v||,
+    torch's parametrizations.weight_norm(dim=0) with its names (as dense's): dim 0 is the stored
+    weight's input-channel axis, g [C, 1, ...]."""
     n: ClassVar[int]
     positional: ClassVar[tuple[str, ...]] = ("out_channels", "kernel_size")
     out_channels: int
@@ -102,6 +108,7 @@ class _ConvTranspose(Op):
     dilation: IntOrTuple = 1
     groups: int = 1
     bias: bool = True
+    weight_norm: bool = False
 
     def geometry(self):
         ks, ss, ds, ops = (ntuple(v, self.n, what) for v, what in (
@@ -132,7 +139,8 @@ class _ConvTranspose(Op):
 
     def params(self, x):
         ks = ntuple(self.kernel_size, self.n, "kernel_size")
-        p = {"weight": (x.shape[1].value, self.out_channels // self.groups, *ks)}
+        p = weight_params((x.shape[1].value, self.out_channels // self.groups, *ks),
+                          self.weight_norm)
         if self.bias:
             p["bias"] = (self.out_channels,)
         return p

@@ -175,6 +175,9 @@ class Drawn(Mapping):
         import numpy as np
         node, local, shape = self._where[name]
         rng, spec = _rng(self.seed, name), node.init.get(local)
+        source = None if spec else node.op.derived(local)
+        if source:                  # computed from another parameter's drawn value
+            return source[1](self[node.pname(source[0])])
         return draw(spec, shape, rng) if spec else \
             np.asarray(node.op.init(local, shape, node.in_types, rng), dtype=np.float32)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ...ops.convolution import _Conv, _ConvTranspose
 from ...ops.window import dilated
+from .linear import weight
 from .table import lowering
 
 
@@ -53,7 +54,7 @@ def _conv(op, b, node, ins, outs):
         attrs["pads"] = [0] * (2 * op.n)
     else:
         attrs["pads"] = [p[0] for p in ps] + [p[1] for p in ps]
-    w = b.param(node, "weight")
+    w = weight(op, b, node)
     bias = [b.param(node, "bias")] if op.bias else []
     b.node("Conv", [src, w] + bias, outs, name=node.name, **attrs)
 
@@ -61,7 +62,7 @@ def _conv(op, b, node, ins, outs):
 @lowering.register(_ConvTranspose)
 def _conv_transpose(op, b, node, ins, outs):
     ks, ss, ds, ps, ops = op.geometry()
-    w = b.param(node, "weight")
+    w = weight(op, b, node)
     bias = [b.param(node, "bias")] if op.bias else []
     b.node("ConvTranspose", [ins[0], w] + bias, outs, name=node.name, kernel_shape=list(ks),
            strides=list(ss), dilations=list(ds), group=op.groups,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ...ops.base import Unsupported
 from ...ops.convolution import _Conv, _ConvTranspose
 from .code import call, lit
+from .linear import normed, tied_weight
 from .runtime import flat_pads
 from .table import source
 
@@ -35,26 +36,28 @@ def _conv(op, c):
             raise Unsupported("a tied convolution with a padding mode has no source form")
         c.own_params()
         bias = c.param("bias") if op.bias else "None"
-        return c.set(f"F.conv{op.n}d({x}, {c.param('weight')}, {bias}, {lit(list(ss))}, "
+        return c.set(f"F.conv{op.n}d({x}, {tied_weight(op, c)}, {bias}, {lit(list(ss))}, "
                      f"{lit(kw.get('padding', [0] * op.n))}, {lit(list(ds))}, {op.groups})")
     kw.update({k: list(v) for k, v in (("stride", ss), ("dilation", ds)) if any(s != 1 for s in v)})
     if op.groups != 1:
         kw["groups"] = op.groups
     if not op.bias:
         kw["bias"] = False
-    c.module(call(f"nn.Conv{op.n}d", x_type.shape[1].value, op.out_channels, lit(list(ks)), **kw),
-             x)
+    c.module(normed(op, c, call(f"nn.Conv{op.n}d", x_type.shape[1].value, op.out_channels,
+                                lit(list(ks)), **kw)), x)
 
 
 @source.register(_ConvTranspose)
 def _conv_transpose(op, c):
     ks, ss, ds, ps, ops = op.geometry()
     c_in = c.node.in_types[0].shape[1].value
-    if any(b != e for b, e in ps):          # unequal pads: the unpadded result, cropped
+    # unequal pads: the unpadded result, cropped; weight_norm's pre-hook takes the one input
+    # that CroppedConvTranspose's forward takes, not nn.ConvTransposeNd's output_size too
+    if any(b != e for b, e in ps) or op.weight_norm:
         c.helper("CroppedConvTranspose")
-        return c.module(call("CroppedConvTranspose", op.n, c_in, op.out_channels, lit(list(ks)),
-                             lit(list(ss)), lit(list(ds)), lit([list(p) for p in ps]),
-                             lit(list(ops)), op.groups, op.bias))
+        return c.module(normed(op, c, call(
+            "CroppedConvTranspose", op.n, c_in, op.out_channels, lit(list(ks)), lit(list(ss)),
+            lit(list(ds)), lit([list(p) for p in ps]), lit(list(ops)), op.groups, op.bias)))
     kw = {"stride": list(ss), "padding": [b for b, _ in ps], "output_padding": list(ops),
           "dilation": list(ds)}
     if op.groups != 1:

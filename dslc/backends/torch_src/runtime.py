@@ -3,8 +3,8 @@ model uses; see writer.py). Each one imports nothing but torch, typing and math,
 torch.jit.script, and holds the same parameters at the same names as the interpreter's module
 for the op, so state_dicts carry over. The interpreter runs some of them itself, so that code is
 written once: attention (backends/torch/attention.py subclasses Attention), ClassToken,
-TransposedLinear, AxisLayerNorm, CroppedConvTranspose, drop_path, flat_pads and same_pads (backends/torch/modules.py,
-normalization.py)."""
+TransposedLinear, AxisLayerNorm, CroppedConvTranspose, drop_path, flat_pads, same_pads and weight_norm
+(backends/torch/modules.py, normalization.py, linear.py)."""
 import math
 from typing import List, Optional, Tuple
 
@@ -30,6 +30,30 @@ class Weights(nn.Module):
         super().__init__()
         for name, shape in shapes.items():
             self.register_parameter(name, nn.Parameter(torch.empty(shape)))
+
+
+def weight_norm_hook(module: nn.Module, args: Tuple[torch.Tensor]) -> None:
+    """weight_norm's forward pre-hook: the module's weight from g and v (torch._weight_norm,
+    the computation of torch's own parametrization)."""
+    p = module.parametrizations.weight
+    module.weight = torch._weight_norm(p.original1, p.original0, 0)
+
+
+def weight_norm(module: nn.Module) -> nn.Module:
+    """torch.nn.utils.parametrizations.weight_norm(module, dim=0) with its state_dict names
+    (g `parametrizations.weight.original0` = ||weight|| over every dim but 0, v `.original1` =
+    weight), in a form that scripts and pickles (a parametrized class does neither): the
+    weight becomes a plain attribute that a forward pre-hook computes as g * v / ||v||."""
+    v = module.weight.detach()
+    del module.weight
+    p = nn.Module()
+    p.original0 = nn.Parameter(torch.linalg.vector_norm(v, dim=list(range(1, v.dim())),
+                                                        keepdim=True))
+    p.original1 = nn.Parameter(v)
+    module.parametrizations = Scope(weight=p)
+    module.weight = v
+    module.register_forward_pre_hook(weight_norm_hook)
+    return module
 
 
 class Param(nn.Module):
