@@ -92,15 +92,16 @@ class Graph:
     def unfolded(self, value: str) -> str:
         """Why a value computed from constants alone is no constant: the text to append to
         "is not a constant" (a ConstantOfShape larger than the importer evaluates), or ""."""
-        from .normalise import FOLD_LIMIT
+        from .normalise import fold_limit
         n = self.producer.get(value)
         if n is None or value not in self.static or n.op_type == "Shape":
             return ""
         dims = self.dims.get(value) or [None]
         size = math.prod(dims) if all(isinstance(d, int) for d in dims) else None
-        if size is not None and size > FOLD_LIMIT:
+        limit = fold_limit()
+        if size is not None and size > limit:
             return (f" (its {n.op_type} '{n.name or value}' makes {size:,} elements, more "
-                    f"than the importer evaluates: {FOLD_LIMIT:,})")
+                    f"than the importer evaluates with the memory available: {limit:,})")
         return ""
 
     def upstream(self, value: str) -> list:

@@ -14,9 +14,15 @@ import numpy as np
 
 from .graph import inferred_dims
 
-# evaluated into a constant only up to this many elements (ResNet-50's largest weight, which
-# the model-zoo graphs build with ConstantOfShape, has 2.4M; a mask far larger stays computed)
-FOLD_LIMIT = 1 << 26
+def fold_limit() -> int:
+    """How many elements a value computed from constants alone may have to be evaluated into a
+    constant: 2**28, or fewer where the memory available is short (folding holds several f32
+    copies of the tensor: ZFNet's 75M-element fc6 weight, a ConstantOfShape in the model-zoo
+    graph, peaks at about 4 GB), never below 2**24 (ResNet-50's largest weight has 2.4M)."""
+    from ..checks.memory import available_memory
+    return min(1 << 28, max(1 << 24, available_memory()[0] // 64))
+
+
 RANDOM = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
           "Bernoulli", "Dropout"}
 
@@ -149,10 +155,11 @@ def _optimise(proto):
         n.domain = HIDDEN
     proto.opset_import.add(domain=HIDDEN, version=1)
     model = ir.serde.deserialize_model(proto)
+    limit = fold_limit()
     ir.passes.Sequential(
         common.InlinePass(),
-        ir.passes.PassManager([FoldConstantsPass(shape_inference=True, input_size_limit=FOLD_LIMIT,
-                                                 output_size_limit=FOLD_LIMIT),
+        ir.passes.PassManager([FoldConstantsPass(shape_inference=True, input_size_limit=limit,
+                                                 output_size_limit=limit),
                                common.IdentityEliminationPass(),
                                common.RemoveUnusedNodesPass()], steps=2, early_stop=True),
         common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0),
@@ -178,6 +185,7 @@ def fold(graph, opsets=(), dims=None) -> None:
     graph's opsets, then drop what nothing reads. A Shape whose dims `dims` knows is a
     constant; where some are symbols (a batch N), the sizes a Gather or Slice picks from it are
     constants when known (a sequence length, when only the batch is dynamic)."""
+    limit = fold_limit()
     dims = dims or {}
     partial: dict[str, list] = {}       # a Shape's output: its dims, None where unknown
     from onnx import helper, numpy_helper
@@ -220,7 +228,7 @@ def fold(graph, opsets=(), dims=None) -> None:
                 outs = evaluate(node, {i: value(i) for i in ins})
             except Exception:   # noqa: BLE001 - the node stays for the matchers to judge
                 outs = None
-            if outs is not None and all(isinstance(o, np.ndarray) and o.size <= FOLD_LIMIT
+            if outs is not None and all(isinstance(o, np.ndarray) and o.size <= limit
                                         for o in outs):
                 for name, o in zip(node.output, outs):
                     constant(name, o)
