@@ -172,13 +172,16 @@ def test_separate_projections_are_hugging_face_names():
     ("attention(4, mask=rb)", "E306", "bool"),
     ("attention(4, attn_bias=keep)", "E306", "floating-point"),
     ("attention(4, attn_bias=wide)", "E302", "does not broadcast"),
+    ("attention(4, mask=per_key)", "E302", "does not broadcast"),
 ])
 def test_attention_option_errors_are_located(expr, code, fragment):
-    text = (_header("    input rb: f32[T, T]\n    input keep: bool[T, T]\n    input wide: f32[1, 3, T, T]\n")
-            + f"    output y = x -> {expr}\n}}")
+    text = (_header("    input rb: f32[T, T]\n    input keep: bool[T, T]\n    input wide: f32[1, 3, T, T]\n"
+                    "    input per_key: bool[N, T]\n") + f"    output y = x -> {expr}\n}}")
     errors = dslc.check_text(text).errors
     assert [e.code for e in errors] == [code] and fragment in errors[0].message, errors
-    assert errors[0].span.line == 6
+    assert errors[0].span.line == 7
+    if "per_key" in expr:          # the per-key masks are named
+        assert "attention_mask=" in errors[0].help and "key_padding_mask=" in errors[0].help
 
 
 def test_causal_cross_attention_needs_provably_more_keys():

@@ -36,8 +36,11 @@ def _broadcast_to(t, target: tuple, what: str, index: int, op: str = "attention"
     ok = t.rank <= len(target) and all(
         d == 1 or d == g for d, g in zip(reversed(t.shape), reversed(target)))
     if not ok:
+        per_key = op == "attention" and t.shape == (target[0], target[3])
         raise ShapeError("E302", f"{op}: {what} {fmt_shape(t.shape)} does not broadcast to the "
-                         f"scores {fmt_shape(target)}", expected=want, got=str(t), culprits=(index,))
+                         f"scores {fmt_shape(target)}", expected=want, got=str(t), culprits=(index,),
+                         help="a mask per key [N, Tk] goes as attention_mask= (1 = attend, Hugging "
+                              "Face's) or key_padding_mask= (true = pad, torch's)" if per_key else None)
 
 
 class Attention(Op):
