@@ -173,13 +173,18 @@ def test_separate_projections_are_hugging_face_names():
     ("attention(4, attn_bias=keep)", "E306", "floating-point"),
     ("attention(4, attn_bias=wide)", "E302", "does not broadcast"),
     ("attention(4, mask=per_key)", "E302", "does not broadcast"),
+    ("attention(4, attention_mask=fk)", "E306", "integer or bool"),
+    ("attention(4, causal=true, past=(pk2, pk2))", "E302", "past key"),
+    ("attention(4, causal=true, past=pk)", "E208", "(key, value)"),
 ])
 def test_attention_option_errors_are_located(expr, code, fragment):
     text = (_header("    input rb: f32[T, T]\n    input keep: bool[T, T]\n    input wide: f32[1, 3, T, T]\n"
-                    "    input per_key: bool[N, T]\n") + f"    output y = x -> {expr}\n}}")
+                    "    input per_key: bool[N, T]\n    input pk: f32[N, 4, P, 6]\n"
+                    "    input pk2: f32[N, 2, P, 6]\n    input fk: f32[N, T]\n")
+            + f"    output y = x -> {expr}\n}}")
     errors = dslc.check_text(text).errors
     assert [e.code for e in errors] == [code] and fragment in errors[0].message, errors
-    assert errors[0].span.line == 7
+    assert errors[0].span.line == 10
     if "per_key" in expr:          # the per-key masks are named
         assert "attention_mask=" in errors[0].help and "key_padding_mask=" in errors[0].help
 
