@@ -32,6 +32,14 @@ def checkpoint(hf_model, folder: Path) -> dict[str, np.ndarray]:
     return load_file(str(folder / "model.safetensors"))
 
 
+def same_parameters(model, hf_model, weights: dict) -> None:
+    """The spec counts Hugging Face's num_parameters(), and the renamed checkpoint holds every
+    parameter at the spec's shape."""
+    assert model.params == hf_model.num_parameters()
+    assert {k: v.shape for k, v in weights.items()} == {
+        k: tuple(s) for k, s in model.param_shapes().items()}
+
+
 def compare(model, weights: dict, xs: list[np.ndarray], want, rtol: float = 1e-5,
             atol: float = 1e-5) -> None:
     """dslc's torch module and its ONNX graph against Hugging Face's outputs: `want` is the

@@ -12,7 +12,7 @@ import transformers
 
 import dslc
 from dslc import rename_weights
-from hf_support import HF_SPECS, checkpoint, compare, hf_output, randomise
+from hf_support import HF_SPECS, checkpoint, compare, hf_output, randomise, same_parameters
 
 SIZES = ((2, 7), (1, 3))          # (N, T): every symbolic dim at two values
 
@@ -132,10 +132,7 @@ def built(tmp_path_factory):
 
 @pytest.mark.parametrize("name", CASES)
 def test_parameter_count(name, built):
-    model, hf, weights = built(name)
-    assert model.params == hf.num_parameters()
-    assert {k: v.shape for k, v in weights.items()} == {
-        k: tuple(s) for k, s in model.param_shapes().items()}
+    same_parameters(*built(name))
 
 
 @pytest.mark.parametrize("name", CASES)
