@@ -125,7 +125,7 @@ class Attention(Op):
 
     def extras(self, given) -> tuple:
         """(key padding mask, attention mask, mask, bias) from the inputs after q, k and v (None
-        where not given)."""
+        where not given): types here, and the backends' values (tensors, names, source text)."""
         rest = list(given)
         return tuple(rest.pop(0) if count else None for count in
                      (self.key_padding_mask, self.attention_mask, self.mask, self.attn_bias))
@@ -337,6 +337,11 @@ class SDPA(Op):
     mask: int = 0
     attn_bias: int = 0
 
+    def extras(self, given) -> tuple:
+        """(mask, bias) from the inputs after q, k and v (None where not given)."""
+        rest = list(given)
+        return tuple(rest.pop(0) if count else None for count in (self.mask, self.attn_bias))
+
     def shape(self, q, k, v, *extra):
         for i, t in enumerate((q, k, v)):
             need_rank(t, range(2, 9), "sdpa", "[..., T, d]", index=i)
@@ -360,15 +365,13 @@ class SDPA(Op):
                              expected="scale > 0", got=str(self.scale))
         known(q.shape[-1], "sdpa's head width")
         scores = q.shape[:-1] + (k.shape[-2],)
-        rest = list(extra)
-        if self.mask:
-            mask = rest.pop(0)
+        mask, bias = self.extras(extra)
+        if mask is not None:
             if mask.dtype != "bool":
                 raise ShapeError("E306", f"sdpa: mask= is bool (true = attend), got {mask}",
                                  expected="a bool tensor", got=str(mask), culprits=(3,))
             _broadcast_to(mask, scores, "mask=", 3, "sdpa")
-        if self.attn_bias:
-            bias = rest.pop(0)
+        if bias is not None:
             need_float(bias, "sdpa's attn_bias=", index=3 + self.mask)
             _broadcast_to(bias, scores, "attn_bias=", 3 + self.mask, "sdpa")
         return v.with_shape(q.shape[:-1] + (v.shape[-1],))

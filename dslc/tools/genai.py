@@ -68,12 +68,9 @@ def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
     """Write the folder (created if need be); returns its config. `context_length`: the
     longest sequence genai generates (default 2048, or the position table's rows if fewer)."""
     import onnx
-    outs = [p.name for p in model.outputs]
-    name = logits or ("logits" if "logits" in outs else outs[0])
-    if name not in outs:
-        raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
-    # logits first, the others dropped: genai reads the named outputs only
-    model = model.model_copy(update={"outputs": tuple(p for p in model.outputs if p.name == name)})
+    from .generate import logits_output
+    # the logits alone: genai reads the named outputs only
+    model = model.model_copy(update={"outputs": (model.outputs[logits_output(model, logits)],)})
     cached = with_kv_cache(model)
     longest = longest_sequence(model)
     if context_length is None:        # genai's own default, within a position table

@@ -59,6 +59,16 @@ def pick_token(logits: np.ndarray, temperature: float, top_k: int | None, top_p:
     return np.array([rng.choice(p.shape[-1], p=row) for row in p])
 
 
+def logits_output(model, logits: str | None = None) -> int:
+    """The index of the output to decode from: `logits` by name, else one named logits, else
+    the first; ValueError naming the outputs when there is no such output."""
+    outs = [p.name for p in model.outputs]
+    name = logits or ("logits" if "logits" in outs else outs[0])
+    if name not in outs:
+        raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
+    return outs.index(name)
+
+
 class Generator:
     """A causal model's cached ONNX graph in an onnxruntime session. `weights` by the spec's
     parameter names (else drawn from `seed`); `logits`: the output to decode from (default:
@@ -67,10 +77,7 @@ class Generator:
     def __init__(self, model, weights: dict | None = None, seed: int = 0, provider: str = "cpu",
                  logits: str | None = None):
         from ..backends.onnx.ort import session
-        outs = [p.name for p in model.outputs]
-        name = logits or ("logits" if "logits" in outs else outs[0])
-        if name not in outs:
-            raise ValueError(f"model {model.name} has no output {name!r} (it has {', '.join(outs)})")
+        self.logits_at = logits_output(model, logits)
         cached = with_kv_cache(model)
         self.longest = longest_sequence(model)
         self.ids = cached.inputs[0]
@@ -80,8 +87,7 @@ class Generator:
                      if p not in self.past and p.name != "attention_mask"]
             raise ValueError(f"generation feeds token ids alone; model {model.name} also takes "
                              f"{', '.join(extra)}")
-        self.logits_at = outs.index(name)
-        self.n_out = len(outs)
+        self.n_out = len(model.outputs)
         proto = cached.to_onnx(weights=weights, seed=seed)
         self.session = session(proto.SerializeToString(), provider)
         self.dtype = {"i64": np.int64, "i32": np.int32}.get(self.ids.type.dtype)

@@ -215,15 +215,13 @@ def attention(op, b, node, ins, outs) -> None:
     q = _split_heads(b, f"{n}.q", _project(b, f"{n}.q", q_in, wq, bq), op.heads, d)
     k = _split_heads(b, f"{n}.k", _project(b, f"{n}.k", k_in, wk, bk), kvh, d)
     v = _split_heads(b, f"{n}.v", _project(b, f"{n}.v", v_in, wv, bv), kvh, d)
-    rest = list(ins[n_t:])
-    pad, keep, mask, bias = (rest.pop(0) if given else None for given in
-                             (op.key_padding_mask, op.attention_mask, op.mask, op.attn_bias))
+    pad, keep, mask, bias = op.extras(ins[n_t:])
     if keep is not None:     # Hugging Face's attention mask: 0 = pad
         keep_t = xs[n_t + op.key_padding_mask]
         zero = b.node("Not", [keep], name=f"{n}.am_pad")[0] if keep_t.dtype == "bool" else \
             b.node("Equal", [keep, b.scalar(0, keep_t.dtype, "zero_id")], name=f"{n}.am_pad")[0]
         pad = zero if pad is None else b.node("Or", [pad, zero], name=f"{n}.pads")[0]
-    past = rest if op.past else None
+    past = op.cached(*ins)
     if op.rotary:
         q, k = _rope(b, node, q, k, op.rotated(*xs), d, op.rope_base,
                      op.rotary_layout == "interleaved", xs[0].shape[1] == xs[min(1, n_t - 1)].shape[1],
@@ -291,8 +289,7 @@ def _attention_fused(op, b, node, ins, outs):
 @lowering.register(SDPA)
 def _sdpa(op, b, node, ins, outs):
     q_t = node.in_types[0]
-    rest = list(ins[3:])
-    mask, bias = (rest.pop(0) if given else None for given in (op.mask, op.attn_bias))
+    mask, bias = op.extras(ins[3:])
     attend(b, node.name, *ins[:3], op.factor(q_t), dict(causal=op.causal, mask=mask, bias=bias),
            q_t.rank, out=outs[0], dtype=q_t.dtype)
 

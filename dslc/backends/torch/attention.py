@@ -19,17 +19,16 @@ class AttentionModule(runtime.Attention):
         super().__init__(**attention_args(op, node.in_types))
         xs = node.in_types
         self.n_tensors = op.n_tensors(xs)
-        self.given = (op.key_padding_mask, op.attention_mask, op.mask, op.attn_bias)
-        self.has_past = bool(op.past)
+        self.extras, self.cached_of = op.extras, op.cached
 
     def forward(self, *xs):
         n = self.n_tensors
         q, k, v = (xs[0],) * 3 if n == 1 else ((xs[0], xs[1], xs[1]) if n == 2 else xs[:3])
-        rest = list(xs[n:])
-        pad, keep, mask, bias = [rest.pop(0) if given else None for given in self.given]
+        pad, keep, mask, bias = self.extras(xs[n:])
         extra = [runtime.padding(pad, keep), mask, bias]
-        if self.has_past:              # (y, present key, present value)
-            return self.cached(q, *rest, *extra)
+        past = self.cached_of(*xs)
+        if past:                       # (y, present key, present value)
+            return self.cached(q, *past, *extra)
         return super().forward(q, k, v, *extra)
 
 
@@ -37,11 +36,10 @@ class SDPAModule(nn.Module):
     def __init__(self, op, node):
         super().__init__()
         self.causal, self.scale = op.causal, op.factor(node.in_types[0])
-        self.given = (op.mask, op.attn_bias)
+        self.extras = op.extras
 
     def forward(self, q, k, v, *xs):
-        rest = list(xs)
-        mask, bias = [rest.pop(0) if given else None for given in self.given]
+        mask, bias = self.extras(xs)
         return runtime.sdpa(q, k, v, self.causal, self.scale, mask, bias)
 
 

@@ -31,18 +31,11 @@ def _attention(op, c):
     n = op.n_tensors(xs)
     ins = c.ins[:n]
     q, k, v = (ins[0],) * 3 if n == 1 else ((ins[0], ins[1], ins[1]) if n == 2 else ins)
-    pad, keep, mask, bias = _extras(c.ins[n:len(c.ins) - op.past], op.key_padding_mask,
-                                    op.attention_mask, op.mask, op.attn_bias)
+    pad, keep, mask, bias = (str(e) for e in op.extras(c.ins[n:]))
     extra = [f"padding({pad}, {keep})" if keep != "None" else pad, mask, bias]
     if op.past:        # (y, present key, present value)
-        return c.set(f"{c.attr}.cached({', '.join((q, *c.ins[len(c.ins) - 2:], *extra))})")
+        return c.set(f"{c.attr}.cached({', '.join((q, *op.cached(*c.ins), *extra))})")
     c.set(f"{c.attr}({', '.join((q, k, v, *extra))})")
-
-
-def _extras(given: list, *counts: int) -> list:
-    """The optional tensor arguments in order, "None" for those not given."""
-    rest = list(given)
-    return [rest.pop(0) if count else "None" for count in counts]
 
 
 @source.register(SDPA)
@@ -50,7 +43,7 @@ def _sdpa(op, c):
     for name in ("lowest", "score_terms", "sdpa"):
         c.helper(name)
     c.set(call("sdpa", *c.ins[:3], op.causal, op.factor(c.node.in_types[0]),
-               *_extras(c.ins[3:], op.mask, op.attn_bias)))
+               *(str(e) for e in op.extras(c.ins[3:]))))
 
 
 @source.register(ClassToken)
