@@ -57,11 +57,19 @@ def family_ops(family: str) -> tuple[type[Op], ...]:
 
 
 class _Registry(Mapping):
-    """kind -> op class, importing the op's family on first lookup."""
+    """kind -> op class, importing the op's family on first lookup (then kept: the elaborator
+    looks an op up once per layer)."""
+
+    def __init__(self):
+        self._found: dict[str, type[Op]] = {}
 
     def __getitem__(self, kind: str) -> type[Op]:
+        found = self._found.get(kind)
+        if found is not None:
+            return found
         for op in family_ops(INDEX[kind]):
             if op.kind == kind:
+                self._found[kind] = op
                 return op
         raise KeyError(kind)
 
