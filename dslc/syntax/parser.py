@@ -55,6 +55,28 @@ class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a dee
         self.file = file
         self.problems: list[Diagnostic] = []
 
+    def transform(self, tree: lark.Tree):
+        """Transformer_NonRecursive's walk (postorder, no recursion), with each rule's method
+        looked up once instead of per node: lark wraps a `v_args(meta=True)` method anew on
+        every attribute access, which was a third of parsing a long chain."""
+        order, todo = [], [tree]
+        while todo:
+            t = todo.pop()
+            order.append(t)
+            todo.extend(c for c in t.children if isinstance(c, lark.Tree))
+        calls: dict = {}
+        done: dict[int, object] = {}
+        for t in reversed(order):
+            call = calls.get(t.data)
+            if call is None:
+                f = getattr(type(self), t.data)
+                base = getattr(f, "base_func", None)
+                call = calls[t.data] = ((lambda t, c, b=base: b(self, t.meta, c)) if base
+                                        else (lambda t, c, f=f: f(self, c)))
+            done[id(t)] = call(t, [done.pop(id(c)) if isinstance(c, lark.Tree) else c
+                                   for c in t.children])
+        return done[id(tree)]
+
     def _span(self, meta) -> Span:
         if getattr(meta, "empty", False):
             return Span(self.file, 1, 1, 1, 1)
