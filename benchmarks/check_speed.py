@@ -2,8 +2,10 @@
 process (what an editor's on-save hook pays). Prints a Markdown table for the README.
 
 --growth: the check's growth with depth instead, in this process (start-up excluded):
-`x -> dense(8) -> relu -> ...` chains of 1,250 to 20,000 layers and a two-layer block repeated
-125 to 2,000 times (`Unit * K`), each checked --runs times (median).
+`x -> dense(8) -> relu -> ...` chains of 1,250 to 10,000 layers (dslc.limits.MAX_LAYERS), a
+two-layer block repeated 625 to 5,000 times (`Unit * K`), a one-layer block repeated 10,000
+times, and the most tokens a chain of MAX_LAYERS can have, each checked --runs times (median). The bounds
+in dslc/limits.py are chosen from this curve.
 
 Run: python benchmarks/check_speed.py [--runs 5] [--growth]
 """
@@ -40,10 +42,14 @@ def repeated(times: int) -> str:
 def growth(runs: int) -> None:
     sys.path.insert(0, str(ROOT))
     import dslc
+    from dslc.limits import MAX_LAYERS
     print("| spec | layers | `check_text`, median (in process) | per 1,000 layers |")
     print("| --- | --- | --- | --- |")
-    cases = [("chain", n, chain(n)) for n in (1250, 2500, 5000, 10000, 20000)]
-    cases += [("block * K", 2 * k, repeated(k)) for k in (125, 250, 500, 1000, 2000)]
+    cases = [("chain", n, chain(n)) for n in (1250, 2500, 5000, 10000)]
+    cases += [("block * K", 2 * k, repeated(k)) for k in (625, 1250, 2500, 5000)]
+    cases.append(("one-layer block * 10,000", 10_000, repeated(10_000).replace(" -> relu\n", "\n")))
+    dense = chain(2).replace("dense(8) -> relu", " -> ".join(["dense(8)"] * MAX_LAYERS))
+    cases.append((f"dense(8) chain, {5 * MAX_LAYERS:,} tokens", MAX_LAYERS, dense))
     for what, layers, text in cases:
         times = []
         for _ in range(runs):

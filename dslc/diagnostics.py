@@ -102,14 +102,28 @@ class SourceMap:
         return lines[line - 1] if 0 < line <= len(lines) else None
 
 
+EXCERPT_WIDTH = 100      # columns of a long line shown around the span (`...` for the rest)
+
+
 def _excerpt(span: Span, sources: SourceMap, marker: str) -> list[str]:
     text = sources.line(span.file, span.line)
     if text is None:
         return []
     width = max(1, (span.end_col - span.col) if span.end_line == span.line else len(text) - span.col + 1)
+    start = span.col - 1
+    if len(text) > EXCERPT_WIDTH:        # a window on the span, not a line of 200,000 columns
+        first = max(0, min(start - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+        shown = text[first:first + EXCERPT_WIDTH]
+        width = max(1, min(width, first + EXCERPT_WIDTH - start))
+        start -= first
+        if first:
+            shown, start = "..." + shown, start + 3
+        if first + EXCERPT_WIDTH < len(text):
+            shown += "..."
+        text = shown
     gutter = " " * len(str(span.line))
     return [f"{gutter} |", f"{span.line} | {visible(text)}",
-            f"{gutter} | {' ' * (span.col - 1)}{marker * width}"]
+            f"{gutter} | {' ' * start}{marker * width}"]
 
 
 _ANSI = {"error": "1;31", "warning": "1;33", "caret": "1;31", "note": "1;36", "help": "1;32",

@@ -485,3 +485,18 @@ def test_gather_and_index_select_indices_out_of_range_are_refused(index, bad):
     with pytest.raises(InputError, match=f"`j` holds {bad}, outside 0..4 \\(the indices of gather"):
         module(x, good, torch.tensor(index).expand(2, 3))
     assert module(x, good, good.expand(2, 3))[0].shape == (2, 3)
+
+
+@pytest.mark.parametrize("before, after", [(30, 30), (0, 3000), (3000, 0), (3000, 3000)])
+def test_a_long_line_is_shown_as_a_window_on_its_span(before, after):
+    """A diagnostic on a line of thousands of columns quotes about 100 of them around the
+    span, `...` marking what is cut, the caret still under the offending name."""
+    line = "    output y = x -> relu" + " -> relu" * before + " -> rulu" + " -> relu" * after
+    program = check_text("model M {\n    input x: f32[N, 4]\n" + line + "\n}\n")
+    (d,) = program.diagnostics
+    shown = render(d, program.sources).splitlines()
+    code, caret = shown[2].split(" | ", 1)[1], shown[3].split(" | ", 1)[1]
+    assert d.code == "E202" and len(code) <= 106
+    assert code[len(caret) - 4:len(caret)] == "rulu" and caret.endswith("^^^^")
+    assert code.startswith("...") == (len(line) > 100 and before > 10)
+    assert code.endswith("...") == (len(line) > 100 and after > 10)

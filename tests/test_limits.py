@@ -10,7 +10,8 @@ import sys
 import pytest
 
 import dslc
-from dslc.limits import MAX_LAYERS, MAX_NESTING
+from dslc.diagnostics import render
+from dslc.limits import MAX_LAYERS, MAX_NESTING, MAX_TOKENS
 from specfiles import ROOT
 
 
@@ -18,11 +19,34 @@ def _chain(n: int, stage: str = "relu") -> str:
     return "model Chain {\n    input x: f32[N, 4]\n    output y = x" + f" -> {stage}" * n + "\n}\n"
 
 
-def test_a_20000_layer_chain_checks_without_recursion():
-    program = dslc.check_text(_chain(20_000))
+def test_a_chain_of_the_most_layers_checks_without_recursion():
+    program = dslc.check_text(_chain(MAX_LAYERS))
     assert not program.diagnostics
     model = program.models["Chain"]
-    assert len(model.nodes) == 20_000 and model.nodes[-1].name == "relu_20000"
+    assert len(model.nodes) == MAX_LAYERS and model.nodes[-1].name == f"relu_{MAX_LAYERS}"
+
+
+def test_one_layer_more_is_refused_at_that_layer():
+    (d,) = dslc.check_text(_chain(MAX_LAYERS + 1), "c.dl").errors
+    assert d.code == "E307" and f"more than {MAX_LAYERS:,} layers" in d.message
+    line = _chain(MAX_LAYERS + 1).splitlines()[2]
+    assert d.span.line == 3 and d.span.col == len(line) - len("relu") + 1     # the last stage
+
+
+def test_a_file_of_too_many_tokens_is_refused_before_parsing(capsys):
+    """Parsing is linear in tokens: a 1 MiB file of `-> relu` would take seconds before the
+    layer limit could stop it. E307 at the first token past MAX_TOKENS, its excerpt a window
+    of the 300,000-column line."""
+    text = _chain(MAX_TOKENS)
+    program = dslc.check_text(text, "t.dl")
+    (d,) = program.diagnostics
+    assert d.code == "E307" and f"more than {MAX_TOKENS:,} tokens" in d.message
+    line = text.splitlines()[2]          # 12 tokens on the lines before (`model Chain {`, ...)
+    assert d.span.line == 3 and len(line[:d.span.col - 1].split()) == MAX_TOKENS - 12
+    shown = render(d, program.sources)
+    assert len(shown) < 1000 and "... -> relu" in shown
+    comments = "# " + "a b c " * MAX_TOKENS + "\n" + _chain(5)     # comments are not tokens
+    assert not dslc.check_text(comments).diagnostics
 
 
 def test_a_long_chain_lowers_to_both_backends():

@@ -1,6 +1,7 @@
 """Lark (LALR) -> frozen AST with spans. Lark's errors become E1xx diagnostics."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from . import ast
 from ..diagnostics import Diagnostic, Span, source_lines
-from ..limits import MAX_DIGITS, MAX_NESTING
+from ..limits import MAX_DIGITS, MAX_NESTING, MAX_TOKENS
 
 _TOKEN_WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
@@ -251,6 +252,9 @@ class _ToAst(Transformer_NonRecursive):     # a 20,000-stage `->` chain is a dee
 
 def parse(text: str, file: str = "<spec>") -> tuple[ast.File | None, list[Diagnostic]]:
     """Parse a spec. Returns the AST, or None and the syntax diagnostic."""
+    crowded = _too_many_tokens(text, file)
+    if crowded:
+        return None, [crowded]
     p = _parser()
     try:
         tree = p.parse(text)
@@ -262,6 +266,33 @@ def parse(text: str, file: str = "<spec>") -> tuple[ast.File | None, list[Diagno
         return None, to_ast.problems
     deep = _too_deep(file_ast)
     return (None, [deep]) if deep else (file_ast, [])
+
+
+# A token as the grammar's lexer sees one, near enough to bound the parser's work (which is
+# linear in tokens): comments and whitespace are not tokens.
+_ROUGH_TOKEN = re.compile(r"#[^\n]*|\"[^\"\n]*\"|'[^'\n]*'|[A-Za-z0-9_.]+|->|\*\*|//|[<>=!]=|\S")
+
+
+def _too_many_tokens(text: str, file: str) -> Diagnostic | None:
+    """E307 at the token past MAX_TOKENS, found before the parser starts (a 1 MiB file of
+    `-> relu` is 170,000 stages: seconds of parsing before the layer limit could stop it)."""
+    if len(text) <= MAX_TOKENS:
+        return None
+    count = 0
+    for m in _ROUGH_TOKEN.finditer(text):
+        if m.group()[0] == "#":
+            continue
+        count += 1
+        if count > MAX_TOKENS:
+            at = m.start()
+            line = text.count("\n", 0, at) + 1
+            col = at - text.rfind("\n", 0, at)
+            return Diagnostic("E307", f"the file has more than {MAX_TOKENS:,} tokens", Span(
+                file, line, col, line, col + len(m.group())),
+                expected=f"at most {MAX_TOKENS:,} names, numbers and symbols in one file",
+                help="write a repeat (`layer * n`) or a block for what is written out here, "
+                     "or split the file with `import`")
+    return None
 
 
 def _too_deep(root) -> Diagnostic | None:
