@@ -364,6 +364,45 @@ def test_onnx_guards_on_onnxruntime():
         assert "dslc guard: " in str(e.value) and words in str(e.value), str(e.value)
 
 
+INDEXED = """model E {
+    input ids: i64[N, T]
+    input lengths: i64[N]
+    input x: f32[N, 5]
+    input j: i64[N, 3]
+    a = ids -> embedding(10, 4) -> lstm(6, lengths=lengths, output=last)
+    output g = gather(x, j, axis=-1)
+    output y = a
+}"""
+
+
+def test_onnx_guards_check_ids_indices_and_lengths():
+    """Issue 23: under --guards the graph refuses what the torch module's input check refuses
+    (embedding ids 0..9, gather indices 0..4, lstm lengths 1..T), which onnxruntime alone runs:
+    Gather wraps a negative id, a length of 0 or past T gives garbage."""
+    import onnxruntime as ort
+    from dslc.backends.onnx.guards import guard_message
+    model = dslc.check_text(INDEXED).models["E"]
+    sessions = {g: ort.InferenceSession(model.to_onnx(guards=g).SerializeToString(),
+                                        providers=["CPUExecutionProvider"]) for g in (False, True)}
+    good = {"ids": np.array([[1, 9, 0], [2, 3, 4]]), "lengths": np.array([3, 1]),
+            "x": np.arange(10, dtype=np.float32).reshape(2, 5), "j": np.array([[0, 4, 1], [1, 1, 1]])}
+    for a, b in zip(sessions[False].run(None, good), sessions[True].run(None, good)):
+        assert np.array_equal(a, b)
+    bad = [("ids", [[1, 10, 0], [2, 3, 4]], "input ids must be <= 9 (the ids of embedding"),
+           ("ids", [[1, -1, 0], [2, 3, 4]], "input ids must be >= 0 (the ids of embedding"),
+           ("lengths", [0, 1], "input lengths must be >= 1 (the lengths of lstm `lstm_1`)"),
+           ("lengths", [3, 4], "input lengths must be <= T (the lengths of lstm `lstm_1`)"),
+           ("j", [[0, 5, 1], [1, 1, 1]], "input j must be <= 4 (the indices of gather"),
+           ("j", [[0, 1, 1], [1, -5, 1]], "input j must be >= 0 (the indices of gather")]
+    for name, value, words in bad:
+        feeds = {**good, name: np.array(value)}
+        if name != "lengths" and min(np.ravel(value)) < 0:
+            sessions[False].run(None, feeds)         # onnxruntime alone wraps these
+        with pytest.raises(Exception) as e:
+            sessions[True].run(None, feeds)
+        assert (guard_message(str(e.value)) or "").startswith(words), str(e.value)
+
+
 def test_compile_and_run_guards_flag(capsys, tmp_path):
     import onnx
     spec = spec_file(tmp_path, SEQ)

@@ -6,13 +6,17 @@ constraints. ONNX has no assertion operator, so each condition of dslc.checks.gu
 onnxruntime leaves unchecked becomes a Reshape of a one-element token into a shape of [1]
 when the condition holds and [-2] (invalid) when it fails: the run fails there, and
 onnxruntime's error names the failing node, whose name is the condition's message
-(`dslc guard: H (input x axis 2) must satisfy H % 8 == 0, H >= 1`). Every input then passes
+(`dslc guard: H (input x axis 2) must satisfy H % 8 == 0, H >= 1`). The values of an input
+a layer indexes or counts with (dslc.checks.guards.Range: embedding ids, gather indices,
+recurrent lengths) are checked too, by their least and greatest element. Every input then passes
 through a Reshape to its own shape plus the token (zeros), so the guards run before any layer.
 """
 from __future__ import annotations
 
 import re
 from types import SimpleNamespace
+
+from onnx import TensorProto
 
 from ...checks.guards import describe, signature
 from .lowering import dims_tensor
@@ -54,6 +58,17 @@ def emit_guards(b, model) -> dict[str, str]:
         for more in checks[1:]:
             ok = b.node("And", [ok, more], name="guard.and")[0]
         conditions.append((ok, f"{s} ({where(k, axis)}) must satisfy {describe(s, c)}"))
+    ports = {p.name: p.value for p in model.inputs}
+    for r in sig.ranges:                # ids, indices and lengths: ONNX Gather wraps a negative
+        x = ports[r.input]
+        for reduce, bound, test, word in (("ReduceMin", r.low, "GreaterOrEqual", ">="),
+                                          ("ReduceMax", r.high, "LessOrEqual", "<=")):
+            most = b.node(reduce, [x], name="guard.range", keepdims=1)[0]
+            flat = b.node("Reshape", [most, b.ints([1])], name="guard.range")[0]
+            cast = b.node("Cast", [flat], name="guard.range_cast", to=TensorProto.INT64)[0]
+            limit = b.ints([bound.value]) if bound.is_const() else dims_tensor(b, reader, names, [bound])
+            conditions.append((b.node(test, [cast, limit], name="guard.range")[0],
+                               f"input {r.input} must be {word} {bound} ({r.what})"))
     if not conditions:
         return {}
     token = b.ints([0], "guard_token")
