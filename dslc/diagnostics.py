@@ -49,6 +49,9 @@ class Span:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+MAX_TEXT = 1000         # characters of a message, expected, got or help
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     code: str
@@ -61,6 +64,16 @@ class Diagnostic:
     severity: str = "error"
     # conditions on the input sizes, any one of which would make this error go (ir.dims.Requirement)
     requires: tuple = ()
+
+    def __post_init__(self):
+        """Text quoted from a spec (an einsum equation, a string argument) can be a megabyte:
+        each text field keeps its first and last MAX_TEXT // 2 characters."""
+        for name in ("message", "expected", "got", "help"):
+            text = getattr(self, name)
+            if text is not None and len(text) > MAX_TEXT:
+                cut = len(text) - MAX_TEXT
+                object.__setattr__(self, name, f"{text[:MAX_TEXT // 2]}[... {cut:,} characters]"
+                                               f"{text[-(MAX_TEXT // 2):]}")
 
     def short(self) -> str:
         where = f"{self.span}: " if self.span else ""

@@ -500,3 +500,15 @@ def test_a_long_line_is_shown_as_a_window_on_its_span(before, after):
     assert code[len(caret) - 4:len(caret)] == "rulu" and caret.endswith("^^^^")
     assert code.startswith("...") == (len(line) > 100 and before > 10)
     assert code.endswith("...") == (len(line) > 100 and after > 10)
+
+
+def test_a_megabyte_of_spec_text_quoted_in_a_message_is_cut():
+    """An einsum equation (or any string argument) is quoted by the message that refuses it:
+    its first and last 500 characters, and how many are left out."""
+    from dslc.diagnostics import MAX_TEXT
+    equation = "a" * 500_000 + "->a"
+    program = check_text("model M {\n    input x: f32[N, 4]\n    input y: f32[4, 4]\n"
+                         f'    output z = einsum("{equation}", x, y)\n}}\n')
+    (d,) = program.diagnostics
+    assert d.code == "E208" and "[... 499,0" in d.message and d.message.endswith("tensor(s) are given")
+    assert len(d.message) < MAX_TEXT + 40 and len(render(d, program.sources)) < 3 * MAX_TEXT
