@@ -3,7 +3,7 @@ tree, run the tests that cover it, report the mutants no test kills (survivors) 
 rate per package.
 
 Run: python benchmarks/mutate.py [--regressions] [--sample N] [--seed S] [--timeout SEC]
-                                 [--packages P ...] [--full]
+                                 [--packages P ...] [--full] [--map FILE]
 
 - `--regressions` runs the list below: the one-line bugs a review once slipped past the whole
   suite (each must be killed now).
@@ -13,7 +13,15 @@ Run: python benchmarks/mutate.py [--regressions] [--sample N] [--seed S] [--time
   dslc/ir, dslc/elab, dslc/tools, dslc/onnx_import, dslc/cli, ...; `--packages` keeps some):
   round-robin over the packages, each one's mutants in a seeded random order.
 - `--full` runs the whole suite on each mutant the covering tests leave alive (nightly runs:
-  about 3 minutes of wall time each here).
+  about 8 minutes of wall time each here).
+- `--map FILE` (needs `pip install coverage`) chooses the covering tests by measurement: the
+  first run with a FILE that does not exist runs the whole suite once under coverage, one
+  context per test function, measuring the sampled mutants' modules (about twice the suite's
+  time), and keeps which tests execute each of their lines in FILE; then each mutant runs exactly the tests that execute its statement
+  (-x: the first failure kills it). A line no test executes survives without a run. A line
+  that runs once per process (at module or class level, or in a cached function: coverage
+  gives it to the first test that loads it) or while tests are collected also runs the
+  package's tests below when its own leave it alive, as without --map.
 The tree is copied to a temporary folder and tests run there (PYTHONPATH points at the copy),
 so the working tree is never modified. Prints the kill rate per package and a Markdown table
 of survivors.
@@ -21,6 +29,7 @@ of survivors.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import random
 import re
@@ -232,23 +241,90 @@ def sample(pool: list[Mutant], n: int, seed: int) -> list[Mutant]:
     return out
 
 
-def run(m: Mutant, work: Path, timeout: int, full: bool = False) -> tuple[str, float]:
+class CoverageMap:
+    """Which test functions execute each statement of dslc/, measured once (`--map FILE`)."""
+
+    def __init__(self, path: Path):
+        import coverage
+        self.data = coverage.CoverageData(basename=str(path))
+        self.data.read()
+        self.files = {f.replace(os.sep, "/"): f for f in self.data.measured_files()}
+        self.tests = {p.stem: p for p in (ROOT / "tests").glob("test_*.py")}
+
+    @staticmethod
+    def build(path: Path, files: list[str]) -> None:
+        """Run the whole suite once under coverage, a context per test function, measuring
+        `files` (the mutants' modules: measuring all of dslc/ triples the suite's time)."""
+        rc = path.with_suffix(".rc")
+        rc.write_text(f"[run]\nsource = dslc\nrelative_files = True\n"
+                      f"include =\n" + "".join(f"    {f}\n" for f in sorted(set(files))) +
+                      f"dynamic_context = test_function\ndata_file = {path}\n")
+        print(f"measuring which tests run each line (the whole suite under coverage) -> {path}",
+              flush=True)
+        p = subprocess.run([sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", "-m",
+                            "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=ROOT,
+                           capture_output=True, text=True)
+        print(p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr[-2000:], flush=True)
+
+    def tests_for(self, m: Mutant) -> tuple[list[str], bool]:
+        """(the node ids of the test functions that execute the mutant's statement, whether it
+        also runs while modules load or tests are collected)."""
+        stored = self.files.get(m.path)
+        if stored is None:
+            return [], False
+        line, once = _statement_line(ROOT / m.path, m.line)
+        contexts = self.data.contexts_by_lineno(stored).get(line, [])
+        ids = sorted({i for c in contexts if c for i in [self._node_id(c)] if i})
+        return ids, "" in contexts or once
+
+    def _node_id(self, context: str) -> str | None:
+        """`test_limits.test_x` (or `tests.test_limits.TestY.test_x`) -> a pytest node id."""
+        parts = context.split(".")
+        for k, part in enumerate(parts):
+            if part in self.tests:
+                return "::".join([f"tests/{part}.py", *parts[k + 1:]])
+        return None
+
+
+def _statement_line(path: Path, line: int) -> tuple[int, bool]:
+    """The first line of the innermost statement holding `line` (coverage records statements
+    by their first line; a mutant may sit on a continuation line), and whether it runs once per
+    process: outside any function (a module imported lazily runs it in the first test that
+    needs it only) or in a cached function."""
+    tree = ast.parse(path.read_text())
+    holds = lambda n: n.lineno <= line <= (n.end_lineno or line)
+    first = max((n.lineno for n in ast.walk(tree) if isinstance(n, ast.stmt) and holds(n)),
+                default=line)
+    funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and holds(n) and n.lineno < first]
+    inner = max(funcs, key=lambda n: n.lineno, default=None)
+    once = inner is None or any("cache" in ast.unparse(d) for d in inner.decorator_list)
+    return first, once
+
+
+def run(m: Mutant, work: Path, timeout: int, full: bool = False,
+        cover: CoverageMap | None = None) -> tuple[str, float]:
     """'killed', 'survived' or 'timeout' (one pytest run past `timeout` seconds), and the
-    seconds it took; `full`: a survivor of the covering tests faces the whole suite too."""
+    seconds it took; `full`: a survivor of the covering tests faces the whole suite too;
+    `cover`: the covering tests are those that execute the mutant's statement."""
     target = work / m.path
     original = target.read_text()
     lines = original.splitlines(keepends=True)
     lines[m.line - 1] = m.after + ("\n" if lines[m.line - 1].endswith("\n") else "")
     target.write_text("".join(lines))
     t = time.perf_counter()
+    verdict = "survived"
     try:
         suites = [[t for t in ts if (work / t).exists()] for ts in _tests_for(m)]
+        if cover is not None:
+            ids, at_load = cover.tests_for(m)
+            suites = [ids] + (suites if at_load else [])
         for tests in [ts for ts in suites if ts] + ([["tests"]] if full else []):
             p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
                                 "no:cacheprovider", *tests], cwd=work, capture_output=True,
                                env={**os.environ, "PYTHONPATH": str(work)}, timeout=timeout)
-            verdict = "survived" if p.returncode == 0 else "killed"
-            if verdict == "killed":
+            if p.returncode in (1, 2):      # a test failed, or collecting them did
+                verdict = "killed"
                 break
     except subprocess.TimeoutExpired:
         verdict = "timeout"
@@ -277,7 +353,10 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="the whole suite for each survivor")
     ap.add_argument("--only", nargs="*", default=[], metavar="PATH:LINE",
                     help="run just the sampled mutants at these places (re-checking survivors)")
+    ap.add_argument("--map", type=Path, metavar="FILE",
+                    help="choose covering tests by coverage (FILE is made first if missing)")
     args = ap.parse_args()
+    cover = None
     mutants = regressions() if args.regressions else []
     if args.sample:
         pool = [m for m in candidates() if not args.packages or package(m.path) in args.packages]
@@ -290,11 +369,15 @@ def main() -> None:
               f"sampled {len(mutants)} (seed {args.seed})")
     if args.only:
         mutants = [m for m in mutants if f"{m.path}:{m.line}" in args.only]
+    if args.map:
+        if not args.map.exists():
+            CoverageMap.build(args.map.resolve(), [m.path for m in mutants])
+        cover = CoverageMap(args.map.resolve())
     work = _copy_tree()
     survivors, tally = [], {}
     try:
         for k, m in enumerate(mutants, start=1):
-            verdict, secs = run(m, work, args.timeout, args.full)
+            verdict, secs = run(m, work, args.timeout, args.full, cover)
             print(f"[{k}/{len(mutants)}] {verdict:8} {secs:5.0f} s  {m.path}:{m.line}  {m.why}",
                   flush=True)
             t = tally.setdefault(package(m.path), [0, 0])
