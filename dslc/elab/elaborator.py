@@ -105,7 +105,14 @@ class Elaborator(OperatorMixin, BlockMixin):
                 else:
                     self.scope.vars.setdefault(st.name, POISON)
             elif isinstance(st, ast.Output):
-                outputs += self._guard(lambda st=st: self._output(st)) or []
+                for port in self._guard(lambda st=st: self._output(st)) or []:
+                    first = next((o for o in outputs if o.name == port.name), None)
+                    if first is None:
+                        outputs.append(port)
+                        continue
+                    self.error("E206", f"a second output named `{port.name}`", port.span,
+                               notes=[(first.span, f"the first output `{port.name}` is here")],
+                               help="give each output a name of its own")
             elif isinstance(st, ast.Return):
                 self.error("E209", "`return` belongs in a block; a model declares `output`s", st.span)
             else:

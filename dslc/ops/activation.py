@@ -115,6 +115,13 @@ class Softplus(Elementwise):
     beta: float = 1.0
     threshold: float = 20.0
 
+    def shape(self, x):
+        if self.beta == 0:
+            from .base import ShapeError
+            raise ShapeError("E205", "softplus: beta must not be 0 (the result is divided by it)",
+                             expected="beta != 0", got="0")
+        return super().shape(x)
+
 
 class Step(Elementwise):
     """step (Heaviside, as 002 defines it): 1 where x >= 0, else 0."""

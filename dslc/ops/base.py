@@ -65,6 +65,10 @@ class Op(BaseModel):
         raise NotImplementedError
 
     def infer(self, *xs: TensorType) -> tuple[TensorType, ...]:
+        eps = getattr(self, "eps", None)
+        if isinstance(eps, float) and eps < 0:      # every norm's: added under a square root
+            raise ShapeError("E205", f"{self.kind}: eps must be >= 0, got {eps}",
+                             expected="eps >= 0", got=str(eps))
         out = self.shape(*xs)
         return out if isinstance(out, tuple) else (out,)
 

@@ -157,6 +157,7 @@ class Dropout(Op):
         if not 0 <= self.p < 1:
             raise ShapeError("E205", f"dropout probability must be in [0, 1), got {self.p}",
                              expected="0 <= p < 1", got=str(self.p))
+        need_float(x, "dropout")
         return x
 
 
@@ -174,6 +175,7 @@ class DropPath(Op):
             raise ShapeError("E205", f"drop_path probability must be in [0, 1), got {self.p}",
                              expected="0 <= p < 1", got=str(self.p))
         need_axes(x, 1, self.kind)
+        need_float(x, "drop_path")
         return x
 
 

@@ -28,6 +28,10 @@ class Embedding(Op):
         if not x.dtype.startswith(("i", "u")):
             raise ShapeError("E306", f"embedding takes integer ids, got {x.dtype}",
                              expected="i64 or i32", got=x.dtype, culprits=(0,))
+        for what, v in (("num_embeddings", self.num_embeddings), ("embedding_dim", self.embedding_dim)):
+            if v < 1:
+                raise ShapeError("E205", f"embedding: {what} must be >= 1, got {v}",
+                                 expected=f"{what} >= 1", got=str(v))
         if self.padding_idx is not None and not -self.num_embeddings <= self.padding_idx < self.num_embeddings:
             raise ShapeError("E205", f"padding_idx {self.padding_idx} is outside the "
                              f"{self.num_embeddings} embeddings")
