@@ -512,3 +512,49 @@ def test_a_megabyte_of_spec_text_quoted_in_a_message_is_cut():
     (d,) = program.diagnostics
     assert d.code == "E208" and "[... 499,0" in d.message and d.message.endswith("tensor(s) are given")
     assert len(d.message) < MAX_TEXT + 40 and len(render(d, program.sources)) < 3 * MAX_TEXT
+
+
+@pytest.mark.parametrize("layer, field", [
+    ("x -> conv2d(4, 3, stride=99999999999999999999)", "stride"),
+    ("x -> avgpool2d(2, stride=99999999999999999999)", "stride"),
+    ("t -> slice(0, 6, axis=1, step=99999999999999999999)", "step")])
+@pytest.mark.parametrize("target", ["onnx", "torch-src"])
+def test_a_hyperparameter_beyond_int64_is_one_line_at_compile(capsys, tmp_path, layer, field, target):
+    """It checks (sizes may be astronomically large), but no backend holds it: one line naming
+    the layer and its line, not onnx's `Value out of range` or an OverflowError."""
+    spec = tmp_path / "r.dl"
+    spec.write_text("model M {\n    input x: f32[N, 4, 8, 8]\n    input t: f32[N, 6, 8]\n"
+                    f"    output y = {layer}\n}}\n")
+    assert cli(capsys, "check", spec)[0] == 0
+    code, _, err = cli(capsys, "compile", spec, "--target", target, "-o", tmp_path / "out")
+    assert code == 1 and err.count("\n") == 1
+    assert f"has {field} 99,999,999,999,999,999,999, beyond int64" in err and "r.dl:4:" in err
+
+
+def test_a_long_arange_is_computed_at_run_time_not_stored():
+    """arange(10**14) in ONNX is a Range node (an initializer of 800 TB was allocated at compile);
+    a short one is still a constant."""
+    import onnx
+    model = check_text("model M {\n    input x: f32[N, 4]\n    output y = arange(100000000000000)\n"
+                       "    output z = arange(3, 10, 2)\n}\n").models["M"]
+    graph = model.to_onnx().graph
+    assert [n.op_type for n in graph.node if n.name.startswith("arange_1")] == ["Range"]
+    (values,) = [i for i in graph.initializer if i.name.startswith("arange_2")]
+    assert onnx.numpy_helper.to_array(values).tolist() == [3, 5, 7, 9]
+
+
+def test_weights_that_would_be_inf_in_the_compiled_dtype_are_refused():
+    """--dtype f16 of a weight of 1e10 wrote inf (past the NaN/inf refusal): refused by name,
+    as is an f64 value past f32's range."""
+    import numpy as np
+    from dslc.passes.weights import WeightsError
+    model = check_text("model M {\n    input x: f32[N, 4]\n    output y = x -> dense(3)\n}\n").models["M"]
+    w = {"dense_1.weight": np.full((3, 4), 1e10, np.float32), "dense_1.bias": np.zeros(3, np.float32)}
+    with pytest.raises(WeightsError, match="dense_1.weight holds 1e\\+10, over f16's largest 65504"):
+        model.to_onnx(weights=w, dtype="f16")
+    model.to_onnx(weights=w)                              # f32 holds it
+    w64 = {**w, "dense_1.weight": np.full((3, 4), 1e40)}
+    with pytest.raises(WeightsError, match="over f32's largest"):
+        model.to_onnx(weights=w64)
+    w64["dense_1.weight"][:] = 1.0
+    model.to_onnx(weights=w64)

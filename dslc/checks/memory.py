@@ -19,6 +19,7 @@ import os
 import re
 from decimal import Decimal
 from math import prod
+from ..ir.dims import Dim
 
 MAX_TENSOR_ELEMENTS = 2 ** 40
 DEFAULT_LIMIT = 64 * 2 ** 30
@@ -96,6 +97,19 @@ def _largest(tensors, k: int = 3) -> str:
                      for name, shape, dt, node in top)
 
 
+def _beyond_int64(value) -> int | None:
+    """An integer (in a hyperparameter, its tuples, records or constant sizes) outside int64."""
+    if isinstance(value, (tuple, list)):
+        return next((v for v in map(_beyond_int64, value) if v is not None), None)
+    if isinstance(value, dict):
+        return _beyond_int64(tuple(value.values()))
+    if isinstance(value, Dim):
+        value = value.value if value.is_const() else None
+    if isinstance(value, int) and not isinstance(value, bool) and not -2 ** 63 <= value < 2 ** 63:
+        return value
+    return None
+
+
 def check_representable(model, what: str = "") -> list:
     """weight_tensors(model); TooLarge when one is over MAX_TENSOR_ELEMENTS or a layer's known
     output size is over int64 (what torch and ONNX hold)."""
@@ -105,6 +119,12 @@ def check_representable(model, what: str = "") -> list:
         if big is not None:
             raise TooLarge(f"model {model.name} cannot be built{what}: `{node.name}` has a size of "
                            f"{big.value:,}, over int64 ({node.span})")
+        for field in type(node.op).model_fields:
+            value = _beyond_int64(getattr(node.op, field))
+            if value is not None:
+                raise TooLarge(f"model {model.name} cannot be built{what}: `{node.name}` has "
+                               f"{field} {value:,}, beyond int64, which ONNX attributes and torch "
+                               f"hold ({node.span})")
     tensors = weight_tensors(model)
     for name, shape, dt, node in tensors:
         if prod(shape) > MAX_TENSOR_ELEMENTS:

@@ -205,13 +205,18 @@ class WeightsError(ValueError):
 
     SHOWN = 8           # names listed per kind in the message; the attributes hold them all
 
-    def __init__(self, model: str, missing, extra, misshaped, not_float, hint: str = ""):
+    def __init__(self, model: str, missing, extra, misshaped, not_float, hint: str = "",
+                 overflowing=None):
         self.model, self.missing, self.extra = model, list(missing), list(extra)
         self.misshaped, self.not_float = dict(misshaped), dict(not_float)
+        self.overflowing = dict(overflowing or {})
         parts = [self._kind("missing", self.missing), self._kind("extra", self.extra),
                  self._kind("mis-shaped", [f"{k} {list(g)} (expected {list(w)})"
                                            for k, (g, w) in self.misshaped.items()]),
-                 self._kind("not floating-point", [f"{k} ({d})" for k, d in self.not_float.items()])]
+                 self._kind("not floating-point", [f"{k} ({d})" for k, d in self.not_float.items()]),
+                 self._kind("beyond their dtype (inf once cast)",
+                            [f"{k} holds {v:.3g}, over {dt}'s largest {_largest(dt):.5g}"
+                             for k, (v, dt) in self.overflowing.items()])]
         super().__init__(f"the weights do not fit model {model}: "
                          + "; ".join(p for p in parts if p) + (f" ({hint})" if hint else ""))
 
@@ -244,10 +249,42 @@ def check_weights(model, weights: dict) -> None:
             misshaped[k] = (shape, tuple(want))
         if not floating:
             not_float[k] = dtype
-    if missing or extra or misshaped or not_float:
+    overflowing = {} if misshaped or not_float else _overflowing(model, weights)
+    if missing or extra or misshaped or not_float or overflowing:
         raise WeightsError(model.name, missing, extra, misshaped, not_float,
                            _prefix_hint(missing, extra)
-                           or _renumbered_hint(missing, extra, misshaped))
+                           or _renumbered_hint(missing, extra, misshaped), overflowing)
+
+
+def _largest(dtype: str) -> float:
+    import numpy as np
+    return {"f16": float(np.finfo(np.float16).max), "bf16": 3.3895313892515355e38,
+            "f32": float(np.finfo(np.float32).max)}.get(dtype, float("inf"))
+
+
+def _overflowing(model, weights: dict) -> dict[str, tuple[float, str]]:
+    """name -> (its largest magnitude, dtype) for a given weight whose finite values would
+    become inf in the dtype the model keeps it in (--dtype f16: 65,504 at most)."""
+    import numpy as np
+    out = {}
+    for n in leaf_nodes(model):
+        dt = n.param_dtype
+        if dt == "f64":         # f32 values fit f32; only a cast down to a half type or from f64
+            continue
+        for local in (*n.op.params(*n.in_types), *n.op.buffers(*n.in_types)):
+            name = n.pname(local)
+            v = weights.get(name)
+            if v is None or name in out:
+                continue
+            if dt == "f32" and _describe(v)[1] != "float64":
+                continue
+            a = v.detach().cpu().double().numpy() if hasattr(v, "detach") else np.asarray(v)
+            if a.size and a.dtype.kind == "f":
+                finite = np.abs(a[np.isfinite(a)])
+                most = float(finite.max()) if finite.size else 0.0
+                if most > _largest(dt):
+                    out[name] = (most, dt)
+    return out
 
 
 def _counter(key: str, expected) -> bool:

@@ -12,6 +12,7 @@ from .lowering import dims_tensor
 from .table import lowering
 
 _END = np.iinfo(np.int64).max
+_MAX_FOLDED = 1 << 16       # a known arange of more values is a Range node, not an initializer
 
 
 def _sizes(b, node, ins, dims) -> str:
@@ -61,7 +62,7 @@ def _positional(op, b, node, ins, outs):
 @lowering.register(Arange)
 def _arange(op, b, node, ins, outs):
     start, end, step = op.range()
-    if start.is_const() and end.is_const():
+    if start.is_const() and end.is_const() and node.out_types[0].shape[0].value <= _MAX_FOLDED:
         values = np.arange(start.value, end.value, step).astype(np_dtype(op.dtype))
         b.node("Identity", [b.const(values, f"{node.name}.values")], outs, name=node.name)
         return
