@@ -485,6 +485,7 @@ class Elaborator(OperatorMixin, BlockMixin):
 
     def _apply_op(self, layer: LayerVal, inputs: list, span: Span):
         cls: type[Op] = layer.target
+        piped = len(inputs)         # the tensors before the keyword ones (`mask=m`) are added
         if cls.tensor_args:
             layer, inputs = self._tensor_kwargs(cls, layer, inputs)
         if cls.regions:           # scan: its cell block is elaborated into its body
@@ -493,6 +494,10 @@ class Elaborator(OperatorMixin, BlockMixin):
         special = {k: (v, s) for k, v, s in layer.kwargs if k in LAYER_KWARGS}
         op = self._build_op(cls, layer, span)
         lo, hi = cls.arity
+        if piped < lo <= len(inputs):
+            raise self.error("E208", f"{cls.kind} takes {lo} tensor input(s) besides "
+                             f"{', '.join(f'`{k}=`' for k in cls.tensor_args)}, got {piped}", span,
+                             expected=str(lo), got=str(piped))
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
             raise self.error("E208", f"{cls.kind} takes {want} tensor input(s), got {len(inputs)}",
