@@ -152,3 +152,16 @@ def test_fuzz_mutations_reach_the_huge_numbers():
     seen = {fuzz.mutate(text, rng) for _ in range(400)}
     assert any("1e999" in s for s in seen) and any("4611686018427387904" in s for s in seen)
     assert any("dense" not in s for s in seen)           # a token deleted or swapped away
+
+
+def test_a_block_recursing_twice_stops_at_the_first_depth_error(monkeypatch):
+    """Each statement went on after the E307: a body with two recursive calls made 2**50 block
+    calls (a hang the fuzzer found). The limit unwinds the whole model, the error once."""
+    from dslc.elab.blocks import BlockMixin
+    calls = []
+    real = BlockMixin._apply_block
+    monkeypatch.setattr(BlockMixin, "_apply_block", lambda self, *a: calls.append(1) or real(self, *a))
+    text = ("block Forever(x: [N, C]) {\n    a = x -> Forever\n    b = x -> Forever\n"
+            "    return a + b\n}\nmodel M {\n    input x: f32[N, 16]\n    output z = x -> Forever\n}\n")
+    (d,) = dslc.check_text(text, "f.dl").diagnostics
+    assert d.code == "E307" and (d.span.line, d.span.col) == (2, 14) and len(calls) == 51

@@ -6,7 +6,7 @@ from ..syntax import ast
 from ..diagnostics import Span, did_you_mean
 from ..ir.dims import Dim, fmt_shape
 from ..limits import MAX_BLOCK_DEPTH
-from .values import POISON, LayerVal, Quotient, TensorVal, kind_of, norm as _norm, show
+from .values import POISON, Abort, LayerVal, Quotient, TensorVal, kind_of, norm as _norm, show
 
 SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
                 "tuple": (tuple,), "any": (object,)}
@@ -19,9 +19,10 @@ class BlockMixin:
         from .elaborator import LAYER_KWARGS, Scope
         b: ast.BlockDef = layer.target
         if self.depth >= MAX_BLOCK_DEPTH:
-            raise self.error("E307", f"block `{b.name}` is called {MAX_BLOCK_DEPTH} blocks deep",
-                             span, expected=f"blocks nested at most {MAX_BLOCK_DEPTH} deep",
-                             help="a block that calls itself needs an `if` that ends the recursion")
+            self.error("E307", f"block `{b.name}` is called {MAX_BLOCK_DEPTH} blocks deep",
+                       span, expected=f"blocks nested at most {MAX_BLOCK_DEPTH} deep",
+                       help="a block that calls itself needs an `if` that ends the recursion")
+            raise Abort()
         hyper = b.hyper
         # Tensor ports may be given by keyword (`DecoderLayer(memory=m)`); the piped tensors
         # fill the other ports in order, so such a layer can be repeated.

@@ -21,7 +21,7 @@ from ..passes.weights import INIT_FUNCS, check_init
 from .blocks import BlockMixin, _text
 from .operators import OperatorMixin
 from ..limits import MAX_DIGITS, MAX_LAYERS, TOO_LARGE
-from .values import POISON, Fail, InitVal, LayerVal, Quotient, RepeatVal, TensorVal, kind_of, \
+from .values import POISON, Abort, Fail, InitVal, LayerVal, Quotient, RepeatVal, TensorVal, kind_of, \
     norm as _norm, plain, show
 
 LAYER_KWARGS = ("name", "init", "frozen", "tie")   # understood by every op, not hyperparameters
@@ -71,7 +71,10 @@ class Elaborator(OperatorMixin, BlockMixin):
     def model(self, m: ast.ModelDef) -> Model | None:
         with facts({}) as mods:
             self.mods, self.constraints = mods, {}
-            model = self._model(m)
+            try:
+                model = self._model(m)
+            except Abort:
+                return None
             if model is not None:
                 found = check_domain(model, self.constraints)
                 self.diags += found + _unused(model, self.assigned)
@@ -435,10 +438,11 @@ class Elaborator(OperatorMixin, BlockMixin):
         if before + per * times > MAX_LAYERS:
             raise self._too_many(f"repeated {times:,} times, {per:,} layer(s) each, ", span)
 
-    def _too_many(self, why: str, span: Span):
-        return self.error("E307", f"{why}the model has more than {MAX_LAYERS:,} layers", span,
-                          expected=f"at most {MAX_LAYERS:,} layers in one model",
-                          help="repeats and block calls multiply: check the repeat counts")
+    def _too_many(self, why: str, span: Span) -> Abort:
+        self.error("E307", f"{why}the model has more than {MAX_LAYERS:,} layers", span,
+                   expected=f"at most {MAX_LAYERS:,} layers in one model",
+                   help="repeats and block calls multiply: check the repeat counts")
+        return Abort()
 
     def apply(self, layer: LayerVal, inputs: list, span: Span):
         if any(v is POISON for v in inputs):

@@ -22,6 +22,12 @@ class Fail(Exception):
     """A diagnostic already recorded; unwind to the statement."""
 
 
+class Abort(Exception):
+    """A limit passed (E307: blocks too deep, too many layers), already recorded: unwind the
+    whole model. Its other statements would pass it again: a block whose body recurses twice
+    did 2**50 calls when each statement went on after the error."""
+
+
 class Quotient(float):
     """`a / b` of two ints that do not divide (`1 / 64`): a float where a float is wanted,
     remembering the division so that where an int is required the error points at it and
