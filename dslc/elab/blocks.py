@@ -77,7 +77,7 @@ class BlockMixin:
         if not isinstance(owner, str):
             raise self.error("E205", f"`tie` names a block call, got {kind_of(owner)}", s)
         full = self.scope.prefix + owner + "."
-        if not any(n.name.startswith(full) for n in self.graph.nodes):
+        if full not in self.graph.scopes:
             raise self.error("E201", f"`tie`: no block call named `{owner}` before this one", s,
                              help="name the first call: `x -> Tower(name=left)`")
         return (name + ".", full)

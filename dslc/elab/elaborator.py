@@ -43,6 +43,8 @@ class Scope:
 class GraphState:
     nodes: list[Node] = field(default_factory=list)
     names: dict[str, Span] = field(default_factory=dict)    # every name -> where it is defined
+    index: dict[str, int] = field(default_factory=dict)     # a node's name -> its place in nodes
+    scopes: set[str] = field(default_factory=set)           # `enc.`, `enc.layers.`: node prefixes
 
 
 class Elaborator(OperatorMixin, BlockMixin):
@@ -587,8 +589,8 @@ class Elaborator(OperatorMixin, BlockMixin):
         if not isinstance(owner_name, str):
             raise self.error("E205", f"`tie` names a layer, or a record {{weight: layer}}, got "
                              f"{kind_of(owner_name)}", s)
-        owner = next((n for n in reversed(self.graph.nodes)
-                      if n.name in (self.scope.prefix + owner_name, owner_name)), None)
+        at = max((self.graph.index.get(k, -1) for k in (self.scope.prefix + owner_name, owner_name)))
+        owner = self.graph.nodes[at] if at >= 0 else None
         if owner is None and self.scope.tie:
             raise self.error("E302", f"the tied block has no layer `{owner_name}` matching this one",
                              s, help="a block shares weights with another call of the same block")
@@ -618,7 +620,12 @@ class Elaborator(OperatorMixin, BlockMixin):
         node = Node(name=name, op=op, inputs=tuple(v.value for v in inputs), outputs=out_names,
                     in_types=tuple(v.type for v in inputs), out_types=tuple(outs), span=span,
                     call_sites=self.scope.call_sites, blocks=self.scope.blocks, **extra)
+        self.graph.index[name] = len(self.graph.nodes)
         self.graph.nodes.append(node)
+        dot = name.rfind(".")
+        while dot > 0 and name[:dot + 1] not in self.graph.scopes:
+            self.graph.scopes.add(name[:dot + 1])
+            dot = name.rfind(".", 0, dot)
         vals = tuple(TensorVal(n, t, span) for n, t in zip(out_names, outs))
         return vals[0] if len(vals) == 1 else vals
 
