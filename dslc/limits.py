@@ -14,7 +14,7 @@ from __future__ import annotations
 MAX_NESTING = 100          # expression levels (`f(g(h(x)))`); a `->` chain of any length is not nesting
 MAX_BLOCK_DEPTH = 50       # blocks calling blocks (recursion through `if` included)
 MAX_REPEAT = 10_000        # `Layer * n`, and the stacked layers of one rnn/gru/lstm
-MAX_LAYERS = 10_000        # layers in one model, repeats and block bodies expanded
+MAX_LAYERS = 10_000        # layers in one file's models, repeats and block bodies expanded
 MAX_TOKENS = 60_000        # words, numbers and symbols in one file, counted before it is parsed
 SIZE_SEARCH = 2 ** 62      # the largest size the domain check tries when it looks for one that fits
 MAX_EXPONENT = 64          # `a ** b` on numbers and sizes

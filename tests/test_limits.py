@@ -165,3 +165,13 @@ def test_a_block_recursing_twice_stops_at_the_first_depth_error(monkeypatch):
             "    return a + b\n}\nmodel M {\n    input x: f32[N, 16]\n    output z = x -> Forever\n}\n")
     (d,) = dslc.check_text(text, "f.dl").diagnostics
     assert d.code == "E307" and (d.span.line, d.span.col) == (2, 14) and len(calls) == 51
+
+
+def test_the_layer_limit_counts_the_files_models_together():
+    """It bounds the work of one check: two models of 6,000 layers are 12,000 (a fuzzed file
+    with two 8,000-layer CLIP towers took seconds); the second is refused at its repeat."""
+    model = "model M{k} {{\n    input x: f32[N, 4]\n    output y = x -> relu * 6000\n}}\n"
+    program = dslc.check_text(model.format(k=1) + model.format(k=2), "two.dl")
+    (d,) = program.errors
+    assert d.code == "E307" and d.span.line == 7 and "the file's earlier ones" in d.message
+    assert list(program.models) == ["M1"]

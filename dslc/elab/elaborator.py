@@ -53,6 +53,7 @@ class Elaborator(OperatorMixin, BlockMixin):
         self.diags: list[Diagnostic] = []
         self.graph = GraphState()
         self.depth = 0
+        self.earlier_layers = 0         # the layers of the file's models elaborated before
         self.assigned: dict[str, str] = {}     # value -> the spec variable first naming it
 
     # ---------------- diagnostics ----------------
@@ -437,12 +438,13 @@ class Elaborator(OperatorMixin, BlockMixin):
     def _repeat_fits(self, per: int, times: int, before: int, span: Span) -> None:
         """E307 at a repeat whose copies (`per` layers each) would pass MAX_LAYERS, before
         they are made."""
-        if before + per * times > MAX_LAYERS:
+        if self.earlier_layers + before + per * times > MAX_LAYERS:
             raise self._too_many(f"repeated {times:,} times, {per:,} layer(s) each, ", span)
 
     def _too_many(self, why: str, span: Span) -> Abort:
-        self.error("E307", f"{why}the model has more than {MAX_LAYERS:,} layers", span,
-                   expected=f"at most {MAX_LAYERS:,} layers in one model",
+        whose = f"this model and the file's earlier ones have" if self.earlier_layers else "the model has"
+        self.error("E307", f"{why}{whose} more than {MAX_LAYERS:,} layers", span,
+                   expected=f"at most {MAX_LAYERS:,} layers in one file's models",
                    help="repeats and block calls multiply: check the repeat counts")
         return Abort()
 
@@ -611,7 +613,7 @@ class Elaborator(OperatorMixin, BlockMixin):
 
     def emit(self, name: str, op: Op, inputs: list, outs, span: Span, **extra):
         """Add a node to the graph; its outputs become tensor values."""
-        if len(self.graph.nodes) >= MAX_LAYERS:
+        if self.earlier_layers + len(self.graph.nodes) >= MAX_LAYERS:
             raise self._too_many("", span)
         if any(Dim.of(d).largest() >= TOO_LARGE for t in outs for d in t.shape):
             raise self.error("E307", f"`{name}` makes a size of more than {MAX_DIGITS} digits", span,
@@ -773,4 +775,5 @@ def elaborate(file: ast.File, imported: tuple = ()) -> tuple[dict[str, Model], l
         model = el.model(m)
         if model is not None:
             models[m.name] = model
+        el.earlier_layers += len(el.graph.nodes)   # MAX_LAYERS bounds the work of one check
     return models, el.diags
