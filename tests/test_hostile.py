@@ -558,3 +558,16 @@ def test_weights_that_would_be_inf_in_the_compiled_dtype_are_refused():
         model.to_onnx(weights=w64)
     w64["dense_1.weight"][:] = 1.0
     model.to_onnx(weights=w64)
+
+
+def test_adaptive_pooling_to_a_trillion_windows_is_e401_not_a_trillion_slices():
+    """A compile probe over specgen's specs hung here: the ONNX form of an uneven adaptive
+    pool is a Slice and a Reduce per output window."""
+    from dslc.backends import BackendError
+    model = check_text("model M {\n    input x: f32[N, 8, W, 16]\n"
+                       "    output y = x -> adaptive_avgpool(1000000000000)\n}\n").models["M"]
+    with pytest.raises(BackendError, match="E401.*2,000,000,000,000, over 4,096"):
+        model.to_onnx(weightless=True)
+    small = check_text("model M {\n    input x: f32[N, 8, 10, 7]\n"
+                       "    output y = x -> adaptive_avgpool((3, 5))\n}\n").models["M"]
+    assert small.to_onnx().graph.node

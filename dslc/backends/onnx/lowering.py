@@ -17,6 +17,9 @@ def _axis_bounds(b, node, x: str, axis: int, size, out: int, i: int):
     return lo, hi
 
 
+MAX_ADAPTIVE_WINDOWS = 4096      # Slice + Reduce pairs one adaptive pool may lower to
+
+
 def adaptive_pool(b, node, x: str, y: str, reduce: str) -> None:
     """Adaptive pooling, exactly as torch computes it. A pool over a box is separable (the max
     of maxes; the mean of equal-length means), so each spatial axis is reduced in turn: a plain
@@ -29,6 +32,12 @@ def adaptive_pool(b, node, x: str, y: str, reduce: str) -> None:
                kernel_shape=ks, strides=ks)
         return
     op = "ReduceMean" if reduce == "mean" else "ReduceMax"
+    windows = sum(out for size, out in zip(ins, outs) if size != out)
+    if windows > MAX_ADAPTIVE_WINDOWS:
+        from ...ops.base import Unsupported
+        raise Unsupported(f"adaptive pooling to {'x'.join(map(str, outs))} windows of uneven "
+                          f"size is a Slice per window in ONNX: {windows:,}, over "
+                          f"{MAX_ADAPTIVE_WINDOWS:,}")
     cur = x
     for j, (size, out) in enumerate(zip(ins, outs)):
         axis = j + 2
