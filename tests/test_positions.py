@@ -214,8 +214,10 @@ def test_relative_bias_is_t5s_compute_bias(tq, tk):
 
 # ---- window_bias: Swin ----
 
-@pytest.mark.parametrize("window, heads", [(7, 3), ((2, 3), 2)])
+@pytest.mark.parametrize("window, heads", [(7, 3), ((2, 3), 2), ((1, 4), 1), ((3, 1), 1)])
 def test_window_bias_is_swins_relative_position_bias(window, heads):
+    """One head and windows one token high or wide are valid edges (a mutation survivor:
+    `heads < 1` made `heads <= 1`)."""
     from transformers.models.swin.modeling_swin import SwinRelativePositionBias
     size = f"({window[0]}, {window[1]})" if isinstance(window, tuple) else str(window)
     model = _model(f"model M {{\n input x: f32[N, 2]\n output y = x\n"
