@@ -1,9 +1,12 @@
 """Behaviour no test pinned down until a mutant of benchmarks/mutate.py survived it: each test
-names the mutation it kills (`python benchmarks/mutate.py --sample 40 --seed 1`) and states the
+names the mutation it kills (`python benchmarks/mutate.py --sample 40 --seed 1`, or 80) and states the
 behaviour it checks, which a real bug of that kind would break."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+import dslc
 
 
 def _graph_with_input(shape):
@@ -33,7 +36,6 @@ def test_an_unnamed_leading_dim_of_an_onnx_input_gets_one_example():
 
 
 def _rendered(text: str) -> str:
-    import dslc
     try:
         dslc.load(text)
     except dslc.SpecError as e:
@@ -61,7 +63,6 @@ def test_an_error_deep_in_block_calls_shows_both_ends_of_the_chain():
     blocks = ["block B0(x: [N, 4]) {\n    return x -> dense(0)\n}"]
     blocks += [f"block B{i}(x: [N, 4]) {{\n    return x -> B{i - 1}\n}}" for i in range(1, 8)]
     text = "\n".join(blocks) + "\nmodel M {\n    input x: f32[N, 4]\n    output y = x -> B7\n}\n"
-    import dslc
     errors = dslc.check_text(text).errors
     assert errors, "dense(0) deep inside was accepted"
     notes = [msg for _, msg in errors[0].notes if "block" in msg]     # the call chain
@@ -89,7 +90,6 @@ def test_memory_available_is_the_cgroup_limit_less_its_use(monkeypatch):
 def test_a_parameter_of_exactly_the_external_minimum_goes_outside(tmp_path):
     """backends/onnx/builder.py: parameters of EXTERNAL_MIN bytes or more are external data
     (mutant: `>=` -> `>`); a dense 16 -> 16 has a weight of exactly 1,024 bytes."""
-    import dslc
     from dslc.backends.onnx.builder import EXTERNAL_MIN
     m = dslc.load("model M {\n input x: f32[N, 16]\n output y = x -> dense(16)\n}").models["M"]
     assert 16 * 16 * 4 == EXTERNAL_MIN
@@ -102,7 +102,6 @@ def test_a_parameter_of_exactly_the_external_minimum_goes_outside(tmp_path):
 def test_to_onnx_has_no_guards_unless_asked():
     """ir/core.py Model.to_onnx: `guards` is off by default (mutant: default True): the plain
     graph has only the layers' nodes, the guarded one more."""
-    import dslc
     m = dslc.load("model M {\n input x: f32[N, H] where H % 4 == 0\n output y = x -> relu\n}").models["M"]
     plain, default, guarded = m.to_onnx(guards=False), m.to_onnx(), m.to_onnx(guards=True)
     ops = [n.op_type for n in plain.graph.node]
@@ -114,7 +113,6 @@ def test_a_size_of_two_symbols_names_the_smallest_value_of_each():
     """checks/domain.py _first_ok: the bisection for the smallest value of one symbol (the
     other at its smallest) is over integers (mutant: `(lo + hi) // 2` -> `/ 2`, which ends on
     a float): H*W - 49 >= 1 needs H >= 50 or W >= 50, stated as integers."""
-    import dslc
     (d,) = dslc.check_text("model M {\n input x: f32[N, 1, H, W]\n output y = x -> "
                            "flatten(start_dim=2) -> conv1d(4, 50)\n}\n").errors
     assert d.code == "E303" and "valid only when H >= 50 or W >= 50" in d.message, d.message
@@ -125,6 +123,19 @@ def test_a_size_of_two_symbols_names_the_smallest_value_of_each():
 def test_end_of_file_is_located_after_the_last_line():
     """syntax/parser.py: an unexpected end of file points just past the last line's text
     (mutant: `lines[-1]` -> `lines[-0]`, the first line's length)."""
-    import dslc
     (d,) = dslc.check_text("model M {\n input x: f32[N, 4]\n output y = x -> dense(4").errors
     assert d.code == "E103" and (d.span.line, d.span.col) == (3, len(" output y = x -> dense(4") + 1)
+
+
+@pytest.mark.parametrize("rank, port, layer", [
+    (2, "[N, F]", "dense(8)"), (3, "[N, C, L]", "conv1d(8, 3, padding=1)"),
+    (4, "[N, C, H, W]", "conv2d(8, 3, padding=1)"), (5, "[N, C, D, H, W]", "conv3d(8, 3, padding=1)")])
+def test_an_imported_repeated_block_names_its_port_by_rank(rank, port, layer):
+    """Mutation survivor (onnx_import/fold.py PATTERNS, a rank key moved): a folded block's
+    port reads as a person writes it, `[N, C, H, W]`, not `[D0, D1, D2, D3]`."""
+    from dslc.onnx_import import import_onnx
+    shape = ", ".join(["N", "8"] + ["6"] * (rank - 2))
+    model = dslc.check_text(f"block Unit(x: {port}) {{\n    return x -> {layer} -> relu\n}}\n"
+                       f"model M {{\n    input x: f32[{shape}]\n    output y = x -> Unit * 3\n}}\n").models["M"]
+    text = import_onnx(model.to_onnx(), "g.onnx").text
+    assert f"block Unit(x: {port}) {{" in text and "Unit * 3" in text, text
