@@ -139,3 +139,20 @@ def test_an_imported_repeated_block_names_its_port_by_rank(rank, port, layer):
                        f"model M {{\n    input x: f32[{shape}]\n    output y = x -> Unit * 3\n}}\n").models["M"]
     text = import_onnx(model.to_onnx(), "g.onnx").text
     assert f"block Unit(x: {port}) {{" in text and "Unit * 3" in text, text
+
+
+@pytest.mark.parametrize("onnx_type, dtype", [
+    ("FLOAT", "f32"), ("FLOAT16", "f16"), ("DOUBLE", "f64"), ("BFLOAT16", "bf16"), ("INT8", "i8"),
+    ("INT32", "i32"), ("INT64", "i64"), ("UINT8", "u8"), ("BOOL", "bool")])
+def test_an_imported_input_keeps_its_dtype(onnx_type, dtype):
+    """Mutation survivor (onnx_import/graph.py DTYPES, a type number moved): each ONNX element
+    type dslc has is read as that dtype."""
+    from onnx import TensorProto, helper
+    from dslc.onnx_import import import_onnx
+    to = TensorProto.DOUBLE if onnx_type == "FLOAT" else TensorProto.FLOAT    # a cast that does something
+    node = helper.make_node("Cast", ["x"], ["y"], name="c", to=to)
+    g = helper.make_graph([node], "G", [helper.make_tensor_value_info("x", getattr(TensorProto, onnx_type), [2, 3])],
+                          [helper.make_tensor_value_info("y", to, [2, 3])])
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    imported = import_onnx(proto, "g.onnx")
+    assert f"input x: {dtype}[2, 3]" in imported.text, imported.text
