@@ -156,3 +156,13 @@ def test_an_imported_input_keeps_its_dtype(onnx_type, dtype):
     proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     imported = import_onnx(proto, "g.onnx")
     assert f"input x: {dtype}[2, 3]" in imported.text, imported.text
+
+
+def test_uniform_init_takes_a_equal_to_b_and_refuses_a_above_b():
+    """Mutation survivor (passes/weights.py, `a > b` made `a >= b`): uniform(a=0.5, b=0.5) is
+    torch's nn.init.uniform_ with an empty range, every weight 0.5; a above b is an error."""
+    text = "model M {{\n    input x: f32[N, 4]\n    output y = x -> dense(3, init=uniform(a={}, b={}))\n}}\n"
+    weights = dslc.check_text(text.format(0.5, 0.5)).models["M"].weights()
+    assert np.all(weights["dense_1.weight"] == 0.5)      # init= is the weight's; the bias keeps its own
+    (d,) = dslc.check_text(text.format(0.6, 0.5)).errors
+    assert d.code == "E205" and "a = 0.6 is above b = 0.5" in d.message
