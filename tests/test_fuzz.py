@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dslc
-from dslc.diagnostics import CODES, render, source_lines, visible
+from dslc.diagnostics import CODES, EXCERPT_WIDTH, render, source_lines, visible
 from specfiles import invalid_specs, valid_specs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -60,8 +60,16 @@ def _check_diagnostics(diagnostics, sources):
                 _span_inside(span, sources, f"{d.code}'s note {note!r}")
         shown = render(d, sources)
         assert shown.startswith(visible(d.short()))
-        if line is not None:      # the excerpt quotes the blamed line
-            assert f"{d.span.line} | {visible(line)}" in shown.splitlines()
+        if line is not None:      # the excerpt quotes the blamed line (a window of a long one)
+            head = f"{d.span.line} | "
+            quoted = next(q[len(head):] for q in shown.splitlines() if q.startswith(head))
+            if len(line) <= EXCERPT_WIDTH:
+                assert quoted == visible(line)
+            else:
+                inner = quoted.removeprefix("...").removesuffix("...")
+                at = visible(line).find(inner, max(0, d.span.col - EXCERPT_WIDTH))
+                assert len(inner) == EXCERPT_WIDTH and 0 <= at <= d.span.col - 1 < at + EXCERPT_WIDTH, \
+                    (quoted, d.span)                                   # the span starts in it
 
 
 def _lowers(model):
