@@ -18,10 +18,11 @@ Run: python benchmarks/mutate.py [--regressions] [--sample N] [--seed S] [--time
   first run with a FILE that does not exist runs the whole suite once under coverage, one
   context per test function, measuring the sampled mutants' modules (about twice the suite's
   time), and keeps which tests execute each of their lines in FILE; then each mutant runs exactly the tests that execute its statement
-  (-x: the first failure kills it). A line no test executes survives without a run. A line
-  that runs once per process (at module or class level, or in a cached function: coverage
-  gives it to the first test that loads it) or while tests are collected also runs the
-  package's tests below when its own leave it alive, as without --map.
+  (-x: the first failure kills it). A line that runs once per process (at module or class
+  level, or in a cached function: coverage gives it to the first test that loads it) or while
+  tests are collected also runs the package's tests below when its own leave it alive, as
+  without --map; so does a line no test executes in-process (a test may run it in a
+  subprocess, `dslc check --watch` for one, which coverage does not follow).
 The tree is copied to a temporary folder and tests run there (PYTHONPATH points at the copy),
 so the working tree is never modified. Prints the kill rate per package and a Markdown table
 of survivors.
@@ -318,7 +319,7 @@ def run(m: Mutant, work: Path, timeout: int, full: bool = False,
         suites = [[t for t in ts if (work / t).exists()] for ts in _tests_for(m)]
         if cover is not None:
             ids, at_load = cover.tests_for(m)
-            suites = [ids] + (suites if at_load else [])
+            suites = [ids] + (suites if at_load or not ids else [])
         for tests in [ts for ts in suites if ts] + ([["tests"]] if full else []):
             p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
                                 "no:cacheprovider", *tests], cwd=work, capture_output=True,
