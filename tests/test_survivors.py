@@ -166,3 +166,15 @@ def test_uniform_init_takes_a_equal_to_b_and_refuses_a_above_b():
     assert np.all(weights["dense_1.weight"] == 0.5)      # init= is the weight's; the bias keeps its own
     (d,) = dslc.check_text(text.format(0.6, 0.5)).errors
     assert d.code == "E205" and "a = 0.6 is above b = 0.5" in d.message
+
+
+def test_the_build_estimate_adds_each_copy_of_the_weights():
+    """Mutation survivor (checks/memory.py, `+ copies * ...` made `-`): a build that keeps
+    copies of the weights (a torch module beside its state_dict, an ONNX session's) needs
+    more, never less. dense(1000) on 1,000 features: 1,001,000 f32 weights, 12 MB to draw
+    (4 bytes each and the largest drawn in float64), 8 MB more with two copies."""
+    from dslc.checks.memory import TooLarge, check_memory
+    model = dslc.check_text("model M {\n    input x: f32[N, 1000]\n    output y = x -> dense(1000)\n}\n").models["M"]
+    check_memory(model, 16_000_000, copies=0)
+    with pytest.raises(TooLarge, match=r"needs about 19.1 MiB"):      # 20,020,000 bytes
+        check_memory(model, 16_000_000, copies=2)
