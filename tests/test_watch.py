@@ -17,11 +17,16 @@ class _Reader:
 
     def __init__(self, proc):
         self.queue, self.lines, self.start = queue.Queue(), [], 0
-        for stream in (proc.stdout, proc.stderr):
-            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        self.stderr: list[str] = []          # the lines of stderr alone
+        self.threads = [threading.Thread(target=self._pump, args=(stream, stream is proc.stderr),
+                                         daemon=True) for stream in (proc.stdout, proc.stderr)]
+        for t in self.threads:
+            t.start()
 
-    def _pump(self, stream):
+    def _pump(self, stream, is_stderr: bool):
         for line in stream:
+            if is_stderr:
+                self.stderr.append(line)
             self.queue.put(line)
 
     def mark(self) -> None:
@@ -69,6 +74,12 @@ def test_watch_rechecks_on_save_and_stops_on_ctrl_c(tmp_path):
         out.until("changed; checked in")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+        for t in out.threads:                # both streams read to their end
+            t.join(timeout=10)
+        # the watch's own lines go to stderr, so stdout holds the checks alone (--json stays JSON)
+        ours = [line for line in out.stderr if line.startswith("dslc check: ")]
+        assert any("watching 2 file(s)" in line for line in ours)
+        assert sum("changed; checked in" in line for line in ours) == 2
     finally:
         proc.kill()
         proc.wait()
