@@ -82,13 +82,24 @@ def read_regular(path: str | Path, limit: int) -> bytes:
                          getattr(e, "strerror", None) or str(e), str(path)) from None
 
 
+_CHUNK = 1 << 24
+
+
 def read_stream(f, limit: int, path: str | Path) -> bytes:
-    """At most `limit` bytes from a binary stream; Unreadable when it holds more."""
-    data = f.read(limit + 1)
-    if len(data) > limit:
+    """At most `limit` bytes from a binary stream; Unreadable when it holds more. Read in
+    chunks: `f.read(limit + 1)` allocates the whole bound first (the available memory, for
+    weights and graphs), which fails under a memory ulimit however small the file."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = f.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
         raise Unreadable(errno.EFBIG, f"larger than {limit:,} bytes, the most dslc reads here",
                          str(path))
-    return data
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _open(path) -> int:

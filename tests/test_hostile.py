@@ -571,3 +571,22 @@ def test_adaptive_pooling_to_a_trillion_windows_is_e401_not_a_trillion_slices():
     small = check_text("model M {\n    input x: f32[N, 8, 10, 7]\n"
                        "    output y = x -> adaptive_avgpool((3, 5))\n}\n").models["M"]
     assert small.to_onnx().graph.node
+
+
+def test_a_bounded_read_allocates_what_the_file_holds_not_the_bound(tmp_path):
+    """Review row 11: read_stream asked for the whole bound (the available memory, ~22 GB for
+    weights and graphs) up front, a MemoryError under `ulimit -v` for a 155-byte graph."""
+    import io
+    import tracemalloc
+    from dslc.files import Unreadable, read_stream
+    tracemalloc.start()
+    try:
+        data = read_stream(io.BytesIO(b"x" * 1000), 20_000_000_000, "f")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert data == b"x" * 1000 and peak < 100_000
+    big = b"y" * (3 * (1 << 24) + 5)                       # several chunks, joined in order
+    assert read_stream(io.BytesIO(big), len(big), "g") == big
+    with pytest.raises(Unreadable, match="larger than 1,000 bytes"):
+        read_stream(io.BytesIO(b"x" * 1001), 1000, "f")
