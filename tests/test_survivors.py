@@ -178,3 +178,31 @@ def test_the_build_estimate_adds_each_copy_of_the_weights():
     check_memory(model, 16_000_000, copies=0)
     with pytest.raises(TooLarge, match=r"needs about 19.1 MiB"):      # 20,020,000 bytes
         check_memory(model, 16_000_000, copies=2)
+
+
+def test_renaming_with_a_transpose_frees_each_tensor_as_it_moves(tmp_path, monkeypatch):
+    """Mutation survivor (passes/checkpoints.py, `consume=True` dropped): while read_weights
+    renames, each source tensor leaves the checkpoint as its transposed copy is made, so the
+    renaming adds about one tensor, not a second checkpoint (GPT-2's Conv1D weights are all
+    transposed)."""
+    import tracemalloc
+    from dslc.passes import checkpoints
+    n, mib = 8, 2 ** 20
+    np.savez(tmp_path / "w.npz", **{f"h.{i}.w": np.ones((512, 512), np.float32) * i for i in range(n)})
+    real, seen = checkpoints._apply, {}
+
+    def measured(*args, **kwargs):
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        out = real(*args, **kwargs)
+        seen["added"] = tracemalloc.get_traced_memory()[1] - before
+        return out
+    monkeypatch.setattr(checkpoints, "_apply", measured)
+    tracemalloc.start()
+    try:
+        got = checkpoints.read_weights(tmp_path / "w.npz", [r"h\.(\d+)\.w -> dense_\1.weight:T"])
+    finally:
+        tracemalloc.stop()
+    assert sorted(got) == sorted(f"dense_{i}.weight" for i in range(n))
+    assert got["dense_3.weight"].flags["C_CONTIGUOUS"] and got["dense_3.weight"][0, 0] == 3
+    assert seen["added"] < 2.5 * mib, f"renaming added {seen['added'] / mib:.1f} MiB to {n} MiB"
