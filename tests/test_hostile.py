@@ -590,3 +590,20 @@ def test_a_bounded_read_allocates_what_the_file_holds_not_the_bound(tmp_path):
     assert read_stream(io.BytesIO(big), len(big), "g") == big
     with pytest.raises(Unreadable, match="larger than 1,000 bytes"):
         read_stream(io.BytesIO(b"x" * 1001), 1000, "f")
+
+
+def test_fmt_writes_through_a_symlink_and_keeps_the_files_mode(capsys, tmp_path):
+    """Review rows 18 and 19: the atomic rewrite replaced a symlink with a regular file (the
+    target left unformatted) and reset a private spec's 0600 to 0644."""
+    import os
+    import stat
+    text = "model M {\n  input x: f32[N, 4]\n  output y = x->relu\n}\n"
+    target, link, private = tmp_path / "target.dl", tmp_path / "link.dl", tmp_path / "p.dl"
+    target.write_text(text)
+    link.symlink_to(target.name)
+    private.write_text(text)
+    private.chmod(0o600)
+    assert cli(capsys, "fmt", link, private)[0] == 0
+    assert link.is_symlink() and os.readlink(link) == "target.dl"
+    assert "output y = x -> relu" in target.read_text()
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and "x -> relu" in private.read_text()

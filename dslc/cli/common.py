@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -97,18 +98,25 @@ def atomic_write(path: Path, write) -> None:
     file or the whole new one. A failure, Ctrl-C, SIGTERM or SIGHUP removes the temporary file
     (the signals then exit 128 + their number). SIGKILL cannot be caught: its temporary file
     stays, hidden as `.NAME.PID.*.tmp`, until the next write to the same target removes those
-    of processes that are gone."""
+    of processes that are gone. A symlink is written through (its target replaced, the link
+    kept), and an existing file keeps its mode and, where allowed, its owner."""
     with _signals_exit():
         tmp = None
         try:
             _writable(path)
+            if path.is_symlink():
+                path = Path(os.path.realpath(path))
+            old = os.stat(path) if path.exists() else None
             path.parent.mkdir(parents=True, exist_ok=True)
             _sweep(path)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
                                        suffix=".tmp")
             os.close(fd)
             write(tmp)
-            os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; give the usual file mode
+            os.chmod(tmp, stat.S_IMODE(old.st_mode) if old else 0o666 & ~_umask())  # mkstemp: 0600
+            if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                with contextlib.suppress(OSError):
+                    os.chown(tmp, old.st_uid, old.st_gid)
             os.replace(tmp, path)
         except OSError as e:
             raise Usage(f"cannot write '{path}': {reason(e)}")
