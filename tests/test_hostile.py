@@ -607,3 +607,48 @@ def test_fmt_writes_through_a_symlink_and_keeps_the_files_mode(capsys, tmp_path)
     assert link.is_symlink() and os.readlink(link) == "target.dl"
     assert "output y = x -> relu" in target.read_text()
     assert stat.S_IMODE(private.stat().st_mode) == 0o600 and "x -> relu" in private.read_text()
+
+
+def _lying_npz(path):
+    import zipfile
+    header = b"{'descr':__import__('os')\n"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("dense_1.weight.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+
+
+@pytest.mark.parametrize("case, why", [
+    ("npz", "a member's .npy header is not one numpy writes"),
+    ("deep", "as a checkpoint index: maximum recursion depth"),
+    ("loop", "its shard 'loop.safetensors' is not a file in the index's folder")])
+def test_hostile_checkpoints_are_one_line(capsys, tmp_path, case, why):
+    """Review rows 7-9: an .npy header numpy's parser chokes on (never evaluated), an index of
+    100,000 nested `[`, a shard that is a symlink loop: TokenError, RecursionError and
+    RuntimeError tracebacks before."""
+    spec = tmp_path / "m.dl"
+    spec.write_text("model M {\n    input x: f32[N, 4]\n    output y = x -> dense(3)\n}\n")
+    weights = tmp_path / ("w.npz" if case == "npz" else "w.index.json")
+    if case == "npz":
+        _lying_npz(weights)
+    elif case == "deep":
+        weights.write_text("[" * 100_000)
+    else:
+        weights.write_text('{"weight_map": {"dense_1.weight": "loop.safetensors"}}')
+        (tmp_path / "loop.safetensors").symlink_to("loop.safetensors")
+    code, _, err = cli(capsys, "compile", spec, "--target", "onnx", "-o", tmp_path / "m.onnx",
+                       "--weights", weights)
+    assert code == 2 and err.count("\n") == 1 and why in err, err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_running_out_of_memory_is_one_line(capsys, tmp_path, monkeypatch):
+    """Review row 10: past every estimate (`--max-memory 9999999T`, a ulimit), numpy's
+    ArrayMemoryError was a traceback; now one line, exit 1."""
+    import dslc.api
+
+    def exhausted(*args):
+        raise MemoryError("Unable to allocate 74.5 GiB")
+    monkeypatch.setattr(dslc.api, "elaborate", exhausted)
+    spec = tmp_path / "m.dl"
+    spec.write_text("model M {\n    input x: f32[N, 4]\n    output y = x -> dense(3)\n}\n")
+    code, out, err = cli(capsys, "check", spec)
+    assert code == 1 and out == "" and err.count("\n") == 1 and "dslc check: out of memory" in err

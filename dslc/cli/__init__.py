@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except MemoryError:        # past every estimate (--max-memory raised, a ulimit): one line
+        print(f"dslc {argv[0] if argv else ''}: out of memory; nothing was written (a smaller "
+              "model, --dim or --max-memory within this machine's memory)".replace("  ", " "),
+              file=sys.stderr)
+        return 1
     except BrokenPipeError:    # `dslc check --json spec.dl | head`: the reader left early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

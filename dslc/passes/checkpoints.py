@@ -151,13 +151,19 @@ def _in_folder(folder: str) -> str:
 
 
 def _npz(data: bytes, path: str) -> dict:
+    """The arrays of an .npz; a member whose header numpy's parser cannot read (a TokenError
+    from `{'descr': __import__(...`, never evaluated) is one line."""
     import io
     import zipfile
     import zlib
+    from tokenize import TokenError
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             return {info.filename.removesuffix(".npy"):
                     read_npy(lambda info=info: z.open(info), info.file_size) for info in z.infolist()}
+    except (SyntaxError, TokenError):
+        raise CheckpointError(f"cannot read '{path}' as an .npz of arrays: a member's .npy "
+                              "header is not one numpy writes") from None
     except (*_BROKEN, zipfile.BadZipFile, zlib.error) as e:
         raise CheckpointError(f"cannot read '{path}' as an .npz of arrays: {one_line(e)}")
 
@@ -331,7 +337,7 @@ def _index(path: str) -> dict:
     import json
     try:
         doc = json.loads(_read(path, MAX_INDEX_BYTES))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:     # 100,000 nested `[`
         raise CheckpointError(f"cannot read '{path}' as a checkpoint index: {one_line(e)}")
     where = doc.get("weight_map") if isinstance(doc, dict) else None
     if not isinstance(where, dict) or not where or not all(
@@ -342,7 +348,10 @@ def _index(path: str) -> dict:
     base = Path(path).resolve().parent
     files = {}
     for shard in dict.fromkeys(where.values()):
-        file = (base / shard).resolve() if "\0" not in shard else None
+        try:
+            file = (base / shard).resolve() if "\0" not in shard else None
+        except (OSError, RuntimeError):         # a symlink loop
+            file = None
         if file is None or os.path.isabs(shard) or base not in file.parents:
             raise CheckpointError(f"cannot use '{path}': its shard '{shard}' is not a file in "
                                   f"the index's folder ({base})")
