@@ -240,11 +240,15 @@ def test_run_casts_an_input_of_the_same_kind(capsys, arrays):
     (["--dim", "N=99999999999999999999"], "a size from 1 to 2**63 - 1"),
     (["--dim", "N=" + "9" * 5000], "a size from 1 to 2**63 - 1"),
     (["--dim", "N=100000000000"], "need 5.82 TiB, over the"),
-    (["--seed", "-1"], "a seed is an integer from 0 to 2**64 - 1")])
+    (["--seed", "-1"], "a seed is an integer from 0 to 2**64 - 1"),
+    (["--dim", "N=\u0663"], "a size from 1 to 2**63 - 1"),             # an Arabic-Indic 3
+    (["--repeat", "99999999999999"], "--repeat must be from 1 to 10,000"),
+    (["--input", "x=X", "--input", "x=X"], "--input gives `x` twice")])
 def test_run_validates_dims_and_seeds_in_one_line(capsys, arrays, argv, why):
     from dslc.cli.common import Usage
     try:
-        code, _, err = cli(capsys, "run", arrays / "mlp.dl", *argv)
+        code, _, err = cli(capsys, "run", arrays / "mlp.dl",
+                           *[a.replace("=X", f"={arrays / 'f64.npy'}") for a in argv])
     except Usage as e:                         # argparse's error, printed by main's caller
         code, err = 2, str(e)
     assert code == 2 and why in err
@@ -652,3 +656,27 @@ def test_running_out_of_memory_is_one_line(capsys, tmp_path, monkeypatch):
     spec.write_text("model M {\n    input x: f32[N, 4]\n    output y = x -> dense(3)\n}\n")
     code, out, err = cli(capsys, "check", spec)
     assert code == 1 and out == "" and err.count("\n") == 1 and "dslc check: out of memory" in err
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["-o", "FILE"], "not a folder (--target genai writes a folder)"),
+    (["--context-length", "-5"], "--context-length must be at least 1, got -5"),
+    (["--bos", "-1"], "--bos -1 is not a token of the model's 30-token vocabulary (0 to 29)"),
+    (["--eos", "30"], "--eos 30 is not a token of the model's 30-token vocabulary"),
+    (["--tokenizer", "FIFO"], "a FIFO, not a regular file"),
+    (["--tokenizer", "FILE"], "not a tokenizers file")])
+def test_compile_genai_refuses_bad_arguments_in_one_line(capsys, tmp_path, argv, why):
+    """Review rows 12, 14 and 21: -o at a file was a FileExistsError traceback, a FIFO
+    tokenizer 'no such file', a negative context or a token past the vocabulary written into
+    genai_config.json, any file copied as the tokenizer."""
+    import os
+    from specfiles import ROOT
+    spec = ROOT / "specs" / "transformer" / "char_gpt.dl"
+    (tmp_path / "file.txt").write_text("not a folder\n")
+    os.mkfifo(tmp_path / "fifo")
+    names = {"FILE": str(tmp_path / "file.txt"), "FIFO": str(tmp_path / "fifo")}
+    out = ["-o", str(tmp_path / "ga")] if "-o" not in argv else []
+    code, _, err = cli(capsys, "compile", spec, "--target", "genai", *out,
+                       *[names.get(a, a) for a in argv])
+    assert code == 2 and err.count("\n") == 1 and why in err, err
+    assert not (tmp_path / "ga").exists() and (tmp_path / "file.txt").read_text() == "not a folder\n"

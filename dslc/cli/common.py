@@ -269,7 +269,8 @@ def parse_dims(items) -> dict[str, int]:
     dims = {}
     for item in items or ():
         name, _, value = item.partition("=")
-        if not name or not value.isdigit() or len(value) > 19 or not 1 <= int(value) < 2 ** 63:
+        if not name or not (value.isascii() and value.isdigit()) or len(value) > 19 or \
+                not 1 <= int(value) < 2 ** 63:          # `T=٣` is no size: ASCII digits only
             raise Usage(f"--dim wants NAME=SIZE with a size from 1 to 2**63 - 1, got '{item}'")
         dims[name] = int(value)
     return dims

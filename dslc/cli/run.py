@@ -22,6 +22,8 @@ def _given(sess, args) -> dict:
             raise Usage(f"--input wants NAME=FILE.npy, got '{item}'")
         if name not in metas:
             raise Usage(f"--input names an unknown input `{name}` (inputs: {', '.join(metas)})")
+        if name in given:
+            raise Usage(f"--input gives `{name}` twice")
         x = read_array(file)
         want = NUMPY_DTYPES.get(metas[name].type)
         if want is not None and x.dtype != want:
@@ -142,9 +144,12 @@ def build(spec, args) -> bytes:
     return spec.to_onnx(weights=weights, guards=args.guards, fuse=args.fuse).SerializeToString()
 
 
+MAX_REPEAT = 10_000         # timed runs: a latency's median needs far fewer
+
+
 def run(args) -> int:
-    if args.repeat < 1:
-        raise Usage("--repeat must be >= 1")
+    if not 1 <= args.repeat <= MAX_REPEAT:
+        raise Usage(f"--repeat must be from 1 to {MAX_REPEAT:,}, got {args.repeat}")
     if args.save and not args.save.endswith(".npz"):
         raise Usage(f"--save writes an .npz file (np.savez), got '{args.save}'")
     need("onnxruntime", "onnx")
