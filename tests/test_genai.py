@@ -93,7 +93,7 @@ def test_architectures_no_builder_knows(tmp_path, capsys, spec, name, eos):
 @pytest.mark.parametrize("argv,fragment", [
     ([], "-o DIR"),
     (["-o", "g", "--kv-cache"], "--kv-cache does not apply"),
-    (["-o", "g", "--tokenizer", "missing.json"], "no such file"),
+    (["-o", "g", "--tokenizer", "missing.json"], "No such file or directory"),
     (["-o", "g", "--context-length", "33"], "position table (32 rows)"),
 ])
 def test_genai_usage(tmp_path, capsys, argv, fragment, monkeypatch):

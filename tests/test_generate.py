@@ -103,7 +103,11 @@ def test_cli_generate(tmp_path, capsys):
     (["--prompt-ids", "1,x"], "comma-separated"),
     (["--prompt-ids", "1,99"], "0..63"),
     (["--prompt", "hi"], "--tokenizer"),
-    (["--prompt-ids", "1", "--max-new-tokens", "0"], "at least 1"),
+    (["--prompt-ids", "1", "--max-new-tokens", "0"], "from 1 to 100,000, got 0"),
+    (["--prompt-ids", "1", "--max-new-tokens", "99999999999"], "from 1 to 100,000"),
+    (["--prompt-ids", "1", "--temperature", "nan"], "--temperature >= 0"),
+    (["--prompt", "hi", "--tokenizer", "/dev/zero"], "a character device, not a regular file"),
+    (["--prompt", "hi", "--tokenizer", "SPEC"], "not a tokenizers file"),
     (["--prompt-ids", "1", "--top-p", "1.5"], "top-p"),
     (["--prompt-ids", "1,2", "--max-new-tokens", "40"], "position table has 32"),
 ])
@@ -111,7 +115,7 @@ def test_cli_generate_usage(tmp_path, capsys, argv, fragment):
     spec = tmp_path / "llama.dl"      # the character GPT's table: 32 positions
     spec.write_text(LLAMA if "position" not in fragment else
                     (SPECS / "transformer" / "char_gpt.dl").read_text())
-    code, _, err = cli(capsys, "generate", spec, *argv)
+    code, _, err = cli(capsys, "generate", spec, *[str(spec) if a == "SPEC" else a for a in argv])
     assert code == 2 and fragment in err and "Traceback" not in err
 
 

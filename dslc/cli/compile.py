@@ -7,7 +7,7 @@ from pathlib import Path
 from ..diagnostics import render, use_color
 from .arrays import read_weights, renames_need_weights
 from .common import (DTYPE_CHOICES, Usage, atomic_write, load, max_memory_arg, need, pick,
-                     reporting, seed_arg, weights_args)
+                     reason, reporting, seed_arg, weights_args)
 
 # the copies of the weights a torch build holds beside the draw (passes.memory.check_memory);
 # an ONNX build streams them to the file, one tensor at a time
@@ -108,16 +108,21 @@ def _genai(model, args) -> int:
             raise Usage(f"--{flag.replace('_', '-')} does not apply to --target genai (its graph "
                         "has the cache already, in f32, with its weights beside it when large)")
     need("onnx", "onnx")
-    if args.tokenizer and not Path(args.tokenizer).is_file():
-        raise Usage(f"--tokenizer {args.tokenizer}: no such file")
+    if args.tokenizer:
+        from ..tools.genai import read_tokenizer
+        try:
+            read_tokenizer(args.tokenizer)      # before the graph is built: its problem first
+        except (OSError, ValueError) as e:
+            raise Usage(str(e)) from None
     renames_need_weights(args)
     weights = read_weights(args) if args.weights else None
     try:
         config = write_genai(model, Path(args.output), weights=weights, seed=args.seed,
                              tokenizer=args.tokenizer, context_length=args.context_length,
                              bos=args.bos, eos=args.eos, pad=args.pad)
-    except ValueError as e:
-        raise Usage(str(e)) from None
+    except (OSError, ValueError) as e:     # OSError: the folder cannot be made or written
+        raise Usage(str(e) if isinstance(e, ValueError) else f"cannot write '{args.output}': "
+                    f"{reason(e)}") from None
     dec = config["model"]["decoder"]
     print(f"wrote {args.output}/ ({model.name}, {model.params:,} parameters, genai: "
           f"{dec['num_hidden_layers']} cached layers, context {config['model']['context_length']})")

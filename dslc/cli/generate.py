@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from .arrays import read_weights, renames_need_weights
@@ -33,11 +34,21 @@ def _prompt(args):
     return ids, tok
 
 
+MAX_NEW_TOKENS = 100_000
+
+
 def _tokenizer(path: str):
+    """A tokenizers file read as dslc reads files (tools.genai.read_tokenizer: a regular file,
+    bounded: a FIFO blocked and /dev/zero read without end in the library's own reader)."""
     need("tokenizers", "generate")
     from tokenizers import Tokenizer
+    from ..tools.genai import read_tokenizer
     try:
-        return Tokenizer.from_file(path)
+        data = read_tokenizer(path)             # JSON, so UTF-8 text
+    except (OSError, ValueError) as e:
+        raise Usage(str(e)) from None
+    try:
+        return Tokenizer.from_str(data.decode("utf-8"))
     except Exception as e:      # the library's message names what is wrong with the file
         raise Usage(f"cannot read the tokenizer {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
 
@@ -46,9 +57,10 @@ def run(args) -> int:
     from ..elab.kv_cache import CacheRefused
     from ..tools.generate import Generator
     from ..diagnostics import render, use_color
-    if args.max_new_tokens < 1:
-        raise Usage(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
-    if args.temperature < 0 or (args.top_k is not None and args.top_k < 1) or \
+    if not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS:
+        raise Usage(f"--max-new-tokens must be from 1 to {MAX_NEW_TOKENS:,}, got {args.max_new_tokens}")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0) or \
+            (args.top_k is not None and args.top_k < 1) or \
             (args.top_p is not None and not 0 < args.top_p <= 1):
         raise Usage("sampling wants --temperature >= 0, --top-k >= 1 and 0 < --top-p <= 1")
     ids, tok = _prompt(args)

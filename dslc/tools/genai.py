@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from ..elab.kv_cache import longest_sequence, with_kv_cache
+from ..files import read_regular
 
 ONE_PROTO = 2 ** 31 - 2 ** 26       # below protobuf's 2 GiB, with room for the graph
 
@@ -62,6 +62,23 @@ def genai_config(model, cached, context_length: int, bos: int, eos: int, pad: in
     }
 
 
+MAX_TOKENIZER_BYTES = 1 << 28       # 256 MiB; the largest tokenizer.json files are ~20 MB
+
+
+def read_tokenizer(path) -> bytes:
+    """A tokenizers file's bytes: a regular file, bounded, and a JSON object with a `model`
+    (what `tokenizers` writes). Unreadable (an OSError) or ValueError, in one line."""
+    data = read_regular(path, MAX_TOKENIZER_BYTES)
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict) or "model" not in doc:
+        raise ValueError(f"--tokenizer {path}: not a tokenizers file (a JSON object with a "
+                         "`model`, as Tokenizer.save writes)")
+    return data
+
+
 def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
                 tokenizer: Path | None = None, context_length: int | None = None, bos: int = 0,
                 eos: int = 0, pad: int | None = None, logits: str | None = None) -> dict:
@@ -75,6 +92,8 @@ def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
     longest = longest_sequence(model)
     if context_length is None:        # genai's own default, within a position table
         context_length = min(2048, longest or 2048)
+    if context_length < 1:
+        raise ValueError(f"--context-length must be at least 1, got {context_length}")
     if longest is not None and context_length > longest:
         raise ValueError(f"--context-length {context_length} is longer than the model's position "
                          f"table ({longest} rows): give --context-length {longest} or less")
@@ -86,6 +105,13 @@ def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
     _rename(proto, proto.graph.input[0].name, "input_ids")
     _rename(proto, proto.graph.output[0].name, "logits")
     config = genai_config(model, cached, context_length, bos, eos, eos if pad is None else pad)
+    vocab = config["model"]["vocab_size"]
+    for flag, token in (("--bos", bos), ("--eos", eos), ("--pad", pad)):
+        if token is not None and not 0 <= token < vocab:
+            raise ValueError(f"{flag} {token} is not a token of the model's {vocab}-token "
+                             f"vocabulary (0 to {vocab - 1})")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out}: not a folder (--target genai writes a folder)")
     out.mkdir(parents=True, exist_ok=True)
     # written beside, then moved in: a failure leaves the folder as it was
     with tempfile.TemporaryDirectory(dir=out, prefix=".dslc-") as tmp:
@@ -93,11 +119,12 @@ def write_genai(model, out: Path, weights: dict | None = None, seed: int = 0,
         onnx.save_model(proto, str(Path(tmp) / "model.onnx"), save_as_external_data=big,
                         location="model.onnx.data", all_tensors_to_one_file=True)
         (Path(tmp) / "genai_config.json").write_text(json.dumps(config, indent=4) + "\n")
-        if tokenizer is not None:
-            shutil.copy(tokenizer, Path(tmp) / "tokenizer.json")
+        if tokenizer is not None:           # read as dslc reads files: regular, bounded
+            (Path(tmp) / "tokenizer.json").write_bytes(read_tokenizer(tokenizer))
             beside = Path(tokenizer).with_name("tokenizer_config.json")
             if beside.is_file():
-                shutil.copy(beside, Path(tmp) / "tokenizer_config.json")
+                (Path(tmp) / "tokenizer_config.json").write_bytes(
+                    read_regular(beside, MAX_TOKENIZER_BYTES))
         for f in Path(tmp).iterdir():
             os.replace(f, out / f.name)
     return config
