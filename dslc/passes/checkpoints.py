@@ -201,6 +201,9 @@ def _state_dict(data: bytes, path: str) -> dict:
     except ImportError:
         raise CheckpointError(f"cannot read '{path}': a torch state_dict needs torch: pip "
                               "install 'dslc[torch]' (install torch==2.13.0 first for the CPU wheel)")
+    if not data.startswith((b"PK\x03\x04", b"\x80")):    # torch.save: a zip, or a legacy pickle
+        raise CheckpointError(f"cannot read '{path}': not a torch file (torch.save writes a zip "
+                              "archive or, before torch 1.6, a pickle)")
     try:
         state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:
