@@ -206,3 +206,46 @@ def test_renaming_with_a_transpose_frees_each_tensor_as_it_moves(tmp_path, monke
     assert sorted(got) == sorted(f"dense_{i}.weight" for i in range(n))
     assert got["dense_3.weight"].flags["C_CONTIGUOUS"] and got["dense_3.weight"][0, 0] == 3
     assert seen["added"] < 2.5 * mib, f"renaming added {seen['added'] / mib:.1f} MiB to {n} MiB"
+
+
+_RSS = """
+import gc, resource, sys
+import numpy as np
+from safetensors.numpy import save_file
+from dslc.passes.checkpoints import read_weights
+save_file({f"w{i}": np.full((1024, 1024), i, np.float32) for i in range(16)}, sys.argv[1])
+gc.collect()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+weights = read_weights(sys.argv[1])
+assert sorted(weights, key=lambda k: int(k[1:])) == [f"w{i}" for i in range(16)]
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+
+
+def test_safetensors_are_read_without_a_memory_map_counted_twice(tmp_path):
+    """Mutation survivor (passes/checkpoints.py, backend="pread" dropped): a memory-mapped
+    read's pages count in the resident memory beside the arrays copied out of them. After 64
+    MiB of arrays were made and freed, reading the same 64 MiB back with pread stays within
+    that high-water mark; a memory map raised it by another 64 MiB."""
+    import subprocess
+    import sys
+    pytest.importorskip("safetensors")
+    out = subprocess.run([sys.executable, "-c", _RSS, str(tmp_path / "w.safetensors")],
+                         capture_output=True, text=True, check=True)
+    assert float(out.stdout) < 32, f"resident memory rose {float(out.stdout):.0f} MiB"
+
+
+@pytest.mark.parametrize("padding_idx, row", [(-10, 0), (-1, 9), (9, 9)])
+def test_embedding_takes_every_padding_index_torch_takes(padding_idx, row):
+    """Mutation survivor (ops/recurrent.py, `-n <= padding_idx` made `<`): torch's
+    nn.Embedding(10, 4, padding_idx=-10) is row 0; dslc accepts it, that row zero."""
+    torch = pytest.importorskip("torch")
+    program = dslc.check_text("model M {\n    input ids: i64[N, T]\n"
+                              f"    output y = ids -> embedding(10, 4, padding_idx={padding_idx})\n}}\n")
+    assert not program.diagnostics, program.diagnostics
+    weight = program.models["M"].weights()["embedding_1.weight"]
+    assert np.all(weight[row] == 0) and np.count_nonzero(np.all(weight == 0, axis=1)) == 1
+    assert torch.nn.Embedding(10, 4, padding_idx=padding_idx).padding_idx == row
+    (d,) = dslc.check_text("model M {\n    input ids: i64[N, T]\n"
+                           "    output y = ids -> embedding(10, 4, padding_idx=-11)\n}\n").errors
+    assert d.code == "E205" and "outside the 10 embeddings" in d.message
