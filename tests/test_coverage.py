@@ -29,6 +29,9 @@ ALLOWED = {
     **{(f"conv{n}d", "torch-src"): ("a tied convolution with a padding mode",
                                      "a weight-normed layer tied by parameter") for n in (1, 2, 3)},
     ("dense", "torch-src"): ("a weight-normed layer tied by parameter",),
+    # uneven adaptive windows are a Slice each in ONNX: at most 4,096 of them
+    **{(f"adaptive_{r}pool{d}", "onnx"): ("windows of uneven size is a Slice per window",)
+       for r in ("avg", "max") for d in ("", "1d", "2d", "3d")},
 }
 # torch-src writes a tied layer for dense, convolutions and embedding only
 TIED = "a tied {…} has no source form"
