@@ -192,9 +192,13 @@ def inferred_dims(proto, types: dict | None = None) -> dict:
     shape (a symbolic-batch export's `flatten(2)`, its attention heads' split)."""
     from onnx import shape_inference
     g = proto.graph
+    proto = shapes_only(proto)
     try:
-        inferred = shape_inference.infer_shapes(proto, data_prop=True).graph
+        inferred = shape_inference.infer_shapes(proto).graph
         infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
+        if not any(_long_vector(v) for v in infos):
+            inferred = shape_inference.infer_shapes(proto, data_prop=True).graph
+            infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
     except Exception:           # noqa: BLE001 - ranks are only needed to fold blocks
         infos = list(g.input) + list(g.output)
     dims = {v.name: [_dim(d) for d in v.type.tensor_type.shape.dim] for v in infos
@@ -229,6 +233,45 @@ def inferred_dims(proto, types: dict | None = None) -> dict:
         elif len(old) == len(known):
             dims[v.name] = [o if o is not None else k for o, k in zip(old, known)]
     return dims
+
+
+def shapes_only(proto, small: int = 1024):
+    """`proto` for shape inference: each initializer of more than `small` elements a graph
+    input of its type and dims instead (inference reads the values of shape tensors only; onnx's
+    with data_prop held about 14 bytes per byte of a 160 MB initializer)."""
+    import math
+
+    from onnx import GraphProto, ModelProto, helper
+    g = proto.graph
+    big = [t for t in g.initializer if math.prod(t.dims) > small]
+    if not big:
+        return proto
+    out = ModelProto()
+    for field in ("ir_version", "producer_name", "domain", "model_version"):
+        setattr(out, field, getattr(proto, field))
+    out.opset_import.extend(proto.opset_import)
+    out.functions.extend(proto.functions)
+    graph = GraphProto(name=g.name)
+    graph.node.extend(g.node)
+    graph.initializer.extend(t for t in g.initializer if math.prod(t.dims) <= small)
+    listed = {v.name for v in g.input}
+    graph.input.extend(g.input)
+    graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                       for t in big if t.name not in listed)
+    graph.output.extend(g.output)
+    graph.value_info.extend(g.value_info)
+    out.graph.CopyFrom(graph)
+    return out
+
+
+def _long_vector(v, small: int = 1 << 20) -> bool:
+    """Whether a value is a vector of more than `small` elements: onnx's data propagation
+    holds an elementwise op's vector operand as a shape of that many dims, about 70 bytes
+    each (1.4 GB for a 2e7-element bias), where it only needs the few sizes a shape
+    computation reads; a real model's longest vector (a vocabulary's bias) is far shorter."""
+    t = v.type.tensor_type
+    dims = t.shape.dim if t.HasField("shape") else ()
+    return len(dims) == 1 and dims[0].HasField("dim_value") and dims[0].dim_value > small
 
 
 ARITH = {"Mul": "*", "Div": "//", "Add": "+", "Sub": "-"}

@@ -10,17 +10,25 @@ written: their subgraphs are what the matchers know (a recurrent layer's weight 
 dropout's Identity)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .graph import inferred_dims
+from .sizes import fold_size
+
+SMALL = 1 << 12         # operands read for their values when sizing a fold: shapes, counts
 
 def fold_limit() -> int:
     """How many elements a value computed from constants alone may have to be evaluated into a
-    constant: 2**28, or fewer where the memory available is short (folding holds several f32
-    copies of the tensor: ZFNet's 75M-element fc6 weight, a ConstantOfShape in the model-zoo
-    graph, peaks at about 4 GB), never below 2**24 (ResNet-50's largest weight has 2.4M)."""
+    constant (sizes.py tells before evaluating): 2**27, or fewer where the memory available is
+    short, never below 2**24 (ResNet-50's largest weight has 2.4M). An import holds about six
+    copies of a folded tensor (the evaluator's, onnx_ir's, the proto's, NumPy's; 7.9 GB for a
+    1.6 GB Range of 2e8 int64s): at 8 bytes an element the limit keeps that under half the
+    memory available. The model-zoo ZFNet's 75M-element fc6 weight, a ConstantOfShape, fits
+    with 7.2 GB available."""
     from ..checks.memory import available_memory
-    return min(1 << 28, max(1 << 24, available_memory()[0] // 64))
+    return min(1 << 27, max(1 << 24, available_memory()[0] // 96))
 
 
 RANDOM = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
@@ -156,10 +164,24 @@ def _optimise(proto):
     proto.opset_import.add(domain=HIDDEN, version=1)
     model = ir.serde.deserialize_model(proto)
     limit = fold_limit()
+
+    def fits(node) -> bool | None:
+        """False where the node would make more than `limit` elements or an unknown number
+        (onnxscript checks what it made, after making it); None: onnxscript's own rules."""
+        def value(i):
+            t = node.inputs[i].const_value if node.inputs[i] is not None else None
+            return t.numpy() if t is not None and t.size <= SMALL else None
+        shapes = [tuple(v.const_value.shape) if v is not None and v.const_value is not None
+                  else None for v in node.inputs]
+        out = node.outputs[0].shape if node.outputs else None
+        size = fold_size(node.op_type, {k: a.value for k, a in node.attributes.items()}, shapes,
+                         value, None if out is None else [d if isinstance(d, int) else None
+                                                          for d in out])
+        return None if size is not None and size <= limit else False
     ir.passes.Sequential(
         common.InlinePass(),
         ir.passes.PassManager([FoldConstantsPass(shape_inference=True, input_size_limit=limit,
-                                                 output_size_limit=limit),
+                                                 output_size_limit=limit, should_fold=fits),
                                common.IdentityEliminationPass(),
                                common.RemoveUnusedNodesPass()], steps=2, early_stop=True),
         common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0),
@@ -211,6 +233,14 @@ def fold(graph, opsets=(), dims=None) -> None:
         consts[name] = None
         arrays[name] = array
         added.append(numpy_helper.from_array(array, name))
+    def shape(name):
+        if name in arrays:
+            return arrays[name].shape
+        return tuple(next(t for t in graph.initializer if t.name == name).dims)
+
+    def small(i):
+        name = node.input[i] if i < len(node.input) else ""
+        return value(name) if name and math.prod(shape(name)) <= SMALL else None
     for node in graph.node:
         ins = [i for i in node.input if i]
         sizes = _sizes(node, partial, dims, consts, value)
@@ -224,12 +254,17 @@ def fold(graph, opsets=(), dims=None) -> None:
             all(i in consts for i in ins) and not any(a.g.node or a.graphs for a in node.attribute) \
             and node.output and all(node.output)
         if foldable and (ins or node.op_type == "Constant"):
+            made = fold_size(node.op_type, {a.name: helper.get_attribute_value(a)
+                                            for a in node.attribute},
+                             [shape(i) if i else None for i in node.input], small,
+                             dims.get(node.output[0]))
+        if foldable and (ins or node.op_type == "Constant") and made is not None and \
+                made <= limit:
             try:
                 outs = evaluate(node, {i: value(i) for i in ins})
             except Exception:   # noqa: BLE001 - the node stays for the matchers to judge
                 outs = None
-            if outs is not None and all(isinstance(o, np.ndarray) and o.size <= limit
-                                        for o in outs):
+            if outs is not None and all(isinstance(o, np.ndarray) for o in outs):
                 for name, o in zip(node.output, outs):
                     constant(name, o)
                 continue

@@ -97,7 +97,7 @@ def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
             for i in layer.inputs:
                 if i in g.static:           # a tensor computed from weights or shapes alone
                     raise fail((g.upstream(i) or [node])[0], "it computes on constants only and "
-                               "feeds no layer that takes it in")
+                               f"feeds no layer that takes it in{g.unfolded(i)}")
         for n in [node, *used]:       # the shapes, axes and weight reorderings they read
             used += [u for i in n.input if i in g.static for u in g.upstream(i)]
         for u in used:
@@ -105,7 +105,8 @@ def recognise(g: Graph) -> tuple[list[Layer], dict[str, str]]:
             waiting.pop(id(u), None)
         layers += run
     for node in waiting.values():
-        raise fail(node, "it computes on constants only and feeds no layer that takes it in")
+        raise fail(node, "it computes on constants only and feeds no layer that takes it in"
+                   + g.unfolded(node.output[0]))
     for out in g.outputs:
         aliases.setdefault(out, out)
     return layers, aliases
