@@ -26,6 +26,7 @@ Formatting is idempotent and never changes what the spec means (the tests compar
 from __future__ import annotations
 
 import sys
+import threading
 from bisect import bisect_left
 from functools import lru_cache
 
@@ -67,20 +68,30 @@ def _grammar() -> str:
 
 
 def _parse_keeping_all(text: str) -> tuple[Tree, list[Token]]:
-    """The concrete tree (every token kept) and the comments, in source order."""
-    parser, sink = _parser()
-    sink.clear()
+    """The concrete tree (every token kept) and the comments, in source order. The lexer's
+    comments go to a list of this call's own (per thread): the parser is shared, and a list
+    shared with it mixed the comments of two formats running at once."""
+    comments: list[Token] = []
+    _SINK.comments = comments
     try:
-        return parser.parse(text), list(sink)
+        return _parser().parse(text), comments
     finally:
-        sink.clear()
+        _SINK.comments = None
+
+
+_SINK = threading.local()
+
+
+def _collect(token: Token) -> None:
+    sink = getattr(_SINK, "comments", None)
+    if sink is not None:
+        sink.append(token)
 
 
 @lru_cache(maxsize=1)
-def _parser() -> tuple[lark.Lark, list[Token]]:
-    sink: list[Token] = []
+def _parser() -> lark.Lark:
     return lark.Lark(_grammar(), parser="lalr", keep_all_tokens=True, maybe_placeholders=True,
-                     lexer_callbacks={"COMMENT": sink.append}), sink
+                     lexer_callbacks={"COMMENT": _collect})
 
 
 def _kids(node) -> list:
