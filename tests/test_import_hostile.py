@@ -119,6 +119,7 @@ def test_a_huge_fold_is_refused_before_it_is_computed(op):
     and over a minute: onnxscript's folding checked the size of what it had made)."""
     proto = _huge_fold(op)
     assert proto.ByteSize() < 400
+    import_onnx(_chain(1), "warm.onnx")     # the importer's modules loaded outside the trace
     tracemalloc.start()
     try:
         with pytest.raises(ImportFailure, match=rf"its {op} 'big' makes [\d,]+ elements, more "
@@ -155,3 +156,58 @@ def test_shape_inference_of_a_long_vector_stays_small():
     dims, grown = out.stdout.rsplit(" ", 1)
     assert dims == "['N', 4000000]"
     assert int(grown) < 64, f"peak resident memory grew {grown} MiB"
+
+
+# ---- 2. graphs too large for a spec: bounded first, never an importer bug ---------------------
+
+def _chain(n, op="Relu"):
+    nodes = [helper.make_node(op, ["x" if i == 0 else f"t{i - 1}"],
+                              [f"t{i}" if i < n - 1 else "y"], name=f"r{i}") for i in range(n)]
+    return _graph(nodes, {}, [_vi("x", ["N", 4])], [_vi("y", ["N", 4])])
+
+
+def test_a_graph_of_more_nodes_than_dslc_imports_is_refused_first():
+    """A chain of MAX_NODES + 1 Relus (a 60,000-node chain took 41 s and was called an importer
+    bug), and as many nodes hidden in an If's branches: refused by validation, by count."""
+    from dslc.onnx_import.validate import MAX_NODES, validate
+    with pytest.raises(ImportFailure, match=rf"the graph has {MAX_NODES + 1:,} nodes, more than "
+                                            rf"dslc imports \({MAX_NODES:,}: three for each of "
+                                            r"the 10,000 layers a spec holds\)"):
+        validate(_chain(MAX_NODES + 1), None)
+    half = _chain(MAX_NODES // 2 + 1).graph
+    branch = helper.make_graph(list(half.node), "b", [], [_vi("y", ["N", 4])])
+    cond = helper.make_node("If", ["c"], ["z"], then_branch=branch, else_branch=branch)
+    with pytest.raises(ImportFailure, match=rf"has {MAX_NODES + 3:,} nodes"):
+        validate(_graph([cond], {"c": np.array(True)}, [_vi("x", ["N", 4])],
+                        [_vi("z", ["N", 4])]), None)
+    validate(_chain(200), None)
+
+
+def test_a_graph_of_more_initializers_than_dslc_imports_is_refused():
+    from dslc.onnx_import.validate import MAX_NODES, validate
+    proto = _chain(1)
+    for i in range(MAX_NODES + 1):
+        t = proto.graph.initializer.add()
+        t.name, t.data_type, t.float_data[:] = f"w{i}", TensorProto.FLOAT, [0.0]
+    with pytest.raises(ImportFailure, match=rf"the graph has {MAX_NODES + 1:,} initializers"):
+        validate(proto, None)
+
+
+def test_more_layers_than_a_spec_holds_is_the_graphs_size_not_an_importer_bug(monkeypatch):
+    """A graph recognised as more layers than a spec holds is refused before its spec is
+    written; a spec that passes another limit of dslc's (here the token count, lowered) says
+    the graph is too large, not "an importer bug". (The limits lowered: a real 20,000-node
+    chain takes 10 s.)"""
+    import importlib
+    imp = importlib.import_module("dslc.onnx_import")
+    monkeypatch.setattr(imp, "MAX_LAYERS", 5)
+    with pytest.raises(ImportFailure, match=r"'c.onnx': the graph makes 6 layers, more than a "
+                                            r"dslc spec holds \(5\)$"):
+        import_onnx(_chain(6), "c.onnx")
+    assert import_onnx(_chain(5), "c.onnx").model.nodes
+    monkeypatch.setattr(importlib.import_module("dslc.syntax.parser"), "MAX_TOKENS", 30)
+    with pytest.raises(ImportFailure) as e:
+        import_onnx(_chain(5), "c.onnx")
+    assert "the graph is too large for a dslc spec" in str(e.value)
+    assert "E307 the file has more than 30 tokens" in str(e.value)
+    assert "importer bug" not in str(e.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..limits import MAX_LAYERS
 from .emit import Scope, ident
 from .fold import fold
 from .graph import DTYPES, Graph, ImportFailure
@@ -45,6 +46,9 @@ def import_onnx(proto, source: str = "model.onnx") -> Imported:
     if not g.inputs:
         raise ImportFailure(f"'{source}': the graph has no inputs (dslc models read at least one)")
     layers, aliases = recognise(g)
+    if len(layers) > MAX_LAYERS:
+        raise ImportFailure(f"'{source}': the graph makes {len(layers):,} layers, more than a "
+                            f"dslc spec holds ({MAX_LAYERS:,})")
     refs, decls = _inputs(g)
     outputs: dict[str, list[str]] = {}
     for out in g.outputs:
@@ -131,6 +135,9 @@ def _check(text, layers, source: str) -> Imported:
                 lcm(rule.get("mod", 1), r.value)
     if program.errors:
         d = program.errors[0]
+        if d.code == "E307":        # a limit of every spec's: the graph is too large, no bug
+            raise ImportFailure(f"'{source}': the graph is too large for a dslc spec: the spec "
+                                f"written from it passes a limit ({d.code} {d.message})")
         line = spec.splitlines()[d.span.line - 1].strip() if 0 < d.span.line <= \
             len(spec.splitlines()) else ""
         raise ImportFailure(f"'{source}': the spec dslc wrote from it does not check ({d.code} "

@@ -16,14 +16,39 @@ import math
 import os
 from pathlib import Path
 
+from ..limits import MAX_LAYERS
 from .graph import ImportFailure
+
+
+# nodes (subgraphs' included) and initializers in a graph dslc imports: three for each layer a
+# spec holds (limits.MAX_LAYERS; torch's exports of benchmarks/import_corpus.py have at most
+# 2.2 nodes a layer). Importing costs about 0.4 ms a node (onnxscript's folding, shape
+# inference, recognition), so the largest graph taken imports or is refused within about
+# 15 s, and a larger one is refused before any of that (a 60,000-node chain took 41 s)
+MAX_NODES = 3 * MAX_LAYERS
 
 
 def validate(proto, folder: str | Path | None) -> None:
     """ImportFailure for the first problem; external data embedded (read from `folder`, the
     model file's folder; None: refused)."""
+    _size(proto.graph)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 21)
     _order(proto.graph, set(), opset, folder)
+
+
+def _size(graph) -> None:
+    """The graph's nodes, its subgraphs' included, and its initializers against MAX_NODES."""
+    nodes, todo = 0, [graph]
+    while todo:
+        g = todo.pop()
+        nodes += len(g.node)
+        todo += [sub for n in g.node for a in n.attribute for sub in [a.g, *a.graphs]
+                 if sub.node]
+    for count, what in ((nodes, "nodes"), (len(graph.initializer), "initializers")):
+        if count > MAX_NODES:
+            raise ImportFailure(f"the graph has {count:,} {what}, more than dslc imports "
+                                f"({MAX_NODES:,}: three for each of the {MAX_LAYERS:,} layers "
+                                "a spec holds)")
 
 
 def _order(g, outer: set[str], opset: int, folder) -> None:
