@@ -211,3 +211,45 @@ def test_more_layers_than_a_spec_holds_is_the_graphs_size_not_an_importer_bug(mo
     assert "the graph is too large for a dslc spec" in str(e.value)
     assert "E307 the file has more than 30 tokens" in str(e.value)
     assert "importer bug" not in str(e.value)
+
+
+# ---- 3. non-finite weights and unknown opsets ---------------------------------------------------
+
+def _matmul(w, opset=17):
+    return _graph([helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], {"W": w},
+                  [_vi("x", ["N", 4])], [_vi("y", ["N", w.shape[1]])], opset)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_weight_is_refused_by_name_unless_allowed(bad):
+    """A NaN or inf initializer that becomes a weight (here transposed into dense's layout, a
+    copy) is refused naming the initializer and the parameter, as `dslc compile --weights`
+    refuses it; allow_nonfinite (`--allow-nonfinite`) imports it as it is."""
+    w = np.arange(12, dtype=np.float32).reshape(4, 3)
+    w[2, 1] = bad
+    with pytest.raises(ImportFailure, match=r"^'m.onnx': NaN or inf in the graph's initializer "
+                                            r"'W' \(parameter mm.weight\) \(--allow-nonfinite "
+                                            r"imports them as they are\)$"):
+        import_onnx(_matmul(w), "m.onnx")
+    imported = import_onnx(_matmul(w), "m.onnx", allow_nonfinite=True)
+    np.testing.assert_array_equal(imported.weights["mm.weight"], w.T)
+
+
+def test_a_non_finite_constant_that_is_no_weight_still_imports():
+    """Clip's max of inf is hardtanh's max_val, not a weight: nothing to refuse."""
+    proto = _graph([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="c")],
+                   {"lo": np.array(0, np.float32), "hi": np.array(np.inf, np.float32)},
+                   [_vi("x", ["N", 4])], [_vi("y", ["N", 4])])
+    imported = import_onnx(proto, "c.onnx")
+    assert "max_val=inf" in imported.text and imported.weights == {}
+
+
+@pytest.mark.parametrize("opset", [999, 0])
+def test_an_opset_the_onnx_package_does_not_know_is_refused(opset):
+    from dslc.onnx_import.validate import validate
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(ImportFailure, match=rf"^the graph's opset \(ai.onnx\) is {opset}: the "
+                                            rf"onnx package here \(onnx {onnx.__version__}\) "
+                                            rf"knows opsets 1 to {newest}$"):
+        validate(_matmul(np.ones((4, 3), np.float32), opset), None)
+    validate(_matmul(np.ones((4, 3), np.float32), newest), None)

@@ -40,9 +40,12 @@ def load_onnx(data: bytes, what: str):
     return proto
 
 
-def import_onnx(proto, source: str = "model.onnx") -> Imported:
+def import_onnx(proto, source: str = "model.onnx", allow_nonfinite: bool = False) -> Imported:
+    """`proto` as a spec and its weights; ImportFailure (one line) for what cannot be imported,
+    NaN or inf in a weight included unless `allow_nonfinite` (as `dslc compile --weights`)."""
     proto = normalise(proto)
     g = Graph(proto)
+    constants = dict(g.consts)          # recognition takes those that become params
     if not g.inputs:
         raise ImportFailure(f"'{source}': the graph has no inputs (dslc models read at least one)")
     layers, aliases = recognise(g)
@@ -67,7 +70,31 @@ def import_onnx(proto, source: str = "model.onnx") -> Imported:
         model = "\n".join([f"model {name} {{", *_declare(decls, domain), *body, "}"])
         return "\n\n".join([f"# imported by dslc from {source}", *(l.cell for l in layers if l.cell),
                             *(b.text(scope.namer) for b in blocks), model]) + "\n"
-    return _check(text, layers, source)
+    imported = _check(text, layers, source)
+    if not allow_nonfinite:
+        _finite(imported.weights, constants, source)
+    return imported
+
+
+def _finite(weights: dict, constants: dict, source: str) -> None:
+    """ImportFailure naming the first weight holding NaN or inf, and the graph's constant it
+    comes from: the one it is a view of, else one of its size holding as many (a transposed
+    copy)."""
+    import numpy as np
+
+    def bad(a) -> int:
+        if a.dtype.kind not in "fV":
+            return 0
+        return a.size - int(np.isfinite(a.astype(np.float32) if a.dtype.kind == "V" else a).sum())
+    for k, a in weights.items():
+        if not bad(a):
+            continue
+        near = [n for n, c in constants.items() if c.size == a.size and bad(c) == bad(a)]
+        init = next((n for n in near if np.may_share_memory(constants[n], a)),
+                    near[0] if near else None)
+        raise ImportFailure(f"'{source}': NaN or inf in " + (
+            f"the graph's initializer '{init}' (parameter {k})" if init else f"parameter {k}")
+            + " (--allow-nonfinite imports them as they are)")
 
 
 def _inputs(g: Graph):

@@ -33,7 +33,18 @@ def validate(proto, folder: str | Path | None) -> None:
     model file's folder; None: refused)."""
     _size(proto.graph)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 21)
+    _opset(opset)
     _order(proto.graph, set(), opset, folder)
+
+
+def _opset(opset: int) -> None:
+    """The graph's ai.onnx opset is one the onnx package here defines (its schemas are what
+    the attributes are checked against and what onnx's tools convert and evaluate)."""
+    import onnx
+    newest = onnx.defs.onnx_opset_version()
+    if not 1 <= opset <= newest:
+        raise ImportFailure(f"the graph's opset (ai.onnx) is {opset}: the onnx package here "
+                            f"(onnx {onnx.__version__}) knows opsets 1 to {newest}")
 
 
 def _size(graph) -> None:
