@@ -15,6 +15,7 @@ from .fold import fold
 from .graph import DTYPES, Graph, ImportFailure
 from .normalise import normalise
 from .recognise import importable, recognise
+from .validate import invalid
 
 __all__ = ["Imported", "ImportFailure", "import_onnx", "importable", "load_onnx"]
 
@@ -43,7 +44,7 @@ def load_onnx(data: bytes, what: str):
 def import_onnx(proto, source: str = "model.onnx", allow_nonfinite: bool = False) -> Imported:
     """`proto` as a spec and its weights; ImportFailure (one line) for what cannot be imported,
     NaN or inf in a weight included unless `allow_nonfinite` (as `dslc compile --weights`)."""
-    proto = normalise(proto)
+    given, proto = proto, normalise(proto)
     g = Graph(proto)
     constants = dict(g.consts)          # recognition takes those that become params
     if not g.inputs:
@@ -70,7 +71,7 @@ def import_onnx(proto, source: str = "model.onnx", allow_nonfinite: bool = False
         model = "\n".join([f"model {name} {{", *_declare(decls, domain), *body, "}"])
         return "\n\n".join([f"# imported by dslc from {source}", *(l.cell for l in layers if l.cell),
                             *(b.text(scope.namer) for b in blocks), model]) + "\n"
-    imported = _check(text, layers, source)
+    imported = _check(text, layers, source, given)
     if not allow_nonfinite:
         _finite(imported.weights, constants, source)
     return imported
@@ -141,7 +142,7 @@ def _fresh(name: str, fallback: str, taken: set[str]) -> str:
     return out
 
 
-def _check(text, layers, source: str) -> Imported:
+def _check(text, layers, source: str, given) -> Imported:
     """Check the spec written for `domain` (the symbols' constraints, which an ONNX graph does
     not state: each round adds the first condition each diagnostic `requires`, such as
     `H >= 32` or `H % 16 == 0`), then map the layers' arrays onto the checked model's
@@ -167,8 +168,11 @@ def _check(text, layers, source: str) -> Imported:
                                 f"written from it passes a limit ({d.code} {d.message})")
         line = spec.splitlines()[d.span.line - 1].strip() if 0 < d.span.line <= \
             len(spec.splitlines()) else ""
-        raise ImportFailure(f"'{source}': the spec dslc wrote from it does not check ({d.code} "
-                            f"{d.message}, at `{line}`): an importer bug, please report it")
+        why = invalid(given)
+        raise ImportFailure(f"'{source}': " + (f"the graph is not valid ONNX ({why}): " if why
+                                                 else "") + f"the spec dslc wrote from it does "
+                            f"not check ({d.code} {d.message}, at `{line}`)" + (
+                                "" if why else ": an importer bug, please report it"))
     model = next(iter(program.models.values()))
     if [n.kind for n in model.nodes] != [l.kind for l in layers]:
         raise ImportFailure(f"'{source}': the written spec's layers differ from the graph's")
