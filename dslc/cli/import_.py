@@ -19,7 +19,7 @@ def run(args) -> int:
     try:
         proto = load_onnx(data, args.model)
         validate(proto, Path(args.model).parent)
-        imported = import_onnx(proto, Path(args.model).name)
+        imported = import_onnx(proto, Path(args.model).name, args.allow_nonfinite)
     except ImportFailure as e:
         raise Usage(str(e))
     weights = out.with_name(out.name[: -len(out.suffix)] + ".weights.npz" if out.suffix else
@@ -39,4 +39,6 @@ def register(sub) -> None:
     k = sub.add_parser("import", help="write a .dl spec (and its weights) from an ONNX graph")
     k.add_argument("model", help="an .onnx file")
     k.add_argument("-o", "--output", help="the spec to write (default: <model stem>.dl)")
+    k.add_argument("--allow-nonfinite", action="store_true",
+                   help="import weights holding NaN or inf (refused by default)")
     k.set_defaults(fn=run)

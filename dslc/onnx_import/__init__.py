@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..limits import MAX_LAYERS
 from .emit import Scope, ident
 from .fold import fold
 from .graph import DTYPES, Graph, ImportFailure
 from .normalise import normalise
 from .recognise import importable, recognise
+from .validate import invalid
 
 __all__ = ["Imported", "ImportFailure", "import_onnx", "importable", "load_onnx"]
 
@@ -39,12 +41,18 @@ def load_onnx(data: bytes, what: str):
     return proto
 
 
-def import_onnx(proto, source: str = "model.onnx") -> Imported:
-    proto = normalise(proto)
+def import_onnx(proto, source: str = "model.onnx", allow_nonfinite: bool = False) -> Imported:
+    """`proto` as a spec and its weights; ImportFailure (one line) for what cannot be imported,
+    NaN or inf in a weight included unless `allow_nonfinite` (as `dslc compile --weights`)."""
+    given, proto = proto, normalise(proto)
     g = Graph(proto)
+    constants = dict(g.consts)          # recognition takes those that become params
     if not g.inputs:
         raise ImportFailure(f"'{source}': the graph has no inputs (dslc models read at least one)")
     layers, aliases = recognise(g)
+    if len(layers) > MAX_LAYERS:
+        raise ImportFailure(f"'{source}': the graph makes {len(layers):,} layers, more than a "
+                            f"dslc spec holds ({MAX_LAYERS:,})")
     refs, decls = _inputs(g)
     outputs: dict[str, list[str]] = {}
     for out in g.outputs:
@@ -63,7 +71,31 @@ def import_onnx(proto, source: str = "model.onnx") -> Imported:
         model = "\n".join([f"model {name} {{", *_declare(decls, domain), *body, "}"])
         return "\n\n".join([f"# imported by dslc from {source}", *(l.cell for l in layers if l.cell),
                             *(b.text(scope.namer) for b in blocks), model]) + "\n"
-    return _check(text, layers, source)
+    imported = _check(text, layers, source, given)
+    if not allow_nonfinite:
+        _finite(imported.weights, constants, source)
+    return imported
+
+
+def _finite(weights: dict, constants: dict, source: str) -> None:
+    """ImportFailure naming the first weight holding NaN or inf, and the graph's constant it
+    comes from: the one it is a view of, else one of its size holding as many (a transposed
+    copy)."""
+    import numpy as np
+
+    def bad(a) -> int:
+        if a.dtype.kind not in "fV":
+            return 0
+        return a.size - int(np.isfinite(a.astype(np.float32) if a.dtype.kind == "V" else a).sum())
+    for k, a in weights.items():
+        if not bad(a):
+            continue
+        near = [n for n, c in constants.items() if c.size == a.size and bad(c) == bad(a)]
+        init = next((n for n in near if np.may_share_memory(constants[n], a)),
+                    near[0] if near else None)
+        raise ImportFailure(f"'{source}': NaN or inf in " + (
+            f"the graph's initializer '{init}' (parameter {k})" if init else f"parameter {k}")
+            + " (--allow-nonfinite imports them as they are)")
 
 
 def _inputs(g: Graph):
@@ -110,7 +142,7 @@ def _fresh(name: str, fallback: str, taken: set[str]) -> str:
     return out
 
 
-def _check(text, layers, source: str) -> Imported:
+def _check(text, layers, source: str, given) -> Imported:
     """Check the spec written for `domain` (the symbols' constraints, which an ONNX graph does
     not state: each round adds the first condition each diagnostic `requires`, such as
     `H >= 32` or `H % 16 == 0`), then map the layers' arrays onto the checked model's
@@ -131,10 +163,16 @@ def _check(text, layers, source: str) -> Imported:
                 lcm(rule.get("mod", 1), r.value)
     if program.errors:
         d = program.errors[0]
+        if d.code == "E307":        # a limit of every spec's: the graph is too large, no bug
+            raise ImportFailure(f"'{source}': the graph is too large for a dslc spec: the spec "
+                                f"written from it passes a limit ({d.code} {d.message})")
         line = spec.splitlines()[d.span.line - 1].strip() if 0 < d.span.line <= \
             len(spec.splitlines()) else ""
-        raise ImportFailure(f"'{source}': the spec dslc wrote from it does not check ({d.code} "
-                            f"{d.message}, at `{line}`): an importer bug, please report it")
+        why = invalid(given)
+        raise ImportFailure(f"'{source}': " + (f"the graph is not valid ONNX ({why}): " if why
+                                                 else "") + f"the spec dslc wrote from it does "
+                            f"not check ({d.code} {d.message}, at `{line}`)" + (
+                                "" if why else ": an importer bug, please report it"))
     model = next(iter(program.models.values()))
     if [n.kind for n in model.nodes] != [l.kind for l in layers]:
         raise ImportFailure(f"'{source}': the written spec's layers differ from the graph's")

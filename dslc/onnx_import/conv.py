@@ -2,7 +2,8 @@
 window covers the whole input a global pool), GlobalAveragePool,
 GlobalMaxPool, their hyperparameters read from the attributes and the weight's shape. A size
 repeated on every axis is written once (`kernel_size=3`); ONNX's pads [b1, b2, e1, e2] become
-`padding=1`, `(1, 2)` or `((0, 1), (0, 1))` pairs; auto_pad SAME_UPPER is `padding=same`; a
+`padding=1`, `(1, 2)` or `((0, 1), (0, 1))` pairs; auto_pad SAME_UPPER is a conv's
+`padding=same` (a pool's is refused); a
 Pad named `<conv>.pad` (reflect, edge, wrap) before a Conv is its padding_mode."""
 from __future__ import annotations
 
@@ -78,6 +79,9 @@ def pool(g, node):
         kind = "global_avgpool" if node.op_type == "AveragePool" else "global_maxpool"
         return Layer(kind, [node.input[0]], [node.output[0]], layer_name(node, None)), []
     kw = _geometry(node, a, n)
+    if kw.get("padding") == "same":
+        raise fail(node, "auto_pad SAME_UPPER has no dslc pool form (a pool's padding is "
+                         "given in numbers)")
     if "stride" not in kw and list(a.get("strides", [1] * n)) != list(ks):
         kw["stride"] = 1          # dslc's stride defaults to the kernel, ONNX's to 1
     elif kw.get("stride") == short(ks):

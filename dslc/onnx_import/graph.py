@@ -184,21 +184,28 @@ class Graph:
         return users[0] if len(users) == 1 and value not in self.outputs else None
 
 
+def inferred_graph(proto):
+    """The graph with the types and shapes onnx's shape inference gives its values (in its
+    value_info), inferred on its weights as shapes only (shapes_only); with data propagation
+    unless a value is a long vector (_long_vector)."""
+    from onnx import shape_inference
+    proto = shapes_only(proto)
+    inferred = shape_inference.infer_shapes(proto).graph
+    if any(_long_vector(v) for v in [*inferred.value_info, *inferred.input, *inferred.output]):
+        return inferred
+    return shape_inference.infer_shapes(proto, data_prop=True).graph
+
+
 def inferred_dims(proto, types: dict | None = None) -> dict:
     """{value: its dims, each an int, a symbol of the graph's inputs or None} from onnx's shape
     inference (data_prop: sizes read by Shape and rebuilt, a ConstantOfShape of a mask, stay
     known), each size it leaves unknown taken from onnxruntime's symbolic shape inference
     where that knows it: onnx's loses a batch symbol through a Pad or a Reshape to a computed
     shape (a symbolic-batch export's `flatten(2)`, its attention heads' split)."""
-    from onnx import shape_inference
     g = proto.graph
-    proto = shapes_only(proto)
     try:
-        inferred = shape_inference.infer_shapes(proto).graph
+        inferred = inferred_graph(proto)
         infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
-        if not any(_long_vector(v) for v in infos):
-            inferred = shape_inference.infer_shapes(proto, data_prop=True).graph
-            infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
     except Exception:           # noqa: BLE001 - ranks are only needed to fold blocks
         infos = list(g.input) + list(g.output)
     dims = {v.name: [_dim(d) for d in v.type.tensor_type.shape.dim] for v in infos
@@ -370,7 +377,9 @@ def layer_name(node, weight: str | None, local: str = "weight") -> str | None:
     if not node.name.startswith("/"):
         # dslc names a node after its layer, `_2` appended where its output already has the name
         out = node.output[0] if node.output else ""
-        return out if re.fullmatch(re.escape(out) + r"_\d+", node.name) else node.name or None
+        suffix = node.name[len(out):]
+        return out if node.name.startswith(out) and suffix[:1] == "_" and \
+            suffix[1:].isdecimal() else node.name or None
     path = ""
     for part in node.name.strip("/").split("/")[:-1]:
         path = part if not path or part.startswith(path + ".") else f"{path}.{part}"

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .graph import inferred_dims
+from .graph import inferred_dims, inferred_graph
 from .sizes import fold_size
 
 SMALL = 1 << 12         # operands read for their values when sizing a fold: shapes, counts
@@ -162,6 +162,12 @@ def _optimise(proto):
     for n in kept:            # out of the folder's sight: it makes a Dropout an Identity
         n.domain = HIDDEN
     proto.opset_import.add(domain=HIDDEN, version=1)
+    try:        # the values' shapes for the folder, inferred once rather than node by node
+        typed = {v.name for v in [*proto.graph.value_info, *proto.graph.output]}
+        proto.graph.value_info.extend(v for v in inferred_graph(proto).value_info
+                                      if v.name not in typed)
+    except Exception:           # noqa: BLE001 - the folder then knows fewer shapes
+        pass
     model = ir.serde.deserialize_model(proto)
     limit = fold_limit()
 
@@ -180,7 +186,7 @@ def _optimise(proto):
         return None if size is not None and size <= limit else False
     ir.passes.Sequential(
         common.InlinePass(),
-        ir.passes.PassManager([FoldConstantsPass(shape_inference=True, input_size_limit=limit,
+        ir.passes.PassManager([FoldConstantsPass(shape_inference=False, input_size_limit=limit,
                                                  output_size_limit=limit, should_fold=fits),
                                common.IdentityEliminationPass(),
                                common.RemoveUnusedNodesPass()], steps=2, early_stop=True),
@@ -219,13 +225,13 @@ def fold(graph, opsets=(), dims=None) -> None:
                               [helper.make_value_info(o, helper.TypeProto()) for o in node.output])
         model = helper.make_model(g, opset_imports=list(opsets) or None)
         return ReferenceEvaluator(model).run(None, feeds)
-    consts = {t.name: None for t in graph.initializer}
+    tensors = {t.name: t for t in graph.initializer}
+    consts = dict.fromkeys(tensors)
     arrays: dict[str, np.ndarray] = {}
 
     def value(name):
         if name not in arrays:
-            t = next(t for t in graph.initializer if t.name == name)
-            arrays[name] = numpy_helper.to_array(t)
+            arrays[name] = numpy_helper.to_array(tensors[name])
         return arrays[name]
     keep, added = [], []
 
@@ -236,7 +242,7 @@ def fold(graph, opsets=(), dims=None) -> None:
     def shape(name):
         if name in arrays:
             return arrays[name].shape
-        return tuple(next(t for t in graph.initializer if t.name == name).dims)
+        return tuple(tensors[name].dims)
 
     def small(i):
         name = node.input[i] if i < len(node.input) else ""

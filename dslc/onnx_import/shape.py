@@ -17,6 +17,15 @@ def split(g, node):
         if sizes is None or len({int(s) for s in sizes.reshape(-1)}) != 1:
             raise fail(node, "only a Split into equal parts is a dslc split")
     axis = int(a.get("axis", 0))
+    dims = g.dims.get(node.input[0])
+    size = dims[axis] if dims is not None and -len(dims) <= axis < len(dims) else None
+    if isinstance(size, int) and len(node.input) > 1 and node.input[1] and \
+            int(g.const(node.input[1]).sum()) != size:
+        raise fail(node, f"its split sizes {g.const(node.input[1]).tolist()} do not add up to "
+                         f"axis {axis}'s {size}")
+    if isinstance(size, int) and size % parts:
+        raise fail(node, f"a Split of axis {axis}'s {size} into {parts} parts: dslc's split "
+                         "makes equal parts")
     return Layer("split", [node.input[0]], list(node.output), layer_name(node, None),
                  args=(parts,), kwargs={} if axis == 1 else {"axis": axis}), []
 
