@@ -114,11 +114,10 @@ def check_representable(model, what: str = "") -> list:
     """weight_tensors(model); TooLarge when one is over MAX_TENSOR_ELEMENTS or a layer's known
     output size is over int64 (what torch and ONNX hold)."""
     for node in model.nodes:
-        big = next((d for t in node.out_types for d in t.shape
-                    if d.is_const() and d.value >= 2 ** 63), None)
+        big = _beyond_int64(tuple(d for t in node.out_types for d in t.shape))
         if big is not None:
             raise TooLarge(f"model {model.name} cannot be built{what}: `{node.name}` has a size of "
-                           f"{big.value:,}, over int64 ({node.span})")
+                           f"{big:,}, over int64 ({node.span})")
         for field in type(node.op).model_fields:
             value = _beyond_int64(getattr(node.op, field))
             if value is not None:
